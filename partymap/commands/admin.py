@@ -1,0 +1,251 @@
+"""``partymap import|user|report …``: administration through the same code as the API.
+
+``partymap import orgs|members|devices|sites FILE`` runs :mod:`api.imports` (the code behind
+``POST /api/v1/import/{kind}``) with the whole tree in scope; ``partymap user add`` creates a
+login; ``partymap report attendance`` prints a meeting's attendance, or the statistics per
+organisation, with :mod:`api.reports` (the code behind the attendance endpoints).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+import_app = typer.Typer(
+    help="Import organisations, sites, members or devices.", no_args_is_help=True
+)
+user_app = typer.Typer(help="Manage users who log in to the API and map.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Database URL (default: PARTYMAP_DATABASE_URL, else the embedded SpatiaLite file).",
+    ),
+]
+FileArgument = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The file to import.")
+]
+
+
+@contextlib.contextmanager
+def _session(url: str | None) -> Iterator[Session]:
+    """A session on the configured database; refusals end the command with their message."""
+    from geo.errors import GeoError
+    from partymap.settings import Settings
+    from store.db import make_sessionmaker, open_engine
+    from store.errors import StoreError
+
+    try:
+        settings = Settings(database_url=url) if url else Settings()
+        engine = open_engine(settings)
+        try:
+            with make_sessionmaker(engine)() as session:
+                yield session
+        finally:
+            engine.dispose()
+    except (StoreError, GeoError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _report_import(result: object) -> None:
+    from api.imports import ImportResult
+
+    assert isinstance(result, ImportResult)
+    typer.echo(f"{result.kind}: {result.created} created, {result.updated} updated", err=True)
+    for note in result.notes:
+        typer.echo(f"  {note}", err=True)
+    if result.tokens:
+        # Tokens go to stdout (redirect them into a file for the devices); shown only once.
+        typer.echo("uid,token")
+        for uid, token in result.tokens.items():
+            typer.echo(f"{uid},{token}")
+
+
+def _import_csv(kind: str, file: Path, url: str | None, **options: bool) -> None:
+    from api.auth import system_principal
+    from api.imports import import_upload
+
+    with _session(url) as session:
+        result = import_upload(
+            session, system_principal(), kind, file.read_bytes(), file.name, **options
+        )
+        session.commit()
+    _report_import(result)
+
+
+@import_app.command("orgs")
+def import_orgs(file: FileArgument, url: UrlOption = None) -> None:
+    """Organisations from CSV: code, name, kind, parent_code."""
+    _import_csv("orgs", file, url)
+
+
+@import_app.command("members")
+def import_members(file: FileArgument, url: UrlOption = None) -> None:
+    """Members from CSV: code, name, org_code, phone, active (a new org_code transfers)."""
+    _import_csv("members", file, url)
+
+
+@import_app.command("devices")
+def import_devices(
+    file: FileArgument,
+    url: UrlOption = None,
+    issue_tokens: Annotated[
+        bool, typer.Option("--issue-tokens", help="Give each device a new token (printed once).")
+    ] = False,
+) -> None:
+    """Devices from CSV: uid, member_code, name, active."""
+    _import_csv("devices", file, url, issue_tokens=issue_tokens)
+
+
+@import_app.command("sites")
+def import_sites(
+    file: FileArgument,
+    *,
+    url: UrlOption = None,
+    coord_sys: Annotated[
+        str, typer.Option(help="gcj02 for sites digitised on AMap/Tencent tiles.")
+    ] = "wgs84",
+    repair: Annotated[bool, typer.Option(help="Mend invalid polygons.")] = False,
+    layer: Annotated[
+        str | None, typer.Option(help="GeoPackage layer (default: the first).")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of a file that declares none, e.g. EPSG:4490.")
+    ] = None,
+) -> None:
+    """Sites from GeoJSON, GeoPackage or Shapefile (see geo.sites for the columns)."""
+    from api.auth import system_principal
+    from api.imports import import_sites as run_import
+
+    with _session(url) as session:
+        result = run_import(
+            session,
+            system_principal(),
+            file,
+            coord_sys=coord_sys,
+            repair=repair,
+            layer=layer,
+            crs=crs,
+        )
+        session.commit()
+    _report_import(result)
+
+
+@user_app.command("add")
+def add_user(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    *,
+    role: Annotated[
+        str, typer.Option(help="member, branch_admin or committee_admin.")
+    ] = "branch_admin",
+    org: Annotated[
+        int | None, typer.Option(help="Scope root (admins); none: the whole tree.")
+    ] = None,
+    member: Annotated[int | None, typer.Option(help="The member a member user is.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (default: asked for, not echoed).", show_default=False),
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Create a user who logs in to the API and the map."""
+    from store.models import Role
+    from store.users import create_user
+
+    try:
+        chosen = Role(role)
+    except ValueError as exc:
+        raise typer.BadParameter(f"role must be one of {[r.value for r in Role]}") from exc
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with _session(url) as session:
+        user = create_user(
+            session, username=username, password=password, role=chosen, org_id=org, member_id=member
+        )
+        session.commit()
+        typer.echo(f"user {user.username} (id {user.id}, {chosen.value}) created")
+
+
+FORMATS = ("csv", "xlsx", "json")
+
+
+@report_app.command("attendance")
+def report_attendance(
+    *,
+    meeting: Annotated[int | None, typer.Option(help="One meeting's attendance.")] = None,
+    org: Annotated[
+        int | None, typer.Option(help="Statistics of this organisation's subtree.")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option("--from", help="Meetings starting at or after (UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--to", help="Meetings starting before (UTC).")
+    ] = None,
+    format: Annotated[str, typer.Option(help="csv, xlsx or json.")] = "csv",
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file (default: stdout; xlsx needs it).")
+    ] = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Store the meeting's attendance (for statistics).")
+    ] = False,
+    url: UrlOption = None,
+) -> None:
+    """A meeting's attendance (--meeting), or stored attendance per organisation."""
+    import json
+    from datetime import UTC
+
+    from api.formats import csv_table, xlsx_table
+    from api.reports import (
+        STATS_HEADER,
+        attendance_stats,
+        meeting_attendance,
+        record_meeting_attendance,
+        stats_rows,
+    )
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"format must be one of {', '.join(FORMATS)}")
+    if format == "xlsx" and out is None:
+        raise typer.BadParameter("xlsx is binary: give --out FILE")
+    with _session(url) as session:
+        if meeting is not None:
+            decide = record_meeting_attendance if record else meeting_attendance
+            report = decide(session, meeting_id=meeting)
+            session.commit()
+            header, rows = report.table()
+            title = f"meeting {meeting}"
+        else:
+            stats = attendance_stats(
+                session,
+                within_org_id=org,
+                start=since.replace(tzinfo=UTC) if since else None,
+                end=until.replace(tzinfo=UTC) if until else None,
+            )
+            header, rows = STATS_HEADER, stats_rows(stats)
+            title = "attendance statistics"
+    if format == "xlsx":
+        assert out is not None
+        out.write_bytes(xlsx_table(title, header, rows))
+        return
+    if format == "json":
+        text = json.dumps([dict(zip(header, row, strict=True)) for row in rows], ensure_ascii=False)
+        text += "\n"
+    else:
+        text = csv_table(header, rows)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text.removeprefix("\ufeff"))

@@ -1,0 +1,125 @@
+"""One typed, validated settings object, built in ``main()`` or ``create_app()``, never at import.
+
+Values come from keyword arguments, then ``PARTYMAP_*`` environment variables, then a ``.env``
+file. This module imports no other partymap module, so every layer above ``geo`` may take it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-in-production"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "partymap"
+
+
+class Settings(BaseSettings):
+    """Everything partymap can be configured with. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PARTYMAP_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # None: the embedded SpatiaLite file ``<data_dir>/partymap.sqlite``.
+    # Production: ``postgresql+psycopg://user:pass@host/db`` with PostGIS.
+    database_url: str | None = None
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    access_token_minutes: int = Field(default=30, gt=0)
+
+    # Map and labels.
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    tiles: Literal["osm", "tianditu", "amap", "none"] = "osm"
+    tianditu_key: SecretStr | None = None
+
+    # HTTP service.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    # Positions older than this many days are purged; 0 keeps them forever.
+    retention_days: int = Field(default=365, ge=0)
+
+    # HTTP API (api/): login throttling, cookies, ingest and live stream limits.
+    # Failed logins allowed per username, and login attempts per client address, in a window.
+    login_max_failures: int = Field(default=5, gt=0)
+    login_max_attempts_per_address: int = Field(default=30, gt=0)
+    login_window_seconds: float = Field(default=300.0, gt=0)
+    # The session cookie is marked Secure (HTTPS only) unless this says otherwise; None: Secure
+    # everywhere but in development, where the map is served over plain http://localhost.
+    cookie_secure: bool | None = None
+    # Largest NMEA body one POST /api/v1/devices/{uid}/nmea may carry.
+    ingest_max_bytes: int = Field(default=1_048_576, gt=0)
+    # An SSE comment line this often keeps proxies from closing an idle live stream.
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+
+    # Ingestion daemon (partymap serve, partymap replay): sources, micro-batches, write buffer.
+    # TCP server for field devices (first line REG,<device_id>,<token>); port None: no server.
+    ingest_tcp_host: str = "0.0.0.0"
+    ingest_tcp_port: int | None = Field(default=5055, ge=0, le=65535)
+    ingest_tcp_idle_timeout_seconds: float = Field(default=120.0, gt=0)
+    ingest_tcp_registration_timeout_seconds: float = Field(default=10.0, gt=0)
+    ingest_tcp_max_connections: int = Field(default=20_000, gt=0)
+    # MQTT broker the devices publish to (partymap/devices/<device_id>/nmea), "host:port";
+    # None: no MQTT subscription.
+    ingest_mqtt_broker: str | None = None
+    ingest_mqtt_username: str | None = None
+    ingest_mqtt_password: SecretStr | None = None
+    # The broker keeps this client's subscription (and queues for it) across reconnects.
+    ingest_mqtt_client_id: str = "partymap-ingest"
+    # Receivers on this machine: serial ports "<path>=<device_id>[@<baud>]", gpsd daemons
+    # "<host>[:<port>]=<device_id>[@<receiver path>]", recorded logs "<file>=<device_id>"
+    # (replayed from their last committed offset; paced by their time tags × the speed, or as
+    # fast as possible when the speed is None). Lists are JSON in the environment.
+    ingest_serial: list[str] = Field(default_factory=list)
+    ingest_gpsd: list[str] = Field(default_factory=list)
+    ingest_replay: list[str] = Field(default_factory=list)
+    ingest_replay_speed: float | None = Field(default=None, gt=0)
+    # A micro-batch closes at this many lines, or this long after its first chunk arrived.
+    ingest_batch_lines: int = Field(default=20_000, gt=0)
+    ingest_batch_seconds: float = Field(default=0.05, gt=0)
+    # Fixes computed but not yet committed (a database outage fills this); when it is full the
+    # daemon stops reading its sources until the database is back.
+    ingest_buffer_fixes: int = Field(default=200_000, gt=0)
+    # Longest wait between two tries of a write that failed (the wait doubles up to it).
+    ingest_retry_max_seconds: float = Field(default=5.0, gt=0)
+    # How often devices (and their members) and the site set are checked for changes.
+    ingest_directory_refresh_seconds: float = Field(default=10.0, gt=0)
+    ingest_sites_refresh_seconds: float = Field(default=2.0, gt=0)
+    # How often visits of members silent for longer than their site's max_gap are ended.
+    ingest_expire_seconds: float = Field(default=5.0, gt=0)
+
+    # Electronic map (maps/, GET /map, partymap map, partymap demo).
+    # A member at no site whose newest fix is older than this many seconds is drawn as stale.
+    map_stale_after_seconds: float = Field(default=600.0, gt=0)
+    # The map's overview and tree counts read the whole organisation at most this often:
+    # panning and zooming by many users cost one read per period (0: every request).
+    map_refresh_seconds: float = Field(default=2.0, ge=0)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'partymap.sqlite'}"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Self:
+        if self.environment != "development" and (
+            self.secret_key.get_secret_value() == DEFAULT_SECRET
+        ):
+            raise ValueError(
+                "PARTYMAP_SECRET_KEY is the built-in default; set a random secret "
+                "(for example `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
+                f"before running with PARTYMAP_ENVIRONMENT={self.environment}"
+            )
+        if self.tiles == "tianditu" and self.tianditu_key is None:
+            raise ValueError("PARTYMAP_TILES=tianditu needs PARTYMAP_TIANDITU_KEY")
+        return self

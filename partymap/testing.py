@@ -1,0 +1,183 @@
+"""Throwaway servers for partymap's tests and benchmarks: a PostgreSQL + PostGIS cluster and a
+Mosquitto broker, each started in a temporary directory on a free port and removed afterwards.
+
+>>> with throwaway_postgis() as url:          # doctest: +SKIP
+...     print(url)
+postgresql+psycopg://postgres@127.0.0.1:45123/partymap
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class ServerUnavailableError(RuntimeError):
+    """A server the tests need cannot be started; the message says how to install it."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bindir() -> Path:
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    for initdb in reversed(candidates):
+        major = initdb.parent.parent.name
+        if Path(f"/usr/share/postgresql/{major}/extension/postgis.control").exists():
+            return initdb.parent
+    raise ServerUnavailableError(
+        "PostgreSQL with PostGIS is not installed: run ./scripts/test, or "
+        "`sudo apt-get install postgresql postgresql-postgis`"
+    )
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@contextlib.contextmanager
+def throwaway_postgis(dbname: str = "partymap") -> Iterator[str]:
+    """Start a private PostgreSQL cluster with PostGIS; yield its SQLAlchemy URL; remove it."""
+    bindir = _pg_bindir()
+    root = Path(tempfile.mkdtemp(prefix="partymap-pg-"))
+    data = root / "data"
+    port = free_port()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    try:
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} -k {root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200 -c shared_buffers=256MB"
+        )
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(root / "log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        psql = [
+            str(bindir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+        ]
+        subprocess.run([*psql, "-c", f"CREATE DATABASE {dbname}"], check=True, capture_output=True)
+        subprocess.run(
+            [*psql, "-d", dbname, "-c", "CREATE EXTENSION postgis"], check=True, capture_output=True
+        )
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{dbname}"
+    except subprocess.CalledProcessError as exc:
+        log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""
+        raise ServerUnavailableError(
+            f"throwaway PostGIS failed: {exc.cmd}: {exc.stderr!r}\n{log[-2000:]}"
+        ) from exc
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                check=False,
+                capture_output=True,
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_mosquitto() -> Iterator[tuple[str, int]]:
+    """Start a private Mosquitto broker on a free port; yield (host, port); stop it."""
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(exe).exists():
+        raise ServerUnavailableError(
+            "mosquitto is not installed: run ./scripts/test, or `sudo apt-get install mosquitto`"
+        )
+    root = Path(tempfile.mkdtemp(prefix="partymap-mqtt-"))
+    port = free_port()
+    conf = root / "mosquitto.conf"
+    user = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        f"{user}listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"max_queued_messages 100000\n"
+    )
+    proc = subprocess.Popen(
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        _wait_for_port(port, proc, "mosquitto")
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if proc.stderr:
+            proc.stderr.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise ServerUnavailableError(f"{name} exited with {proc.returncode}: {err}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise ServerUnavailableError(f"{name} did not listen on port {port} within 20 s")
