@@ -1,0 +1,468 @@
+"""The fast path: micro-batches of chunks from many devices decoded as columns.
+
+:class:`BatchDecoder` keeps every device's state in columns (:mod:`gnss.fastdevices`). A batch
+is decoded column-wise (:mod:`gnss.fastdecode`), cut into epochs (:mod:`gnss.fastepoch`) and
+finished into fix columns (:mod:`gnss.fastfinish`) for all its devices at once: a device in its
+steady state costs no Python of its own. Whatever the columns decline goes to the reference: a
+line they cannot read exactly is parsed by :func:`gnss.nmea.parse_line`; from the first epoch
+that is not regular (no cycle ender learned yet, times that disagree, a sentence only the
+reference can read…) a device's lines go through the reference :class:`~gnss.decoder.Decoder`
+on the same state until it is back on an epoch boundary with a known ender, and the rest returns
+to the columns. Fixes, rejections and counts are therefore the reference's exactly (the
+differential tests check it).
+
+:meth:`BatchDecoder.decode_table` gives the batch's fixes as a :class:`~gnss.fixtable.FixTable`
+(what the ingestion pipeline takes); :meth:`BatchDecoder.decode` gives ``Fix`` objects.
+
+An open epoch is kept as its raw lines and decoded again with the next batch (without being
+counted twice), so either path can take a device over at any line.
+
+>>> from gnss.model import RawChunk
+>>> fast = BatchDecoder()
+>>> result = fast.decode([RawChunk("dev-1", b"$GPZDA,120000,01,05,2026,,*49\\r\\n", 0.0)])
+>>> [f.time.isoformat() for f in fast.flush()["dev-1"]]
+['2026-05-01T12:00:00+00:00']
+>>> fast.totals["dev-1"].accepted
+1
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
+
+from gnss.decoder import Counts, Decoder
+from gnss.epoch import DeviceState
+from gnss.fastdecode import DECLINED, DECODED, REASONS, REJECTED, decode_lines
+from gnss.fastdevices import (
+    ACCEPTED,
+    COUNT_COLUMNS,
+    FIXES,
+    LINES,
+    UNDATED,
+    UNTIMED,
+    DeviceColumns,
+    StatesView,
+    TotalsView,
+    add_counts,
+    counts_of,
+)
+from gnss.fastdevices import REJECTED as REJECTED_COLUMN
+from gnss.fastepoch import Segments, aggregate, segment
+from gnss.fastfinish import MemoryColumns, finish_epochs
+from gnss.fastlines import Lines
+from gnss.fixtable import FixTable
+from gnss.model import Fix, RawChunk
+from gnss.nmea import parse_line
+from gnss.sentences import Rejection, Sentence, Txt
+
+__all__ = ["BatchDecoder", "BatchResult", "FixBatch"]
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
+MAX_ROUNDS = 4  # column passes per batch; after the last, the reference finishes the batch
+WARM_UP_LINES = 1024  # reference lines to find an epoch boundary before giving up for the batch
+_NO_CUT = np.iinfo(np.int64).max
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Per device: the fixes of the epochs this batch closed, in order, and what its lines
+    became (counts of this batch only; :attr:`BatchDecoder.totals` has the running totals)."""
+
+    fixes: dict[str, list[Fix]] = field(default_factory=dict)
+    counts: dict[str, Counts] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class FixBatch:
+    """A batch as columns: its fixes (``table.device`` holds device codes, each device's fixes
+    in order, devices in the order of their first chunk) and, per device of the batch
+    (``devices``, codes in that order), its counts (columns of
+    :data:`gnss.fastdevices.COUNT_COLUMNS`) for this batch."""
+
+    table: FixTable
+    devices: Ints
+    counts: Ints
+
+
+@dataclass(slots=True)
+class _Parts:
+    """Bytes to decode in one pass: complete lines, each part one device's, grouped by device."""
+
+    data: list[bytes]
+    device: Ints  # the batch's device index of each part
+    counted: Mask  # False for an open epoch decoded again
+    received: Floats  # NaN when unknown
+
+
+@dataclass(slots=True)
+class _Pieces:
+    """A batch's fixes as they are made, in order: tables of the columns and fixes of the
+    reference (each with the batch's device index)."""
+
+    items: list[FixTable | tuple[int, list[Fix]]] = field(default_factory=list)
+
+
+class BatchDecoder:
+    """Decodes batches of :class:`~gnss.model.RawChunk` from many devices at once.
+
+    ``arrival_times=False`` says the chunks' ``received_at`` is not when the lines arrived (a
+    log replayed as fast as it can be read): fixes then get no ``received_at`` and GGA-only
+    epochs are not dated from it.
+    """
+
+    def __init__(self, *, arrival_times: bool = True) -> None:
+        self.arrival_times = arrival_times
+        self._devices = DeviceColumns()
+        # Received lines by the path that decided them: "columns" or "reference" (a measure
+        # of how much the fast path does; lines of a batch's open epochs are counted once).
+        self.lines_by_path: Counter[str] = Counter()
+
+    # -- what it knows ----------------------------------------------------------------------
+
+    @property
+    def device_ids(self) -> list[str]:
+        """Every device seen, by code (a code is the index here, and never changes)."""
+        return self._devices.ids
+
+    def code(self, device_id: str) -> int | None:
+        """The device's code (None: not seen yet)."""
+        return self._devices.code(device_id)
+
+    @property
+    def totals(self) -> Mapping[str, Counts]:
+        """Running counts by device id."""
+        return TotalsView(self._devices)
+
+    @property
+    def states(self) -> Mapping[str, DeviceState]:
+        """Each device's state, as the reference path would keep it (snapshots)."""
+        return StatesView(self._devices)
+
+    def open_lines(self, device_id: str) -> list[bytes]:
+        """The lines of the device's open epoch (read, counted, not yet a fix): what a
+        resumable replay must read again after a restart."""
+        code = self._devices.code(device_id)
+        return [] if code is None else self._devices.open_lines(code)
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def decode(self, chunks: Sequence[RawChunk]) -> BatchResult:
+        """The batch's fixes as ``Fix`` objects, by device."""
+        devices, counts, pieces = self._decode(chunks)
+        ids = self._devices.ids
+        result = BatchResult()
+        names = [ids[code] for code in devices.tolist()]
+        for name, row in zip(names, counts, strict=True):
+            result.fixes[name] = []
+            result.counts[name] = counts_of(row)
+        for item in pieces.items:
+            if isinstance(item, FixTable):
+                for device, fix in zip(item.device.tolist(), item.fixes(), strict=True):
+                    result.fixes[names[device]].append(fix)
+            else:
+                result.fixes[names[item[0]]] += item[1]
+        return result
+
+    def decode_table(self, chunks: Sequence[RawChunk]) -> FixBatch:
+        """The batch's fixes as columns (device codes: :attr:`device_ids`)."""
+        devices, counts, pieces = self._decode(chunks)
+        parts = [
+            item
+            if isinstance(item, FixTable)
+            else FixTable.from_fixes(item[1], np.full(len(item[1]), item[0], np.int64))
+            for item in pieces.items
+        ]
+        table = FixTable.concat(parts)
+        if len(parts) > 1:  # the reference's fixes go after the columns' of their device
+            table = table.take(np.argsort(table.device, kind="stable"))
+        table.device = devices[table.device]
+        return FixBatch(table, devices, counts)
+
+    def flush(self, device_id: str | None = None) -> dict[str, list[Fix]]:
+        """Closes open epochs (all devices, or one) as at the end of their streams."""
+        names = list(self._devices.ids) if device_id is None else [device_id]
+        fixes = {}
+        for name in names:
+            code = self._devices.code(name)
+            if code is None:
+                raise KeyError(name)
+            state = self._devices.state(code, with_pending=True)
+            counts = Counts()
+            fixes[name] = Decoder(state, counts).flush()
+            self._devices.put_state(code, state)
+            add_counts(self._devices.totals[code], counts)
+        return fixes
+
+    def _decode(self, chunks: Sequence[RawChunk]) -> tuple[Ints, Ints, _Pieces]:
+        """(the batch's device codes, their counts for this batch, the fixes made)."""
+        dv = self._devices
+        codes = dv.codes([c.device_id for c in chunks])
+        unique, first = np.unique(codes, return_index=True)
+        order = np.argsort(first, kind="stable")
+        devices = unique[order]  # in the order of their first chunk
+        index_of = np.empty(len(unique), dtype=np.int64)
+        index_of[order] = np.arange(len(unique))
+        chunk_device = index_of[np.searchsorted(unique, codes)]
+        counts = np.zeros((len(devices), len(COUNT_COLUMNS)), dtype=np.int64)
+        pieces = _Pieces()
+        parts: _Parts | None = self._parts(chunks, devices, chunk_device)
+        for round_ in range(MAX_ROUNDS):
+            if parts is None:
+                break
+            parts = self._round(parts, devices, counts, pieces, final=round_ == MAX_ROUNDS - 1)
+        dv.totals[devices] += counts
+        return devices, counts, pieces
+
+    def _parts(
+        self, chunks: Sequence[RawChunk], devices: Ints, chunk_device: Ints
+    ) -> _Parts | None:
+        """The chunks' bytes grouped by device, each device's open epoch first (not counted)."""
+        dv = self._devices
+        data = [c.data for c in chunks]
+        if self.arrival_times:
+            received = np.array([c.received_at for c in chunks], dtype=np.float64)
+        else:
+            received = np.full(len(chunks), np.nan)
+        counted = np.ones(len(chunks), dtype=bool)
+        if not all(d.endswith(b"\n") for d in data):
+            kept = [k for k, d in enumerate(data) if d]
+            data = [data[k] if data[k].endswith(b"\n") else data[k] + b"\n" for k in kept]
+            received, chunk_device, counted = received[kept], chunk_device[kept], counted[kept]
+        if dv.pending:
+            index = {code: k for k, code in enumerate(devices.tolist())}
+            opened = [(index[c], dv.pending.pop(c)) for c in list(dv.pending) if c in index]
+            if opened:  # before the chunks: a stable sort keeps them first
+                data = [raw + b"\n" for _, (raw, _) in opened] + data
+                received = np.concatenate(
+                    [np.array([r for _, (_, r) in opened], dtype=np.float64), received]
+                )
+                if not self.arrival_times:
+                    received[:] = np.nan
+                chunk_device = np.concatenate(
+                    [np.array([k for k, _ in opened], dtype=np.int64), chunk_device]
+                )
+                counted = np.concatenate([np.zeros(len(opened), bool), counted])
+        if not data:
+            return None
+        order = np.argsort(chunk_device, kind="stable")
+        return _Parts(
+            [data[k] for k in order.tolist()], chunk_device[order], counted[order], received[order]
+        )
+
+    def _round(
+        self, parts: _Parts, devices: Ints, counts: Ints, pieces: _Pieces, *, final: bool
+    ) -> _Parts | None:
+        """One column pass over the parts; returns the parts left for another pass."""
+        dv = self._devices
+        lines = decode_lines(b"".join(parts.data))
+        offsets = np.cumsum([0] + [len(d) for d in parts.data[:-1]])
+        which = np.searchsorted(offsets, lines.start, side="right") - 1
+        owner = parts.device[which]
+        counted = parts.counted[which]
+        received = parts.received[which]
+
+        outcomes = {
+            i: parse_line(lines.buf[lines.start[i] : lines.end[i]])
+            for i in np.flatnonzero(lines.status == DECLINED).tolist()
+        }
+        participating = np.flatnonzero(lines.status == DECODED)
+        seg = segment(lines, participating, owner, dv.ender[devices], dv.last_tod[devices])
+        cut = _cuts(seg, outcomes, owner, len(devices))
+
+        before = np.arange(len(lines.start)) < cut[owner]
+        mine = counted & before
+        _count(counts, lines, owner, mine, outcomes)
+        self.lines_by_path["columns"] += int(mine.sum())
+        seg_device = seg.device[seg.first]
+        keep = seg.closed & seg.fine & (seg.lines[seg.last] < cut[seg_device])
+        epochs = aggregate(lines, seg, keep)
+        if len(epochs.tod):
+            memory = dv.memory
+            mine_memory = MemoryColumns(
+                memory.day[devices], memory.tod_us[devices], memory.three_d[devices]
+            )
+            finished, last_tod = finish_epochs(lines, epochs, received, mine_memory)
+            memory.day[devices] = mine_memory.day
+            memory.tod_us[devices] = mine_memory.tod_us
+            memory.three_d[devices] = mine_memory.three_d
+            moved = last_tod >= 0
+            dv.last_tod[devices[moved]] = last_tod[moved]
+            dev = epochs.device
+            np.add.at(counts[:, FIXES], dev[finished.fix], 1)
+            np.add.at(counts[:, UNTIMED], dev[finished.untimed], 1)
+            np.add.at(counts[:, UNDATED], dev[finished.undated], 1)
+            if len(finished.table):
+                pieces.items.append(finished.table)
+        for k in np.flatnonzero(~seg.closed & (cut[seg_device] == _NO_CUT)).tolist():
+            rows = seg.lines[seg.first[k] : seg.last[k] + 1].tolist()  # a device's last segment
+            raw = b"\n".join(lines.buf[lines.start[i] : lines.end[i]] for i in rows)
+            dv.pending[int(devices[seg_device[k]])] = (raw, float(received[rows[-1]]))
+
+        left: list[_Parts] = []
+        for index in np.flatnonzero(cut < _NO_CUT).tolist():
+            rows = np.flatnonzero((owner == index) & ~before).tolist()
+            rest = self._reference(
+                lines,
+                rows,
+                index=index,
+                code=int(devices[index]),
+                counted=counted,
+                received=received,
+                batch_counts=counts,
+                pieces=pieces,
+                final=final,
+            )
+            if rest is not None:
+                left.append(rest)
+        if not left:
+            return None
+        return _Parts(
+            [d for p in left for d in p.data],
+            np.concatenate([p.device for p in left]),
+            np.concatenate([p.counted for p in left]),
+            np.concatenate([p.received for p in left]),
+        )
+
+    def _reference(
+        self,
+        lines: Lines,
+        rows: list[int],
+        *,
+        index: int,
+        code: int,
+        counted: Mask,
+        received: Floats,
+        batch_counts: Ints,
+        pieces: _Pieces,
+        final: bool,
+    ) -> _Parts | None:
+        """Feeds ``rows`` of one device to the reference until it has closed an epoch and knows
+        the ender; returns the lines still to decode, if any."""
+        dv = self._devices
+        state = dv.state(code)
+        counts = Counts()
+        decoder = Decoder(state, counts)
+        fixes: list[Fix] = []
+        rest = None
+        for n, i in enumerate(rows):
+            self.lines_by_path["reference"] += bool(counted[i])
+            value = float(received[i])
+            line = lines.buf[lines.start[i] : lines.end[i]]
+            closed = counts.fixes + counts.untimed_epochs + counts.undated_epochs
+            fixes += decoder.feed(
+                line, None if math.isnan(value) else value, counted=bool(counted[i])
+            )
+            closed -= counts.fixes + counts.untimed_epochs + counts.undated_epochs
+            # Past an epoch the columns could not vouch for, and the ender is known: hand the
+            # rest back (with the open epoch, which the columns decode again).
+            ready = closed and state.ender is not None
+            if ready and not final and n < WARM_UP_LINES and n + 1 < len(rows):
+                rest = _rest(state, lines, rows[n + 1 :], index=index, flags=(counted, received))
+                break
+        dv.put_state(code, state)
+        add_counts(batch_counts[index], counts)
+        if fixes:
+            pieces.items.append((index, fixes))
+        return rest
+
+
+def _rest(
+    state: DeviceState, lines: Lines, rows: list[int], *, index: int, flags: tuple[Mask, Floats]
+) -> _Parts:
+    """The device's open epoch (taken out of ``state``; not counted again) and the given
+    (consecutive) lines, as parts: one part per run of lines with the same ``flags`` (counted,
+    arrival time)."""
+    counted, received = flags
+    data: list[bytes] = []
+    counted_parts: list[bool] = []
+    times: list[float] = []
+    if state.pending:
+        data.append(b"\n".join(item.raw for item in state.pending) + b"\n")
+        counted_parts.append(False)
+        last = state.pending[-1].received_at
+        times.append(math.nan if last is None else last)
+        state.pending, state.cur_tod, state.seen = [], None, {}
+    at = np.asarray(rows, dtype=np.int64)
+    following = np.append(lines.start[1:], len(lines.buf))
+    run_flags = counted[at]
+    run_times = received[at]
+    change = (
+        np.flatnonzero(
+            (run_flags[1:] != run_flags[:-1])
+            | (
+                (run_times[1:] != run_times[:-1])
+                & ~(np.isnan(run_times[1:]) & np.isnan(run_times[:-1]))
+            )
+        )
+        + 1
+    )
+    for a, b in pairwise([0, *change.tolist(), len(at)]):
+        data.append(lines.buf[lines.start[at[a]] : following[at[b - 1]]])
+        counted_parts.append(bool(run_flags[a]))
+        times.append(float(run_times[a]))
+    return _Parts(
+        data,
+        np.full(len(data), index, dtype=np.int64),
+        np.array(counted_parts, dtype=bool),
+        np.array(times, dtype=np.float64),
+    )
+
+
+def _cuts(
+    seg: Segments, outcomes: dict[int, list[Sentence | Rejection]], owner: Ints, n: int
+) -> Ints:
+    """Per device, the first line the columns cannot vouch for (``_NO_CUT`` if none): the
+    start of its first irregular epoch, or an epoch sentence only the reference could read."""
+    cut = np.full(n, _NO_CUT, dtype=np.int64)
+    bad = np.flatnonzero(~seg.fine)
+    np.minimum.at(cut, seg.device[seg.first[bad]], seg.lines[seg.first[bad]])
+    for i, found in outcomes.items():
+        if all(isinstance(o, (Rejection, Txt)) for o in found):
+            continue
+        device = owner[i]
+        at = int(np.searchsorted(seg.lines, i)) - 1  # the last participating line before it
+        where = i
+        if at >= 0 and seg.device[at] == device:
+            k = seg.segment[at]
+            if not (seg.closed[k] and seg.last[k] == at):  # inside an epoch: cut at its start
+                where = int(seg.lines[seg.first[k]])
+        cut[device] = min(cut[device], where)
+    return cut
+
+
+def _count(
+    counts: Ints,
+    lines: Lines,
+    owner: Ints,
+    mine: Mask,
+    outcomes: dict[int, list[Sentence | Rejection]],
+) -> None:
+    """Counts the lines the columns decided (``mine``) into each device's row of ``counts``."""
+    n, n_reasons = len(counts), len(REASONS)
+    decided = mine & (lines.status != DECLINED)
+    accepted = np.bincount(owner[decided & (lines.status != REJECTED)], minlength=n)
+    rejected = decided & (lines.status == REJECTED)
+    by_reason = np.bincount(
+        owner[rejected] * n_reasons + lines.reason[rejected], minlength=n * n_reasons
+    ).reshape(n, n_reasons)
+    counts[:, ACCEPTED] += accepted
+    counts[:, LINES] += accepted + by_reason.sum(axis=1)
+    counts[:, REJECTED_COLUMN : REJECTED_COLUMN + n_reasons] += by_reason
+    for i, found in outcomes.items():
+        if mine[i]:
+            row = counts[owner[i]]
+            row[LINES] += len(found)
+            for outcome in found:
+                if isinstance(outcome, Rejection):
+                    row[REJECTED_COLUMN + REASONS.index(outcome.reason)] += 1
+                else:
+                    row[ACCEPTED] += 1
