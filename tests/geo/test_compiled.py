@@ -1,0 +1,30 @@
+"""The compiled loops: their constants agree with the definitions they copy.
+
+numba's disk cache is keyed on the compiled function's own file, so the values compiled into
+a loop are written out in that file; these tests tie them to their sources.
+"""
+
+from __future__ import annotations
+
+import geo.fence_kernel as fence
+import geo.presence_kernel as presence
+from geo import grid, pair_columns, shapes
+from geo.presence import Ev
+from geo.quality_batch import UNTRUSTED_TIME_BITS
+
+
+def test_presence_loop_constants() -> None:
+    states = (pair_columns.OUT, pair_columns.ARR, pair_columns.PRE, pair_columns.LEA)
+    assert states == (presence.OUT, presence.ARR, presence.PRE, presence.LEA)
+    assert (presence.SITE_BITS, presence.SITE_MASK) == (
+        pair_columns.SITE_BITS,
+        pair_columns.SITE_MASK,
+    )
+    evidence = (presence.ALIVE, presence.OUTSIDE, presence.BETWEEN, presence.INSIDE)
+    assert evidence == (Ev.ALIVE, Ev.OUTSIDE, Ev.BETWEEN, Ev.INSIDE)
+    assert int(UNTRUSTED_TIME_BITS) == presence.UNTRUSTED_TIME
+
+
+def test_membership_pass_constants() -> None:
+    assert (fence.SHIFT, fence.BLOCK) == (grid.SHIFT, grid.BLOCK)
+    assert fence.SAFETY_MARGIN_M == shapes.SAFETY_MARGIN_M
