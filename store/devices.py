@@ -1,0 +1,135 @@
+"""Field devices and receivers: who carries them, and the tokens they authenticate with.
+
+A device token is 256 random bits shown once when issued; only its SHA-256 is stored and it
+is compared in constant time. (A slow password hash buys nothing for a secret that cannot be
+guessed, and ingest checks must stay cheap.) Issuing a new token rotates it: the old one stops
+working at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.errors import ConflictError, NotFoundError
+from store.members import get_member
+from store.models import Device, Member
+from store.orgs import org_scope
+from store.query import matching, page
+from store.types import utcnow
+
+# Compared against when a device is unknown or has no token, so a wrong uid and a wrong token
+# take the same time.
+_NO_TOKEN = hashlib.sha256(b"partymap: no device token").digest()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """What the ingestion pipeline needs to know of a device for every fix it stores."""
+
+    id: int
+    uid: str
+    member_id: int | None
+    active: bool
+
+
+def create_device(
+    session: Session, *, uid: str, member_id: int | None = None, name: str | None = None
+) -> Device:
+    if find_device(session, uid=uid) is not None:
+        raise ConflictError(f"a device with uid {uid!r} already exists")
+    if member_id is not None:
+        get_member(session, member_id=member_id)
+    device = Device(uid=uid, member_id=member_id, name=name, active=True)
+    session.add(device)
+    session.flush()
+    return device
+
+
+def get_device(session: Session, *, device_id: int) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFoundError("device", device_id)
+    return device
+
+
+def find_device(session: Session, *, uid: str) -> Device | None:
+    return session.scalars(select(Device).where(Device.uid == uid)).one_or_none()
+
+
+def list_devices(
+    session: Session,
+    *,
+    within_org_id: int | None = None,
+    member_id: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Device]:
+    """Devices ordered by id; ``within_org_id`` keeps those carried by the subtree's members."""
+    stmt = select(Device).where(*matching((Device.member_id, member_id))).order_by(Device.id)
+    if within_org_id is not None:
+        members = select(Member.id).where(
+            org_scope(session, Member.org_id, within_org_id=within_org_id)
+        )
+        stmt = stmt.where(Device.member_id.in_(members))
+    return list(session.scalars(page(stmt, limit=limit, offset=offset)))
+
+
+def assign_device(session: Session, *, device_id: int, member_id: int | None) -> Device:
+    """Hand a device to a member (None: unassigned). Fixes already stored keep their member."""
+    device = get_device(session, device_id=device_id)
+    if member_id is not None:
+        get_member(session, member_id=member_id)
+    device.member_id = member_id
+    session.flush()
+    return device
+
+
+def set_device_active(session: Session, *, device_id: int, active: bool) -> Device:
+    """A deactivated device is refused at registration even with a valid token."""
+    device = get_device(session, device_id=device_id)
+    device.active = active
+    session.flush()
+    return device
+
+
+def issue_device_token(session: Session, *, device_id: int, now: datetime | None = None) -> str:
+    """A new token for the device, returned once; any previous token stops working."""
+    device = get_device(session, device_id=device_id)
+    token = secrets.token_urlsafe(32)
+    device.token_hash = _digest(token)
+    device.token_issued_at = now or utcnow()
+    session.flush()
+    return token
+
+
+def verify_device_token(session: Session, *, uid: str, token: str) -> DeviceRef | None:
+    """The device if ``token`` is its current token and it is active, else None."""
+    device = find_device(session, uid=uid)
+    stored = device.token_hash if device is not None and device.token_hash else _NO_TOKEN
+    matches = hmac.compare_digest(_digest(token), stored)
+    if device is None or not matches or not device.token_hash or not device.active:
+        return None
+    return _ref(device)
+
+
+def device_directory(session: Session) -> dict[str, DeviceRef]:
+    """Every device by uid: the pipeline's map from a source's device id to stored ids."""
+    rows = session.execute(select(Device.id, Device.uid, Device.member_id, Device.active))
+    return {
+        r.uid: DeviceRef(id=r.id, uid=r.uid, member_id=r.member_id, active=r.active) for r in rows
+    }
+
+
+def _ref(device: Device) -> DeviceRef:
+    return DeviceRef(id=device.id, uid=device.uid, member_id=device.member_id, active=device.active)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

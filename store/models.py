@@ -1,0 +1,364 @@
+"""The tables: one set of SQLAlchemy 2 + GeoAlchemy2 models for SpatiaLite and PostGIS.
+
+Geometry is WGS 84 (``srid=4326``) everywhere. Positions are an append-only log written in
+batches (see :mod:`store.positions`); they carry plain ``lat``/``lon`` next to the point so that
+tracks and the map read floats instead of decoding geometry. The organisation tree is kept as a
+materialised path (``/1/5/23/``): a subtree is one index range scan (see :mod:`store.orgs`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from geo.model import AttendanceOutcome, MeetingKind, SiteKind
+from store.types import UTCDateTime, enum_type, geometry, json_type, path_type, utcnow
+
+# SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OrgKind(enum.Enum):
+    """Kinds of party organisation (DESIGN §8)."""
+
+    PARTY_COMMITTEE = "party_committee"  # 党委
+    GENERAL_BRANCH = "general_branch"  # 党总支
+    BRANCH = "branch"  # 党支部
+    PARTY_GROUP = "party_group"  # 党小组
+
+
+class Role(enum.Enum):
+    """What a user may see: themselves, their organisation's subtree, or the whole tree."""
+
+    MEMBER = "member"
+    BRANCH_ADMIN = "branch_admin"  # branch secretary or admin: their organisation's subtree
+    COMMITTEE_ADMIN = "committee_admin"  # the whole tree below their organisation (or all)
+
+
+class Base(DeclarativeBase):
+    # Named constraints: migrations can then refer to them identically on both databases.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: json_type(),
+    }
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    # "/<root id>/…/<own id>/": ancestors are its prefixes, the subtree its extensions.
+    path: Mapped[str] = mapped_column(path_type(1000), unique=True)
+    depth: Mapped[int] = mapped_column(SmallInteger)  # 0 for a root
+    kind: Mapped[OrgKind] = mapped_column(enum_type(OrgKind))
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)  # external code, imports
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)  # member/staff number
+    phone: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The identifier the device sends (REG line, MQTT topic, HTTP path): IMEI, serial…
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    # sha256 of a 256-bit random token: a fast hash is enough for a high-entropy secret.
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    token_issued_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    quality: Mapped[dict[str, Any] | None]  # QualityThresholds overrides for this device
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[SiteKind] = mapped_column(enum_type(SiteKind))
+    # Polygon or multipolygon; a circle is its centre Point plus radius_m.
+    geom: Mapped[Any] = mapped_column(geometry("GEOMETRY", spatial_index=True))
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    # The footprint's bounds (a circle's include its radius): bbox queries compare these
+    # floats the same way on both databases, circles included.
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    tz: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]  # SiteParams
+    quality: Mapped[dict[str, Any]]  # QualityThresholds
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]  # kept for the visits and meetings that name it
+
+    __table_args__ = (Index("ix_sites_bounds", "min_lat", "max_lat"),)
+
+
+class Counter(Base):
+    """Named monotonic counters; ``site_set`` versions the whole set of sites."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+# Measurement columns of a fix (names as in gnss.model.Fix).
+class _Measurement:
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    mode: Mapped[int] = mapped_column(SmallInteger)  # gnss FixMode
+    quality: Mapped[int] = mapped_column(SmallInteger)  # gnss FixQuality (GGA 0–8)
+    hdop: Mapped[float | None] = mapped_column(Float)
+    pdop: Mapped[float | None] = mapped_column(Float)
+    sats_used: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_gps: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_glonass: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_galileo: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_beidou: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_qzss: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_navic: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_sbas: Mapped[int | None] = mapped_column(SmallInteger)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    course_deg: Mapped[float | None] = mapped_column(Float)
+
+
+class Position(_Measurement, Base):
+    """One epoch of one device, accepted or rejected (``rejections`` names every failed rule).
+
+    No foreign keys: this is the hot append-only log, and its device and member ids come from
+    the device directory the ingestion pipeline loads (:func:`store.devices.device_directory`);
+    a per-row foreign key check would cost every COPY row a lookup in two other tables.
+    """
+
+    __tablename__ = "positions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(Integer)
+    member_id: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+    fix_time: Mapped[datetime]
+    geom: Mapped[Any | None] = mapped_column(geometry("POINT", spatial_index=False))
+    source: Mapped[str] = mapped_column(String(64))
+    rejections: Mapped[str | None] = mapped_column(Text)  # "no_fix,too_few_sats"; None: accepted
+
+    __table_args__ = (
+        Index("ix_positions_member_id_fix_time", "member_id", "fix_time"),
+        # By device only for fixes that reached no member (unassigned devices): a full device
+        # index costs COPY a third of its speed, and an assigned device's fixes are found
+        # through its member.
+        Index(
+            "ix_positions_device_id_fix_time",
+            "device_id",
+            "fix_time",
+            postgresql_where=text("member_id IS NULL"),
+            sqlite_where=text("member_id IS NULL"),
+        ),
+        # Retention purges by receipt time, which follows insertion order: BRIN on PostgreSQL
+        # costs almost nothing to maintain during COPY (SQLite ignores the option: b-tree).
+        Index("ix_positions_received_at", "received_at", postgresql_using="brin"),
+    )
+
+
+class LatestPosition(Base):
+    """The newest accepted fix with a position per member, refreshed by every written batch.
+
+    ``org_id`` is the member's organisation, copied here (and kept in step by transfers) so the
+    map's subtree filter and whole-tree read touch this table alone.
+    """
+
+    __tablename__ = "latest_positions"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    org_id: Mapped[int] = mapped_column(Integer, index=True)
+    device_id: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+    fix_time: Mapped[datetime]
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    mode: Mapped[int] = mapped_column(SmallInteger)
+    quality: Mapped[int] = mapped_column(SmallInteger)
+    hdop: Mapped[float | None] = mapped_column(Float)
+    sats_used: Mapped[int | None] = mapped_column(SmallInteger)
+    sats_beidou: Mapped[int | None] = mapped_column(SmallInteger)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    course_deg: Mapped[float | None] = mapped_column(Float)
+
+    # Every batch rewrites many rows: free space on each page lets PostgreSQL update them in
+    # place (HOT) without touching the index.
+    __table_args__ = ({"postgresql_with": {"fillfactor": 70}},)
+
+
+class VisitRow(Base):
+    """A stay of a member at a site; a check-in is a visit that reached PRESENT."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    start_at: Mapped[datetime]  # first inside fix
+    end_at: Mapped[datetime | None]  # first outside fix; None while the visit goes on
+    checkin_at: Mapped[datetime | None]  # set when PRESENT was reached
+    beidou_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    evidence: Mapped[dict[str, Any] | None]  # geo.model.Evidence.to_json()
+
+    __table_args__ = (
+        # One row per (member, site, start): presence events replayed after a crash update it.
+        UniqueConstraint("member_id", "site_id", "start_at"),
+        Index("ix_visits_site_id_start_at", "site_id", "start_at"),
+        Index("ix_visits_member_id_start_at", "member_id", "start_at"),
+    )
+
+
+class PresenceStateRow(Base):
+    """Where a member's presence at a site stands now (ARRIVING, PRESENT or LEAVING).
+
+    Written by the ingestion pipeline with every batch that changes it; a pair back to OUTSIDE
+    has no row. The map reads it to colour members; the pipeline's own state lives in memory.
+    """
+
+    __tablename__ = "presence"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime]  # the first inside fix of the stay
+    checkin_at: Mapped[datetime | None]  # set once PRESENT was reached
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The rest of the tracker's state, so that a restarted daemon carries on where it stopped:
+    # the first outside fix while LEAVING, and the check-in evidence gathered so far.
+    leaving_at: Mapped[datetime | None]
+    evidence: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        CheckConstraint("state IN ('arriving', 'present', 'leaving')", name="state"),
+        Index("ix_presence_site_id", "site_id"),
+    )
+
+
+class MeetingRow(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[MeetingKind] = mapped_column(enum_type(MeetingKind))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    early_s: Mapped[float] = mapped_column(Float)
+    late_grace_s: Mapped[float] = mapped_column(Float)
+    left_early_margin_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_meetings_org_id_start_at", "org_id", "start_at"),)
+
+
+class AttendanceRow(Base):
+    __tablename__ = "attendance"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    outcome: Mapped[AttendanceOutcome] = mapped_column(enum_type(AttendanceOutcome))
+    first_checkin_at: Mapped[datetime | None]
+    last_leave_at: Mapped[datetime | None]
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
+    role: Mapped[Role] = mapped_column(enum_type(Role))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))  # scope root
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))  # role member
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who did what to whose data, when. Actors are kept by name so entries outlive users."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # username, "device:<uid>", "system"
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(64))  # "read_track", "read_positions", …
+    subject_member_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    detail: Mapped[dict[str, Any] | None]
+
+
+class ReplayOffset(Base):
+    """How far a source's stream is stored; committed with the positions it covers."""
+
+    __tablename__ = "replay_offsets"
+
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
