@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): organisations, sites, members, devices, check-ins, meetings, live feed."""

@@ -1,0 +1,43 @@
+"""The seam between the HTTP ingest endpoint and the ingestion daemon.
+
+``POST /api/v1/devices/{uid}/nmea`` checks the device token and hands the body to an
+:class:`IngestSink`; the daemon of ``partymap serve`` passes one to :func:`api.app.create_app`.
+Without a sink the endpoint answers 503: the API alone stores no positions; so does a sink
+that raises :class:`IngestUnavailableError` (the daemon is stopping).
+
+>>> import asyncio
+>>> sink = MemorySink()
+>>> asyncio.run(sink.send("imei-1", b"$GNGGA,...\\r\\n"))
+>>> sink.received
+[('imei-1', b'$GNGGA,...\\r\\n')]
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+class IngestUnavailableError(RuntimeError):
+    """The sink takes no more NMEA for now (its daemon is stopping): try again later."""
+
+
+@runtime_checkable
+class IngestSink(Protocol):
+    """Where NMEA bytes posted by a device go.
+
+    ``send`` returns once the bytes are queued; under backpressure it awaits, so a device that
+    posts faster than the pipeline stores is slowed down rather than dropped. It raises
+    :class:`IngestUnavailableError` when it cannot take them at all.
+    """
+
+    async def send(self, device_id: str, data: bytes) -> None: ...
+
+
+class MemorySink:
+    """An :class:`IngestSink` that keeps what it was sent (tests, and a dry run of the API)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bytes]] = []
+
+    async def send(self, device_id: str, data: bytes) -> None:
+        self.received.append((device_id, data))

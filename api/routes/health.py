@@ -1,0 +1,52 @@
+"""``GET /healthz`` (liveness and database) and ``GET /metrics`` (Prometheus), unauthenticated.
+
+Neither says anything about members: counts and latencies only.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["service"])
+
+
+@router.get(
+    "/healthz",
+    summary="Health",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ok", "database": "ok"}}}},
+        503: {"description": "The database does not answer."},
+    },
+)
+async def healthz(request: Request) -> JSONResponse:
+    """``ok`` when the service answers and its database does."""
+
+    def ping() -> None:
+        with request.app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except SQLAlchemyError as exc:
+        return JSONResponse(
+            {"status": "unavailable", "database": type(exc).__name__}, status_code=503
+        )
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}}},
+)
+def metrics(request: Request) -> Response:
+    """Ingestion and HTTP counters in the Prometheus text format."""
+    state = request.app.state
+    return Response(state.metrics.render(state.registry), media_type=CONTENT_TYPE)

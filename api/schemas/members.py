@@ -1,0 +1,78 @@
+"""Member and device bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from api.schemas.common import Code, Id, In, Name, Out, Phone
+
+
+class MemberOut(Out):
+    id: int
+    org_id: int
+    name: str = Field(examples=["王芳"])
+    code: str | None = Field(description="Member or staff number.", examples=["DY-20231"])
+    phone: str | None
+    active: bool
+    created_at: datetime
+
+
+class MemberIn(In):
+    org_id: Id
+    name: Name = Field(examples=["王芳"])
+    code: Code | None = None
+    phone: Phone | None = None
+
+
+class MemberPatch(In):
+    name: Name | None = None
+    code: Code | None = None
+    phone: Phone | None = None
+    active: bool | None = None
+
+
+class Transfer(In):
+    """组织关系转接: the organisation the member moves to."""
+
+    org_id: Id = Field(examples=[23])
+
+
+DeviceUidField = Field(
+    min_length=1,
+    max_length=64,
+    pattern=r"^[A-Za-z0-9._:-]+$",
+    description="What the device sends: IMEI, serial number…",
+    examples=["868120301234567"],
+)
+
+
+class DeviceOut(Out):
+    id: int
+    uid: str
+    member_id: int | None
+    name: str | None
+    active: bool
+    token_issued_at: datetime | None = Field(description="When its current token was issued.")
+    created_at: datetime
+
+
+class DeviceIn(In):
+    uid: str = DeviceUidField
+    member_id: Id | None = None
+    name: Name | None = None
+
+
+class DevicePatch(In):
+    member_id: Id | None = Field(
+        default=None, description="Hand the device to this member; null unassigns it."
+    )
+    active: bool | None = Field(default=None, description="A deactivated device is refused.")
+
+
+class DeviceToken(Out):
+    device_id: int
+    uid: str
+    token: str = Field(description="Shown once: only its hash is kept.")
+    issued_at: datetime

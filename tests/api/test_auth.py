@@ -1,0 +1,140 @@
+"""Logins, tokens, cookies, the login throttle, and device tokens on the ingest endpoint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from api.auth import COOKIE_NAME, create_access_token
+from partymap.settings import Settings
+from store import users
+from tests.api.conftest import SECRET, api_settings, client_for, make_app
+from tests.api.world import PASSWORD, World, build_world
+
+World3 = tuple[FastAPI, World, Engine]
+NMEA = b"$GNGGA,080000.00,3030.0000,N,11418.0000,E,1,12,0.9,21.5,M,,M,,*4B\r\n" * 3
+
+
+def test_login_gives_a_token_and_a_strict_cookie(world_app: World3) -> None:
+    app, _world, _ = world_app
+    with client_for(app) as client:
+        response = client.post("/api/v1/auth/token", data={"username": "ba", "password": PASSWORD})
+        body = response.json()
+        cookie = response.headers["set-cookie"]
+        me = client.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+        )
+    assert response.status_code == 200 and body["token_type"] == "bearer"
+    assert body["expires_in"] == 30 * 60
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
+    assert me.json()["role"] == "branch_admin" and me.json()["username"] == "ba"
+
+
+def test_the_cookie_authenticates_reads_only(world_app: World3) -> None:
+    app, world, _ = world_app
+    cookies = {COOKIE_NAME: world.tokens["whole_tree"]}
+    with client_for(app) as client:
+        client.cookies.update(cookies)
+        read = client.get("/api/v1/orgs")
+        write = client.post("/api/v1/orgs", json={"name": "伪造", "kind": "branch"})
+    assert read.status_code == 200
+    assert write.status_code == 401  # a cross-site form post carries no usable credential
+
+
+def test_bad_and_expired_tokens(world_app: World3) -> None:
+    app, world, _ = world_app
+    old, _seconds = create_access_token(
+        app.state.settings,
+        user_id=world.user_ids["whole_tree"],
+        now=datetime.now(UTC) - timedelta(hours=2),
+    )
+    other = Settings(environment="test", secret_key="another-secret-another-secret-1234")  # type: ignore[arg-type]
+    forged, _ = create_access_token(other, user_id=world.user_ids["whole_tree"])
+    with client_for(app) as client:
+        for token in (old, forged, "not-a-jwt", world.tokens["device"]):
+            response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_deactivated_user_is_refused_at_once(engine: Engine, tmp_path: Path) -> None:
+    app = make_app(engine, tmp_path)
+    world = build_world(engine, app.state.settings)
+    with Session(engine) as db:
+        users.update_user(db, user_id=world.user_ids["branch_admin"], active=False)
+        db.commit()
+    with client_for(app) as client:
+        me = client.get("/api/v1/auth/me", headers=world.headers("branch_admin"))
+        login = client.post("/api/v1/auth/token", data={"username": "ba", "password": PASSWORD})
+    assert me.status_code == 401 and login.status_code == 401
+
+
+def test_login_is_throttled_per_username_and_per_address(engine: Engine, tmp_path: Path) -> None:
+    app = make_app(engine, tmp_path, login_max_failures=3, login_max_attempts_per_address=5)
+    build_world(engine, app.state.settings)
+    with client_for(app) as client:
+        wrong = [
+            client.post("/api/v1/auth/token", data={"username": "ba", "password": "nope-nope"})
+            for _ in range(4)
+        ]
+        right = client.post("/api/v1/auth/token", data={"username": "ba", "password": PASSWORD})
+        others = [
+            client.post("/api/v1/auth/token", data={"username": f"u{n}", "password": "nope-nope"})
+            for n in range(3)
+        ]
+    assert [r.status_code for r in wrong] == [401, 401, 401, 429]
+    assert int(wrong[-1].headers["retry-after"]) > 0
+    assert right.status_code == 429  # the right password does not lift the username's block
+    # Refused attempts do not count: three failures and two more names use up the five.
+    assert [r.status_code for r in others] == [401, 401, 429]
+
+
+def test_a_default_secret_is_refused_outside_development(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="PARTYMAP_SECRET_KEY"):
+        Settings(environment="production", data_dir=tmp_path)
+    assert api_settings(tmp_path).secret_key.get_secret_value() == SECRET
+
+
+def test_devices_post_nmea_with_their_token(engine: Engine, tmp_path: Path) -> None:
+    app = make_app(engine, tmp_path, ingest_max_bytes=1000)
+    world = build_world(engine, app.state.settings)
+    own = world.targets["self"].device_uid
+    url = f"/api/v1/devices/{own}/nmea"
+    text = {"Content-Type": "text/plain"}
+    with client_for(app) as client:
+        ok = client.post(url, content=NMEA, headers={**world.headers("device"), **text})
+        as_admin = client.post(url, content=NMEA, headers={**world.headers("whole_tree"), **text})
+        other_uid = client.post(
+            f"/api/v1/devices/{world.targets['peer'].device_uid}/nmea",
+            content=NMEA,
+            headers={**world.headers("device"), **text},
+        )
+        too_big = client.post(url, content=NMEA * 20, headers={**world.headers("device"), **text})
+        json_body = client.post(url, json={"a": 1}, headers=world.headers("device"))
+        rotated = client.post(
+            f"/api/v1/devices/{world.targets['self'].device_id}/token",
+            headers=world.headers("branch_admin"),
+        ).json()
+        stale = client.post(url, content=NMEA, headers={**world.headers("device"), **text})
+        fresh = client.post(
+            url, content=NMEA, headers={"Authorization": f"Bearer {rotated['token']}", **text}
+        )
+        app.state.ingest = None
+        no_pipeline = client.post(
+            url, content=NMEA, headers={"Authorization": f"Bearer {rotated['token']}", **text}
+        )
+    assert ok.status_code == 202 and ok.json() == {
+        "device_uid": own,
+        "bytes": len(NMEA),
+        "lines": 3,
+    }
+    assert [as_admin.status_code, other_uid.status_code] == [401, 401]
+    assert [too_big.status_code, json_body.status_code] == [413, 415]
+    assert [stale.status_code, fresh.status_code, no_pipeline.status_code] == [401, 202, 503]
+    assert "ingestion pipeline" in no_pipeline.json()["detail"]

@@ -1,0 +1,487 @@
+"""Every endpoint × every role × a target inside and outside the caller's subtree.
+
+The table below has one entry per operation of the app; :func:`test_every_operation_is_in_the_
+matrix` compares it with the app's route table, so a new endpoint fails until it is added.
+For each case the test checks the status (allowed, or denied with 401 / 403 / 404), that the
+body names nothing the role may not see (marker names, member and organisation ids), and that
+every member whose location data was returned has an audit entry written by that request.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from geo.model import MeetingKind
+from store import devices, meetings, members, orgs, sites
+from store.db import make_engine
+from store.migrations import upgrade
+from store.models import AuditEntry, Member, Organisation, OrgKind
+from tests.api.conftest import client_for, make_app
+from tests.api.matrix import Op, Request, expected, extension_cases
+from tests.api.world import PERSONAL, ROLES, T0, TARGETS, World, square
+
+
+def _t(world: World, target: str) -> Any:
+    return world.targets[target]
+
+
+def _leaf(db: Session, world: World, parent: int) -> int:
+    org = orgs.create_organisation(
+        db, name="小组", kind=OrgKind.PARTY_GROUP, parent_id=parent, code=world.unique("leaf")
+    )
+    db.commit()
+    return org.id
+
+
+def _spare_member(db: Session, world: World, org_id: int) -> int:
+    member = members.create_member(db, org_id=org_id, name="新党员", code=world.unique("spare"))
+    db.commit()
+    return member.id
+
+
+def _spare_device(db: Session, world: World, member_id: int) -> int:
+    device = devices.create_device(db, uid=world.unique("spare-dev"), member_id=member_id)
+    db.commit()
+    return device.id
+
+
+def _spare_site(db: Session, world: World, org_id: int) -> int:
+    site = sites.create_site(
+        db, org_id=org_id, name=world.unique("site"), geometry=square(114.5, 30.5)
+    )
+    db.commit()
+    return site.id
+
+
+def _spare_meeting(db: Session, world: World, target: str) -> int:
+    t = world.targets[target]
+    meeting = meetings.create_meeting(
+        db,
+        org_id=t.org_id,
+        site_id=t.site_id,
+        kind=MeetingKind.PARTY_LECTURE,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+    )
+    db.commit()
+    return meeting.id
+
+
+def _move(w: World, t: str, db: Session) -> Request:
+    moving, under = _leaf(db, w, _t(w, t).org_id), _leaf(db, w, _t(w, t).org_id)
+    return {"url": f"/api/v1/orgs/{moving}/move", "json": {"parent_id": under}}
+
+
+BRANCH_CODES = {"self": "B1", "peer": "B1", "sibling": "B2", "outside": "B3"}
+FEATURE = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [114.3, 30.5]}}
+WINDOW = {"start": T0.isoformat(), "end": (T0.replace(hour=9)).isoformat()}
+
+OPS: dict[tuple[str, str], Op] = {
+    ("POST", "/api/v1/auth/token"): Op(
+        "login", lambda w, t, db: {"data": {"username": "ba", "password": "wrong password"}}
+    ),
+    ("POST", "/api/v1/auth/logout"): Op("public", lambda w, t, db: {}),
+    ("GET", "/api/v1/auth/me"): Op("authenticated", lambda w, t, db: {}),
+    ("GET", "/healthz"): Op("public", lambda w, t, db: {}),
+    ("GET", "/metrics"): Op("public", lambda w, t, db: {}),
+    ("GET", "/api/v1/stream"): Op("stream", lambda w, t, db: {}),
+    ("GET", "/api/v1/orgs"): Op(
+        "org_read", lambda w, t, db: {"params": {"parent_id": _t(w, t).org_id}}
+    ),
+    ("POST", "/api/v1/orgs"): Op(
+        "admin",
+        lambda w, t, db: {
+            "json": {
+                "name": "新小组",
+                "kind": "party_group",
+                "parent_id": _t(w, t).org_id,
+                "code": w.unique("org"),
+            }
+        },
+    ),
+    ("GET", "/api/v1/orgs/{org_id}"): Op(
+        "org_read", lambda w, t, db: {"url": f"/api/v1/orgs/{_t(w, t).org_id}"}
+    ),
+    ("PATCH", "/api/v1/orgs/{org_id}"): Op(
+        "admin",
+        lambda w, t, db: {"url": f"/api/v1/orgs/{_t(w, t).org_id}", "json": {"kind": "branch"}},
+    ),
+    ("DELETE", "/api/v1/orgs/{org_id}"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/orgs/{_leaf(db, w, _t(w, t).org_id)}"}
+    ),
+    ("GET", "/api/v1/orgs/{org_id}/subtree"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/orgs/{_t(w, t).org_id}/subtree"}
+    ),
+    ("GET", "/api/v1/orgs/{org_id}/ancestors"): Op(
+        "org_read", lambda w, t, db: {"url": f"/api/v1/orgs/{_t(w, t).org_id}/ancestors"}
+    ),
+    ("POST", "/api/v1/orgs/{org_id}/move"): Op("admin", _move),
+    ("GET", "/api/v1/members"): Op(
+        "org_read", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("POST", "/api/v1/members"): Op(
+        "admin",
+        lambda w, t, db: {
+            "json": {"org_id": _t(w, t).org_id, "name": "新党员", "code": w.unique("m")}
+        },
+    ),
+    ("GET", "/api/v1/members/{member_id}"): Op(
+        "personal", lambda w, t, db: {"url": f"/api/v1/members/{_t(w, t).member_id}"}
+    ),
+    ("PATCH", "/api/v1/members/{member_id}"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/members/{_t(w, t).member_id}",
+            "json": {"phone": "+86 139 0000 0000"},
+        },
+    ),
+    ("POST", "/api/v1/members/{member_id}/transfer"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/members/{_spare_member(db, w, _t(w, t).org_id)}/transfer",
+            "json": {"org_id": _t(w, t).org_id},
+        },
+    ),
+    ("GET", "/api/v1/devices"): Op(
+        "personal", lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}}
+    ),
+    ("POST", "/api/v1/devices"): Op(
+        "admin",
+        lambda w, t, db: {"json": {"uid": w.unique("dev"), "member_id": _t(w, t).member_id}},
+    ),
+    ("GET", "/api/v1/devices/{device_id}"): Op(
+        "personal", lambda w, t, db: {"url": f"/api/v1/devices/{_t(w, t).device_id}"}
+    ),
+    ("PATCH", "/api/v1/devices/{device_id}"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/devices/{_spare_device(db, w, _t(w, t).member_id)}",
+            "json": {"active": True},
+        },
+    ),
+    ("POST", "/api/v1/devices/{device_id}/token"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/devices/{_spare_device(db, w, _t(w, t).member_id)}/token"
+        },
+    ),
+    ("POST", "/api/v1/devices/{uid}/nmea"): Op(
+        "device",
+        lambda w, t, db: {
+            "url": f"/api/v1/devices/{_t(w, t).device_uid}/nmea",
+            "content": b"$GNGGA,080000.00,,,,,0,00,99.99,,,,,,*7A\r\n",
+            "headers": {"Content-Type": "text/plain"},
+        },
+    ),
+    ("GET", "/api/v1/sites"): Op(
+        "org_read", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("POST", "/api/v1/sites"): Op(
+        "admin",
+        lambda w, t, db: {
+            "json": {
+                **FEATURE,
+                "properties": {"org_id": _t(w, t).org_id, "name": "门岗", "radius_m": 20},
+            }
+        },
+    ),
+    ("GET", "/api/v1/sites/{site_id}"): Op(
+        "org_read", lambda w, t, db: {"url": f"/api/v1/sites/{_t(w, t).site_id}"}
+    ),
+    ("PATCH", "/api/v1/sites/{site_id}"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/sites/{_t(w, t).site_id}",
+            "json": {"type": "Feature", "properties": {"kind": "meeting_room"}},
+        },
+    ),
+    ("DELETE", "/api/v1/sites/{site_id}"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/sites/{_spare_site(db, w, _t(w, t).org_id)}"}
+    ),
+    ("GET", "/api/v1/positions/latest"): Op(
+        "org_read",
+        lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}},
+        audit="read_positions",
+    ),
+    ("GET", "/api/v1/members/{member_id}/track"): Op(
+        "personal",
+        lambda w, t, db: {"url": f"/api/v1/members/{_t(w, t).member_id}/track", "params": WINDOW},
+        audit="read_track",
+    ),
+    ("GET", "/api/v1/visits"): Op(
+        "personal",
+        lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}},
+        audit="read_visits",
+    ),
+    ("GET", "/api/v1/checkins"): Op(
+        "personal",
+        lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}},
+        audit="read_checkins",
+    ),
+    ("GET", "/api/v1/presence"): Op(
+        "personal",
+        lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}},
+        audit="read_presence",
+    ),
+    ("GET", "/api/v1/meetings"): Op(
+        "org_read", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("POST", "/api/v1/meetings"): Op(
+        "admin",
+        lambda w, t, db: {
+            "json": {
+                "org_id": _t(w, t).org_id,
+                "site_id": _t(w, t).site_id,
+                "kind": "THEMED_PARTY_DAY",
+                "start": "2026-07-01T09:00:00+08:00",
+                "end": "2026-07-01T11:00:00+08:00",
+            }
+        },
+    ),
+    ("GET", "/api/v1/meetings/{meeting_id}"): Op(
+        "org_read", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}"}
+    ),
+    ("PATCH", "/api/v1/meetings/{meeting_id}"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_t(w, t).meeting_id}",
+            "json": {"kind": "BRANCH_GENERAL_MEETING"},
+        },
+    ),
+    ("DELETE", "/api/v1/meetings/{meeting_id}"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}"}
+    ),
+    ("GET", "/api/v1/meetings/{meeting_id}/attendance"): Op(
+        "org_read", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/attendance"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+    ),
+    ("GET", "/api/v1/stats/attendance"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("GET", "/api/v1/users"): Op("committee_any", lambda w, t, db: {}),
+    ("POST", "/api/v1/users"): Op(
+        "committee",
+        lambda w, t, db: {
+            "json": {
+                "username": w.unique("user"),
+                "password": "a long enough password",
+                "role": "member",
+                "member_id": _t(w, t).member_id,
+            }
+        },
+    ),
+    ("PATCH", "/api/v1/users/{user_id}"): Op(
+        "committee",
+        lambda w, t, db: {
+            "url": f"/api/v1/users/{_t(w, t).admin_user_id}",
+            "json": {"active": True},
+        },
+    ),
+    ("GET", "/api/v1/audit"): Op(
+        "admin", lambda w, t, db: {"params": {"subject_member_id": _t(w, t).member_id}}
+    ),
+    ("POST", "/api/v1/import/{kind}"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": "/api/v1/import/members",
+            "files": {
+                "file": (
+                    "members.csv",
+                    f"code,name,org_code\n{w.unique('imp')},导入党员,{BRANCH_CODES[t]}\n".encode(),
+                    "text/csv",
+                )
+            },
+        },
+        denied=frozenset({422}),
+    ),
+}
+
+
+def test_every_operation_is_in_the_matrix(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'routes.sqlite'}")
+    upgrade(engine)
+    app = make_app(engine, tmp_path)
+    served = {
+        (method, route.path)
+        for route in iter_route_contexts(app.routes)
+        for method in (route.methods or ())
+        if method != "HEAD"
+        and route.path not in ("/openapi.json", "/docs", "/redoc")
+        and not route.path.startswith("/docs/")
+    }
+    documented = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    engine.dispose()
+    pages = {
+        (m, p) for m, p in served if not p.startswith("/api/") and p not in ("/healthz", "/metrics")
+    }
+    assert served - pages == documented, "every API operation is in the OpenAPI document"
+    missing = served - set(ALL_OPS)
+    assert not missing, (
+        f"add these operations to the matrix (tests/<package>/authz_cases.py for routes of "
+        f"another package): {sorted(missing)}"
+    )
+    assert not set(ALL_OPS) - served, "the matrix names operations the app does not serve"
+
+
+ALL_OPS = {**OPS, **extension_cases()}
+
+
+@pytest.mark.parametrize("operation", sorted(ALL_OPS), ids=lambda op: f"{op[0]} {op[1]}")
+def test_matrix(operation: tuple[str, str], world_app: tuple[FastAPI, World, Engine]) -> None:
+    app, world, engine = world_app
+    op = ALL_OPS[operation]
+    method, path = operation
+    failures = []
+    with client_for(app) as client, Session(engine) as db:
+        for role in ROLES:
+            if op.category == "stream" and role not in ("anonymous", "device"):
+                continue  # an allowed stream never ends: tests/api/test_stream.py
+            for target in _targets(op, role):
+                db.rollback()  # a fresh snapshot: SQLite refuses writes on a stale one
+                args = op.build(world, target, db)
+                url = args.pop("url", path)
+                headers = {**world.headers(role), **args.pop("headers", {})}
+                before = _last_audit(db)
+                response = client.request(method, url, headers=headers, **args)
+                want = expected(op, role, target)
+                where = f"{role} → {target}: {method} {url}"
+                if response.status_code not in want:
+                    failures.append(
+                        f"{where}: {response.status_code} not in {sorted(want)}: "
+                        f"{response.text[:200]}"
+                    )
+                    continue
+                failures += [f"{where}: {p}" for p in _leaks(db, world, role, response)]
+                if op.audit and response.status_code == 200:
+                    failures += [
+                        f"{where}: {p}"
+                        for p in _missing_audit(
+                            db, world, role, action=op.audit, before=before, response=response
+                        )
+                    ]
+    assert not failures, "\n".join(failures)
+
+
+def _targets(op: Op, role: str) -> tuple[str, ...]:
+    """Anonymous callers and devices are refused before any target is looked at (but a
+    device's own endpoint is tried with every device's uid); public endpoints have none."""
+    if op.category in ("public", "login") or (
+        role in ("anonymous", "device") and op.category != "device"
+    ):
+        return ("self",)
+    return TARGETS
+
+
+def _last_audit(db: Session) -> int:
+    db.rollback()  # a new snapshot: see what the app committed
+    return int(db.scalar(select(func.coalesce(func.max(AuditEntry.id), 0))) or 0)
+
+
+def _leaks(db: Session, world: World, role: str, response: Any) -> list[str]:
+    if role == "whole_tree":
+        return []
+    text = response.text
+    # A device sees nothing but its own receipt, which names its own uid.
+    seen_ok = PERSONAL.get(role, {"self"} if role == "device" else set())
+    problems = [f"body names T-{t}" for t in TARGETS if t not in seen_ok and f"T-{t}" in text]
+    if not response.content or response.headers.get("content-type", "").split(";")[0] not in (
+        "application/json",
+        "application/geo+json",
+    ):
+        return problems
+    members_seen, orgs_seen = set(), set()
+    _collect(response.json(), members_seen, orgs_seen)
+    db.rollback()
+    allowed_members, allowed_orgs = _visible(db, world, role)
+    if extra := members_seen - allowed_members:
+        problems.append(f"member ids outside the scope: {sorted(extra)}")
+    if extra := orgs_seen - allowed_orgs:
+        problems.append(f"organisation ids outside the scope: {sorted(extra)}")
+    return problems
+
+
+def _collect(value: Any, members_seen: set[int], orgs_seen: set[int]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("member_id", "subject_member_id") and isinstance(item, int):
+                members_seen.add(item)
+            elif key == "org_id" and isinstance(item, int):
+                orgs_seen.add(item)
+            else:
+                _collect(item, members_seen, orgs_seen)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, members_seen, orgs_seen)
+
+
+SCOPE_ROOTS = {"branch_admin": ("B1",), "committee_admin": ("C1",), "whole_tree": ("C1", "C2")}
+
+
+def _visible(db: Session, world: World, role: str) -> tuple[set[int], set[int]]:
+    """Members and organisations the role may see, from the tree as it is now."""
+    if role not in SCOPE_ROOTS:  # member: themselves, their organisation
+        own = world.targets["self"]
+        return {own.member_id}, {own.org_id}
+    paths = [
+        db.scalar(select(Organisation.path).where(Organisation.id == world.org_ids[key]))
+        for key in SCOPE_ROOTS[role]
+    ]
+    org_ids = {
+        org_id
+        for org_id, path in db.execute(select(Organisation.id, Organisation.path))
+        if any(path.startswith(p) for p in paths if p)
+    }
+    member_ids = set(db.scalars(select(Member.id).where(Member.org_id.in_(org_ids))))
+    return member_ids, org_ids
+
+
+def _missing_audit(
+    db: Session, world: World, role: str, *, action: str, before: int, response: Any
+) -> list[str]:
+    body = response.json() if "json" in response.headers.get("content-type", "") else {}
+    returned: set[int] = set()
+    _collect(body, returned, set())
+    if not returned:
+        return []
+    db.rollback()
+    audited = set(
+        db.scalars(
+            select(AuditEntry.subject_member_id).where(
+                AuditEntry.id > before,
+                AuditEntry.action == action,
+                AuditEntry.actor_user_id == world.user_ids[role],
+            )
+        )
+    )
+    return [f"no {action} audit entry for member {m}" for m in sorted(returned - audited)]
+
+
+def test_targeted_reads_return_their_member(world_app: tuple[FastAPI, World, Engine]) -> None:
+    """The audit check above is not vacuous: allowed reads do return location data."""
+    app, world, _engine = world_app
+    member = world.targets["self"].member_id
+    with client_for(app) as client:
+        headers = world.headers("branch_admin")
+        track = client.get(f"/api/v1/members/{member}/track", params=WINDOW, headers=headers)
+        latest = client.get("/api/v1/positions/latest", headers=headers)
+        visits = client.get("/api/v1/checkins", params={"member_id": member}, headers=headers)
+    assert track.json()["member_id"] == member and len(track.json()["features"]) == 10
+    assert {f["properties"]["member_id"] for f in latest.json()["features"]} == {
+        world.targets["self"].member_id,
+        world.targets["peer"].member_id,
+    }
+    assert [v["member_id"] for v in visits.json()["items"]] == [member]
