@@ -1,0 +1,284 @@
+"""One click deeper: a branch with its members and sites, a member with their track and
+check-ins (一点到支部、一点到党员), and meetings with live attendance.
+
+Like :mod:`maps.overview`, every function takes the caller's scope and raises
+:class:`~store.errors.NotFoundError` for anything outside it (as for something that does not
+exist: no leak of what is there), and returns the members whose personal data it reveals.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from shapely.geometry import mapping
+from sqlalchemy.orm import Session
+
+from geo.meetings import attendance
+from geo.model import AttendanceOutcome, Meeting, Site
+from maps.overview import Payload, org_bounds, org_row
+from maps.snapshot import ORG_KINDS, STATE_NAMES, Roster, Scope
+from store.errors import NotFoundError
+from store.latest import latest_positions
+from store.meetings import get_meeting, list_meetings, meeting_roll
+from store.presence import list_presence
+from store.query import BBox
+from store.sites import get_site, list_sites
+from store.tracks import track
+from store.visits import list_checkins
+
+MEMBERS_LISTED = 500
+SITES_DRAWN = 300
+TRACK_POINTS = 2000
+MEETINGS_LISTED = 50
+
+
+def org_detail(session: Session, roster: Roster, scope: Scope, *, org_id: int) -> Payload:
+    """An organisation: its chain of parents, bounds, sites (GeoJSON) and the members of its
+    subtree with their state, most present first.
+
+    ``members``: ``{member_id, name, org_id, org, state, site_id, site, lon, lat, accuracy_m,
+    fix_time}``, at most ``MEMBERS_LISTED`` of ``members_total``.
+    """
+    o = roster.orgs
+    row = org_row(roster, scope, org_id)
+    chain = [int(p) for p in str(o.path[row]).strip("/").split("/")]
+    breadcrumbs = [
+        {"id": i, "name": o.name[o.index[i]]}
+        for i in chain
+        if scope.covers(str(o.path[o.index[i]]))
+    ]
+    m = roster.members
+    subtree = o.subtree_mask(row)
+    rows = np.flatnonzero(subtree[m.org] & m.in_scope(scope, o.in_scope(scope)))
+    # Most present first, then by name: the list reads as "who is here".
+    order = sorted(rows.tolist(), key=lambda r: (-int(m.state[r]), m.name[r]))
+    listed = order[:MEMBERS_LISTED]
+    members = [_member_row(roster, r) for r in listed]
+    sites = list_sites(session, within_org_id=org_id, limit=SITES_DRAWN)
+    body = {
+        "org": {"id": org_id, "name": o.name[row], "kind": ORG_KINDS[o.kind[row]].value},
+        "breadcrumbs": breadcrumbs,
+        "bounds": org_bounds(roster, scope, row),
+        "sites": site_features(sites),
+        "sites_total": int(np.count_nonzero(subtree[roster.sites.org])),
+        "members": members,
+        "members_total": len(order),
+        "states": dict(
+            zip(
+                STATE_NAMES,
+                (int(v) for v in np.bincount(m.state[rows], minlength=len(STATE_NAMES))),
+                strict=True,
+            )
+        ),
+    }
+    placed = [r["member_id"] for r in members if r["lon"] is not None]
+    return Payload(body, tuple(placed))
+
+
+def member_detail(
+    session: Session,
+    roster: Roster,
+    scope: Scope,
+    *,
+    member_id: int,
+    now: datetime,
+    hours: float,
+    track_points: int = TRACK_POINTS,
+) -> Payload:
+    """A member: where they are, their track over the last ``hours`` (thinned to at most
+    ``track_points`` points: ``[lon, lat, unix seconds]``) and their recent check-ins."""
+    m = roster.members
+    row = m.row(member_id)
+    if row is None or not scope.sees_member(member_id, str(roster.orgs.path[m.org[row]])):
+        raise NotFoundError("member", member_id)
+    points = track(session, member_id=member_id, start=now - timedelta(hours=hours), end=now)
+    stride = max(1, -(-len(points) // track_points))
+    kept = points[::stride]
+    if points and kept[-1] is not points[-1]:
+        kept.append(points[-1])  # the track always ends where the member is
+    latest = latest_positions(session, member_ids=[member_id])
+    checkins = [
+        {
+            "site_id": v.site_id,
+            "site": roster_site_name(roster, v.site_id),
+            "start": _iso(v.start_at),
+            "checkin_at": _iso(v.checkin_at),
+            "end": _iso(v.end_at),
+            "beidou_verified": v.beidou_verified,
+        }
+        for v in list_checkins(session, member_id=member_id, limit=30)
+    ]
+    presence = [
+        {"site_id": p.site_id, "site": roster_site_name(roster, p.site_id), "state": p.state,
+         "since": _iso(p.since), "checkin_at": _iso(p.checkin_at)}
+        for p in list_presence(session, member_ids=[member_id])
+    ]  # fmt: skip
+    body = {
+        "member": _member_row(roster, row),
+        "latest": None
+        if not latest
+        else {
+            "fix_time": _iso(latest[0].fix_time),
+            "lon": latest[0].lon,
+            "lat": latest[0].lat,
+            "accuracy_m": latest[0].accuracy_m,
+            "sats_used": latest[0].sats_used,
+            "sats_beidou": latest[0].sats_beidou,
+            "hdop": latest[0].hdop,
+        },
+        "presence": presence,
+        "track": {
+            "start": _iso(now - timedelta(hours=hours)),
+            "end": _iso(now),
+            "fixes": len(points),
+            "points": [
+                [round(p.lon, 6), round(p.lat, 6), int(p.fix_time.timestamp())] for p in kept
+            ],
+        },
+        "checkins": checkins,
+    }
+    return Payload(body, (member_id,))
+
+
+def meetings(session: Session, roster: Roster, scope: Scope, *, now: datetime) -> dict[str, Any]:
+    """Meetings of the caller's organisations from a day ago to two weeks ahead."""
+    found = list_meetings(
+        session,
+        **_org_filter(scope),
+        start=now - timedelta(days=1),
+        end=now + timedelta(days=14),
+        limit=MEETINGS_LISTED,
+    )
+    return {"meetings": [_meeting(session, roster, meeting, now) for meeting in found]}
+
+
+def meeting_panel(
+    session: Session, roster: Roster, scope: Scope, *, meeting_id: int, now: datetime
+) -> Payload:
+    """A meeting with each expected member's attendance as it stands at ``now``.
+
+    Before the meeting ends, a member not yet checked in is ``pending`` (or ``arriving`` when
+    already inside the site) rather than absent. ``roll``: ``{member_id, name, outcome,
+    first_checkin, last_leave}``.
+    """
+    meeting = get_meeting(session, meeting_id=meeting_id)
+    row = roster.orgs.index.get(meeting.org_id)
+    if row is None or not scope.covers(str(roster.orgs.path[row])):
+        raise NotFoundError("meeting", meeting_id)
+    roll = meeting_roll(session, meeting_id=meeting_id)
+    expected = [m for m in roll.member_ids if scope.member_id in (None, m)]
+    arriving = {
+        p.member_id for p in list_presence(session, member_ids=expected, site_id=meeting.site_id)
+    }
+    entries = []
+    for a in attendance(meeting, expected, roll.visits):
+        outcome = a.outcome.value
+        if a.outcome is AttendanceOutcome.ABSENT and now < meeting.end:
+            outcome = "arriving" if a.member_id in arriving else "pending"
+        r = roster.members.row(a.member_id)
+        entries.append(
+            {
+                "member_id": a.member_id,
+                "name": roster.members.name[r] if r is not None else f"#{a.member_id}",
+                "outcome": outcome,
+                "first_checkin": _iso(a.first_checkin),
+                "last_leave": _iso(a.last_leave),
+            }
+        )
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e["outcome"]] = counts.get(e["outcome"], 0) + 1
+    body = {
+        "meeting": _meeting(session, roster, meeting, now),
+        "roll": entries,
+        "counts": counts,
+    }
+    return Payload(body, tuple(expected))
+
+
+def shapes_in_view(session: Session, scope: Scope, *, bbox: BBox) -> dict[str, Any]:
+    """The outlines of the caller's sites overlapping ``bbox`` (at most ``SITES_DRAWN``)."""
+    return site_features(list_sites(session, **_org_filter(scope), bbox=bbox, limit=SITES_DRAWN))
+
+
+def site_features(sites: list[Site]) -> dict[str, Any]:
+    """Sites as a GeoJSON FeatureCollection; a circle is a Point with ``radius_m``."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": s.id,
+                "geometry": mapping(s.geometry),
+                "properties": {
+                    "name": s.name,
+                    "kind": s.kind.value,
+                    "org_id": s.org_id,
+                    "radius_m": s.radius_m,
+                    "tz": s.tz,
+                },
+            }
+            for s in sites
+        ],
+    }
+
+
+def roster_site_name(roster: Roster, site_id: int) -> str:
+    s = roster.sites
+    row = int(np.searchsorted(s.id, site_id))
+    if row < len(s.id) and s.id[row] == site_id:
+        return s.name[row]
+    return f"#{site_id}"
+
+
+def _meeting(session: Session, roster: Roster, meeting: Meeting, now: datetime) -> dict[str, Any]:
+    status = "upcoming" if now < meeting.start else "in_progress" if now < meeting.end else "ended"
+    site = get_site(session, site_id=meeting.site_id)
+    row = roster.orgs.index.get(meeting.org_id)
+    return {
+        "id": meeting.id,
+        "title": meeting.title,
+        "kind": meeting.kind.value,
+        "org_id": meeting.org_id,
+        "org": roster.orgs.name[row] if row is not None else "",
+        "site_id": meeting.site_id,
+        "site": site.name,
+        "tz": site.tz,
+        "lon": round(site.geometry.centroid.x, 6),
+        "lat": round(site.geometry.centroid.y, 6),
+        "start": _iso(meeting.start),
+        "end": _iso(meeting.end),
+        "status": status,
+    }
+
+
+def _member_row(roster: Roster, row: int) -> dict[str, Any]:
+    m = roster.members
+    placed = not np.isnan(m.lon[row])
+    site = int(m.site_id[row])
+    return {
+        "member_id": int(m.id[row]),
+        "name": m.name[row],
+        "org_id": int(roster.orgs.id[m.org[row]]),
+        "org": roster.orgs.name[m.org[row]],
+        "state": STATE_NAMES[m.state[row]],
+        "site_id": site if site >= 0 else None,
+        "site": roster_site_name(roster, site) if site >= 0 else None,
+        "lon": round(float(m.lon[row]), 6) if placed else None,
+        "lat": round(float(m.lat[row]), 6) if placed else None,
+        "accuracy_m": None if np.isnan(m.accuracy_m[row]) else round(float(m.accuracy_m[row]), 1),
+        "fix_time": str(m.fix_time[row]) + "Z" if placed else None,
+    }
+
+
+def _org_filter(scope: Scope) -> dict[str, int | None]:
+    """Repository filters for the caller's organisations: a subtree, or a member's own one."""
+    if scope.member_id is None:
+        return {"within_org_id": scope.org_id, "org_id": None}
+    return {"within_org_id": None, "org_id": scope.org_id}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

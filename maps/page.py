@@ -1,0 +1,277 @@
+"""The dashboard page: a folium map (Leaflet) with the tile layers, beside the sidebar of the
+organisation tree, branch and member panels, meetings and the live feed.
+
+folium builds the map, its base layers and their switcher; ``static/dashboard.js`` fills it with
+data — from the map API when served at ``/map``, or from data embedded in the page for a static
+export. Leaflet comes from ``static/vendor`` (folium's CDN links are replaced), so the page
+needs no network beyond the tiles, and with the "none" layer not even those: an outline of
+the land (Natural Earth) is drawn instead. AMap tiles are GCJ-02: while that layer is shown,
+the script shifts every marker, polygon and track from WGS 84 to GCJ-02.
+
+>>> html = dashboard_html(PageOptions(language="en", tiles="none"))
+>>> "cdn." in html, "partymapDashboard(" in html
+(False, True)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import folium
+from branca.element import Element, MacroElement
+from jinja2 import Template
+
+from maps.labels import labels
+
+STATIC = Path(__file__).resolve().parent / "static"
+ASSETS = {
+    "leaflet.js": "vendor/leaflet/leaflet.js",
+    "leaflet.css": "vendor/leaflet/leaflet.css",
+    "dashboard.js": "dashboard.js",
+    "dashboard.css": "dashboard.css",
+    "land": "vendor/world-atlas/land-110m.geojson",
+}
+# Where the whole organisation is visible when nothing tells the map where to look.
+DEFAULT_CENTRE = (30.0, 105.0)
+DEFAULT_ZOOM = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TileSource:
+    key: str
+    url: str
+    attribution: str
+    datum: str = "wgs84"  # "gcj02": markers are shifted while these tiles are shown
+    subdomains: str = "abc"
+    overlay_url: str | None = None  # a second layer of labels drawn over the base (Tianditu)
+    max_zoom: int = 18
+
+
+def tile_sources(language: str, tianditu_key: str | None) -> list[TileSource]:
+    """The base layers on offer: OpenStreetMap, AMap, Tianditu when a key is configured."""
+    zh = language == "zh-CN"
+    sources = [
+        TileSource(
+            "osm",
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
+            max_zoom=19,
+        ),
+        TileSource(
+            "amap",
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang="
+            + ("zh_cn" if zh else "en")
+            + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+            "&copy; 高德地图 AutoNavi",
+            datum="gcj02",
+            subdomains="1234",
+        ),
+    ]
+    if tianditu_key:
+        wmts = (
+            "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+            "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+            "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk=" + tianditu_key
+        )
+        sources.append(
+            TileSource(
+                "tianditu",
+                wmts.format(s="{s}", layer="vec"),
+                "&copy; 天地图 Tianditu",
+                subdomains="01234567",
+                overlay_url=wmts.format(s="{s}", layer="cva" if zh else "eva"),
+            )
+        )
+    return sources
+
+
+@dataclass(frozen=True, slots=True)
+class PageOptions:
+    """What the page is built for.
+
+    ``data``: everything the dashboard would ask the API for, embedded (a static export); None
+    for the served page, which calls ``api``. ``inline``: embed Leaflet and the dashboard's own
+    script and styles instead of linking them from ``assets``.
+    """
+
+    language: str = "zh-CN"
+    tiles: str = "osm"
+    tianditu_key: str | None = None
+    api: str = "/api/v1"
+    assets: str = "/map/static"
+    data: dict[str, Any] | None = None
+    inline: bool = False
+    centre: tuple[float, float] = DEFAULT_CENTRE
+    zoom: int = DEFAULT_ZOOM
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def dashboard_html(options: PageOptions) -> str:
+    """The whole page as one HTML document."""
+    words = labels(options.language)
+    m = folium.Map(
+        location=list(options.centre),
+        zoom_start=options.zoom,
+        tiles=None,
+        prefer_canvas=True,  # members are drawn on one canvas, not as DOM elements
+        control_scale=True,
+        world_copy_jump=True,
+        min_zoom=2,
+    )
+    if options.inline:
+        m.default_js, m.default_css = [], []
+    else:
+        m.default_js = [("leaflet", asset_url(options.assets, "leaflet.js"))]
+        m.default_css = [("leaflet_css", asset_url(options.assets, "leaflet.css"))]
+    chosen = options.tiles
+    layers: dict[str, Any] = {}
+    for source in tile_sources(options.language, options.tianditu_key):
+        layers[source.key] = folium.TileLayer(
+            source.url,
+            attr=source.attribution,
+            name=words[f"tiles_{source.key}"],
+            subdomains=source.subdomains,
+            max_zoom=source.max_zoom,
+            show=source.key == chosen,
+            tiles_key=source.key,
+            datum=source.datum,
+            overlay_url=source.overlay_url,
+        ).add_to(m)
+    layers["none"] = folium.FeatureGroup(
+        name=words["tiles_none"], overlay=False, show=chosen not in layers, tiles_key="none"
+    ).add_to(m)
+    control = folium.LayerControl(position="topright", collapsed=False).add_to(m)
+
+    root = m.get_root()
+    root.header.add_child(Element(f"<title>{words['title']}</title>"))
+    if options.inline:
+        root.header.add_child(Element(_inline_styles()))
+        root.header.add_child(Element(f"<script>{_read('leaflet.js')}</script>"))
+        root.header.add_child(Element(f"<script>{_read('dashboard.js')}</script>"))
+    else:
+        link = asset_url(options.assets, "dashboard.css")
+        root.header.add_child(Element(f'<link rel="stylesheet" href="{link}"/>'))
+        root.header.add_child(
+            Element(f'<script src="{asset_url(options.assets, "dashboard.js")}"></script>')
+        )
+    config = {
+        "language": options.language,
+        "labels": words,
+        "api": options.api,
+        "assets": options.assets,
+        # The export embeds the land outline; the served page fetches it when first needed.
+        "land": json.loads(_read("land")) if options.inline else asset_url(options.assets, "land"),
+        "data": options.data,
+        **options.extra,
+    }
+    root.html.add_child(Element(_sidebar(words) + _json_script("partymap-config", config)))
+    m.add_child(_Start(layers, control))
+    return root.render()
+
+
+class _Start(MacroElement):
+    """Hands the folium map, its base layers and their switcher to the dashboard script."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        partymapDashboard({{ this._parent.get_name() }}, {
+            {%- for key, layer in this.layers.items() %}
+            {{ key|tojson }}: {{ layer.get_name() }},
+            {%- endfor %}
+        }, {{ this.control.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layers: dict[str, Any], control: Any) -> None:
+        super().__init__()
+        self._name = "PartymapStart"
+        self.layers = layers
+        self.control = control
+
+
+def asset_url(base: str, name: str) -> str:
+    """``base``/file with a content hash, so browsers may cache it for as long as it lasts."""
+    return f"{base}/{ASSETS[name]}?v={_digest(ASSETS[name])}"
+
+
+def static_file(relative: str) -> Path | None:
+    """The file under ``static/`` that a URL path names, or None (no escaping the folder)."""
+    path = (STATIC / relative).resolve()
+    if not path.is_file() or STATIC not in path.parents:
+        return None
+    return path
+
+
+@cache
+def _digest(relative: str) -> str:
+    return hashlib.sha256((STATIC / relative).read_bytes()).hexdigest()[:12]
+
+
+def _read(name: str) -> str:
+    return (STATIC / ASSETS[name]).read_text(encoding="utf-8")
+
+
+def _inline_styles() -> str:
+    leaflet = _read("leaflet.css")
+
+    # The layer switcher's icon, as a data URL: a static export is one self-contained file.
+    def image(match: re.Match[str]) -> str:
+        data = (STATIC / "vendor" / "leaflet" / match.group(1)).read_bytes()
+        return f"url(data:image/png;base64,{base64.b64encode(data).decode()})"
+
+    leaflet = re.sub(r"url\((images/[\w.-]+\.png)\)", image, leaflet)
+    return f"<style>{leaflet}</style><style>{_read('dashboard.css')}</style>"
+
+
+def _json_script(element_id: str, value: Any) -> str:
+    # "<" escaped: no name or label can close the script element early.
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+def _sidebar(words: dict[str, str]) -> str:
+    return f"""
+<header id="pm-header">
+  <h1>{words["title"]}</h1>
+  <div id="pm-legend"></div>
+  <div id="pm-user"></div>
+</header>
+<aside id="pm-side">
+  <div id="pm-search-box">
+    <input id="pm-search" type="search" placeholder="{words["search"]}" autocomplete="off">
+    <div id="pm-search-results" hidden></div>
+  </div>
+  <nav id="pm-tabs">
+    <button data-tab="orgs" class="active">{words["organisations"]}</button>
+    <button data-tab="meetings">{words["meetings"]}</button>
+  </nav>
+  <section id="pm-tab-orgs">
+    <div id="pm-tree"></div>
+    <div id="pm-org" hidden></div>
+    <div id="pm-member" hidden></div>
+  </section>
+  <section id="pm-tab-meetings" hidden>
+    <div id="pm-meetings"></div>
+    <div id="pm-meeting" hidden></div>
+  </section>
+</aside>
+<div id="pm-live"><h2>{words["live"]}</h2><ol id="pm-feed"></ol></div>
+<div id="pm-notice" hidden></div>
+<form id="pm-login" hidden>
+  <h2>{words["title"]}</h2>
+  <label>{words["username"]}<input name="username" autocomplete="username" required></label>
+  <label>{words["password"]}<input name="password" type="password"
+    autocomplete="current-password" required></label>
+  <button type="submit">{words["login"]}</button>
+  <p id="pm-login-error" hidden>{words["login_failed"]}</p>
+</form>
+"""

@@ -1,0 +1,304 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, headless.
+
+The server is the real app on the demo organisation, its history logs replayed through the
+ingestion daemon first. Requests leaving 127.0.0.1 are refused, except map tiles, which get a
+blank image (so a tile layer works offline without pretending that a tile server answered
+anything but blank squares).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+
+from api.app import create_app
+from geo.coords import wgs84_to_gcj02
+from gnss.simulate import TrackPoint, simulate
+from partymap.chromium import launch
+from partymap.demo.run import Prepared, demo_settings, history_daemon, prepare
+from partymap.ingest.daemon import Daemon
+from partymap.ingest.sources import ReplaySpec, SourcePlan
+from partymap.seed import MEMBERS
+from partymap.settings import Settings
+from partymap.testing import free_port
+from store.live import LiveFeed
+from tests.maps.helpers import CENTRES
+
+pytestmark = pytest.mark.browser
+
+BLANK_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+TILE_HOSTS = re.compile(r"tile\.openstreetmap\.org|autonavi\.com|tianditu\.gov\.cn")
+
+
+@dataclass
+class DemoServer:
+    url: str
+    prepared: Prepared
+    live: LiveFeed
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    work = tmp_path_factory.mktemp("demo")
+    settings = demo_settings(
+        Settings(environment="development"), work, port=free_port(), tiles="none"
+    )
+    prepared = prepare(settings, now=datetime.now(UTC), lead=timedelta(0))
+    live = LiveFeed()
+
+    async def history() -> None:
+        async with history_daemon(prepared, live) as daemon:
+            await daemon.sources_done()
+        assert daemon.failure is None, daemon.failure
+
+    off_the_loop(history())
+    app = create_app(settings, engine=prepared.engine, live=live)
+    uv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
+    )
+    thread = threading.Thread(target=uv.run, name="map-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    passwords = {login.username: login.password for login in prepared.seeded.logins}
+    try:
+        yield DemoServer(f"http://127.0.0.1:{settings.port}", prepared, live, passwords)
+    finally:
+        uv.should_exit = True
+        thread.join(15)
+        prepared.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Session:
+    page: Page
+    tiles: list[str]  # tile URLs the page asked for
+    errors: list[str]  # uncaught script errors
+
+
+@pytest.fixture
+def open_map(browser: Browser, server: DemoServer) -> Iterator[Callable[..., Session]]:
+    """Opens the dashboard logged in as someone; the pages close with the test (no stray
+    requests or live streams reach the next one)."""
+    contexts: list[BrowserContext] = []
+
+    def open_as(login: str, lang: str = "zh-CN") -> Session:
+        # A browser away from the sites' zone: times at a site must still read in the site's.
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 800}, timezone_id="Europe/London"
+        )
+        contexts.append(context)
+        page = context.new_page()
+        session = Session(page, [], [])
+        page.on("pageerror", lambda error: session.errors.append(str(error)))
+
+        def outside(route: Route) -> None:
+            if TILE_HOSTS.search(route.request.url):
+                session.tiles.append(route.request.url)
+                route.fulfill(status=200, content_type="image/png", body=BLANK_PNG)
+            else:
+                route.abort()
+
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), outside)
+        page.goto(f"{server.url}/map?lang={lang}")
+        page.fill("#pm-login input[name=username]", login)
+        page.fill("#pm-login input[name=password]", server.passwords[login])
+        page.click("#pm-login button[type=submit]")
+        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        return session
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def open_branch(page: Page, general: str, branch: str) -> None:
+    page.click(f".pm-node-row:has(a:text-is('{general}')) .pm-toggle")
+    page.click(f"a.pm-org-link:text-is('{branch}')")
+
+
+def test_the_map_loads(open_map: Callable[..., Session]) -> None:
+    s = open_map("admin")
+    page = s.page
+    expect(page.locator("#pm-tree .pm-org-link").first).to_have_text("华建一公司党委")
+    # The history was replayed: members are present at their worksites.
+    present = int(page.locator("#pm-legend [data-state=present] b").inner_text())
+    assert present >= 15
+    assert page.locator(".pm-cluster").count() >= 1  # clusters, not a marker per member
+    assert page.evaluate("partymap.datum") == "wgs84"
+    assert s.errors == []
+
+
+def test_clicking_a_branch_lists_its_members(open_map: Callable[..., Session]) -> None:
+    page = open_map("admin").page
+    open_branch(page, "机关党总支", "机关第一党支部")
+    members = page.locator("#pm-members li")
+    expect(members).to_have_count(10)
+    expect(page.locator("#pm-org h2")).to_contain_text("机关第一党支部")
+    present = page.locator("#pm-members li[data-state=present]")
+    assert present.count() >= 2  # 张伟, 王芳 and 黄敏 took their seats before the live part
+    expect(page.locator("#pm-members li", has_text="吴婷")).to_have_attribute("data-state", "none")
+
+
+def test_clicking_a_member_shows_the_track(open_map: Callable[..., Session]) -> None:
+    page = open_map("admin").page
+    open_branch(page, "机关党总支", "机关第一党支部")
+    page.click("#pm-members li:has-text('张伟')")
+    expect(page.locator("#pm-member h2")).to_contain_text("张伟")
+    expect(page.locator("#pm-checkins li").first).to_contain_text("机关党员活动室")
+    # The track is drawn on the map's canvas: ask Leaflet for the line.
+    points = page.evaluate(
+        """() => { let n = 0; partymap.map.eachLayer((layer) => {
+              if (layer instanceof L.Polyline && !(layer instanceof L.Polygon)) {
+                n = Math.max(n, layer.getLatLngs().length); } }); return n; }"""
+    )
+    assert points >= 10
+    # The map went to the member: the room is in view.
+    lon, lat = CENTRES["room"]
+    assert page.evaluate(f"partymap.map.getBounds().contains([{lat}, {lon}])")
+
+
+def test_a_replayed_checkin_appears_live(
+    open_map: Callable[..., Session], server: DemoServer
+) -> None:
+    """吴婷's receiver (silent so far) walks into the meeting room; the replay goes through the
+    ingestion daemon and its check-in reaches the open page over the SSE stream."""
+    page = open_map("admin").page
+    open_branch(page, "机关党总支", "机关第一党支部")
+    page.wait_for_function("partymap.live === true")
+    uid = next(m.device for m in MEMBERS if m.name == "吴婷")
+    log = server.prepared.settings.data_dir / "walk-in.nmea"
+    log.write_bytes(walk_into_room(datetime.now(UTC)))
+    replay(server, log, uid)
+    item = page.locator("#pm-feed li.pm-feed-checkin", has_text="吴婷")
+    expect(item).to_contain_text("机关党员活动室", timeout=15_000)
+    page.wait_for_timeout(500)  # names are filled in 200 ms after an event: the entry holds
+    expect(item).to_contain_text("机关党员活动室")
+    stamp = item.locator(".pm-time")
+    at = datetime.fromisoformat(str(stamp.get_attribute("data-time")).replace("Z", "+00:00"))
+    expect(stamp).to_have_text(at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S"))
+    expect(page.locator("#pm-members li", has_text="吴婷")).to_have_attribute(
+        "data-state", "present"
+    )
+
+
+def test_amap_tiles_shift_markers_to_gcj02(open_map: Callable[..., Session]) -> None:
+    s = open_map("admin")
+    page = s.page
+    # The view stays put when the tiles change while the markers move some 500 m: look at
+    # the office from halfway between its WGS 84 and GCJ-02 places, so both are in view.
+    lon, lat = CENTRES["office"]
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    page.evaluate(f"partymap.map.setView([{(lat + glat) / 2}, {(lon + glon) / 2}], 17)")
+    page.wait_for_function("partymap.markers.size > 0")
+    member, before_ll, before_px = marker_position(page)
+
+    before_loads = page.evaluate("partymap.overviewLoaded")
+    page.click(".leaflet-control-layers-base label:has-text('高德地图')")
+    page.wait_for_function("partymap.datum === 'gcj02'")
+    page.wait_for_function(f"partymap.overviewLoaded > {before_loads}")
+    page.wait_for_function(f"partymap.markers.has({member})")
+    after_ll = page.evaluate(
+        "(id) => { const p = partymap.markers.get(id).getLatLng(); return [p.lng, p.lat]; }",
+        member,
+    )
+    assert after_ll == pytest.approx(wgs84_to_gcj02(*before_ll), abs=1e-9)
+    after_px = page.evaluate(
+        """(id) => { const p = partymap.map.latLngToContainerPoint(
+             partymap.markers.get(id).getLatLng()); return [p.x, p.y]; }""",
+        member,
+    )
+    # In Wuhan GCJ-02 lies about 500 m east-south-east of WGS 84: hundreds of pixels at zoom 17.
+    shift = (after_px[0] - before_px[0], after_px[1] - before_px[1])
+    assert shift[0] > 300 and shift[1] > 100
+    assert any("autonavi.com" in url for url in s.tiles)
+    # The script's formula is geo.coords' to the last digit, anywhere.
+    grid = [(lo, la) for lo in (73.5, 102.5, 114.27, 135.0) for la in (-6.2, 18.2, 30.62, 53.5)]
+    shifted = page.evaluate(
+        "(grid) => grid.map(([lo, la]) => partymap.wgs84ToGcj02(lo, la))", [list(p) for p in grid]
+    )
+    for (lo, la), got in zip(grid, shifted, strict=True):
+        assert got == pytest.approx(wgs84_to_gcj02(lo, la), abs=1e-12)
+    assert s.errors == []
+
+
+def test_a_branch_admin_sees_only_their_subtree(open_map: Callable[..., Session]) -> None:
+    page = open_map("branch", lang="en").page
+    expect(page.locator("#pm-tree .pm-org-link")).to_have_text(["机关第一党支部"])
+    totals = page.locator("#pm-legend b").all_inner_texts()
+    assert sum(int(t) for t in totals) == 10
+    page.fill("#pm-search", "胡军")  # a member of the shield worksite's branch
+    expect(page.locator("#pm-search-results")).to_contain_text("No results")
+    page.fill("#pm-search", "张")
+    expect(page.locator("#pm-search-results .pm-hit-member")).to_have_text(["张伟机关第一党支部"])
+
+
+def off_the_loop(work: Coroutine[object, object, None]) -> None:
+    """Run ``work`` to the end on an event loop of its own: Playwright's runs on this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
+def marker_position(page: Page) -> tuple[int, tuple[float, float], tuple[float, float]]:
+    """The member drawn nearest the centre of the map: id, lon/lat, pixel position."""
+    return tuple(  # type: ignore[return-value]
+        page.evaluate(
+            """() => { const centre = partymap.map.getCenter();
+                 const [id, marker] = [...partymap.markers.entries()].sort((a, b) =>
+                   centre.distanceTo(a[1].getLatLng()) - centre.distanceTo(b[1].getLatLng()))[0];
+                 const ll = marker.getLatLng();
+                 const px = partymap.map.latLngToContainerPoint(ll);
+                 return [id, [ll.lng, ll.lat], [px.x, px.y]]; }"""
+        )
+    )
+
+
+def walk_into_room(end: datetime) -> bytes:
+    """Two minutes and a half of a receiver walking from the office into the meeting room
+    (one fix a second), ending at ``end``."""
+    (olon, olat), (rlon, rlat) = CENTRES["office"], CENTRES["room"]
+    points = []
+    for k in range(150):
+        f = min(1.0, k / 60)  # a minute's walk, then a minute and a half in the room
+        when = end - timedelta(seconds=149 - k)
+        points.append(TrackPoint(when, olat + f * (rlat - olat), olon + f * (rlon - olon)))
+    return b"".join(line + b"\r\n" for line in simulate(points, "bd-only"))
+
+
+def replay(server: DemoServer, log: Path, uid: str) -> None:
+    """``log`` through the ingestion daemon as ``uid``, publishing to the server's live feed."""
+    prepared = server.prepared
+
+    async def run() -> None:
+        plan = SourcePlan(replay=(ReplaySpec(log, uid),), http=False)
+        async with Daemon(prepared.settings, prepared.engine, plan, live=server.live) as daemon:
+            await daemon.sources_done()
+        assert daemon.failure is None, daemon.failure
+
+    off_the_loop(run())

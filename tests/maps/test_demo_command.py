@@ -1,0 +1,118 @@
+"""``partymap demo`` as a user runs it: printed instructions that work, the history on the map at
+once, the live part flowing through the ingestion daemon, and Ctrl-C stopping it cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from queue import Empty, Queue
+
+import httpx
+import pytest
+
+from partymap.seed import MEETING
+from partymap.testing import free_port
+
+pytestmark = pytest.mark.slow
+PARTYMAP = str(Path(sys.executable).with_name("partymap"))  # the installed command
+
+
+def lines_of(process: subprocess.Popen[str]) -> Queue[str]:
+    out: Queue[str] = Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            out.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return out
+
+
+def read_until(out: Queue[str], pattern: str, timeout: float) -> tuple[re.Match[str], str]:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            seen += out.get(timeout=0.5)
+        except Empty:
+            continue
+        if found := re.search(pattern, seen):
+            return found, seen
+    raise AssertionError(f"no {pattern!r} within {timeout} s in:\n{seen}")
+
+
+def test_the_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PARTYMAP_DATA_DIR": str(tmp_path / "elsewhere")}
+    process = subprocess.Popen(
+        [PARTYMAP, "demo", "--data-dir", str(tmp_path), "--port", str(port), "--lang", "en"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    out = lines_of(process)
+    try:
+        _, text = read_until(out, r"Ctrl-C stops the demo", 60)
+        found = re.search(r"admin\s+(\S+)\s+committee admin", text)
+        assert found is not None
+        assert f"Open    http://127.0.0.1:{port}/map" in text
+        assert "branch   " in text and "机关第一党支部 only" in text
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert "partymapDashboard(" in client.get("/map").text
+            login = {"username": "admin", "password": found.group(1)}
+            token = client.post("/api/v1/auth/token", data=login).json()["access_token"]
+            client.headers["Authorization"] = f"Bearer {token}"
+            # The history is replayed at once: members are present at their sites.
+            present = wait_for(lambda: top_states(client)["present"], lambda n: n >= 15, 30)
+            assert present >= 15
+            meeting = client.get("/api/v1/map/meetings").json()["meetings"][0]
+            live_start = datetime.fromisoformat(meeting["start"]) - MEETING.starts_after
+            # Then the live part, paced by its time tags: fixes from after its start arrive.
+            walker = next(m for m in org_members(client, meeting["org_id"]) if m["name"] == "李娜")
+            newest = wait_for(
+                lambda: latest_fix(client, walker["member_id"]),
+                lambda t: t is not None and t > live_start + timedelta(seconds=3),
+                40,
+            )
+            assert newest is not None
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        _, text = read_until(out, r"demo stopped", 5)
+        assert "Traceback" not in text
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+    assert (tmp_path / "demo.sqlite").exists()
+    assert not (tmp_path / "elsewhere").exists()  # nothing outside --data-dir
+
+
+def wait_for(read, good, timeout: float):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not good(value) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        value = read()
+    return value
+
+
+def top_states(client: httpx.Client) -> dict[str, int]:
+    return client.get("/api/v1/map/tree").json()["nodes"][0]["states"]
+
+
+def org_members(client: httpx.Client, org_id: int) -> list[dict]:
+    return client.get(f"/api/v1/map/orgs/{org_id}").json()["members"]
+
+
+def latest_fix(client: httpx.Client, member_id: int) -> datetime | None:
+    latest = client.get(f"/api/v1/map/members/{member_id}").json()["latest"]
+    return datetime.fromisoformat(latest["fix_time"]) if latest else None
