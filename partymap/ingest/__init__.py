@@ -1,0 +1,13 @@
+"""The ingestion daemon: receivers and field devices to positions, check-ins and the live map.
+
+- :mod:`partymap.ingest.pipeline` — :func:`~partymap.ingest.pipeline.ingest`, every stage of a
+  micro-batch in order (sources → nmea → epochs → quality → membership → presence → store);
+- :mod:`partymap.ingest.daemon` — :class:`~partymap.ingest.daemon.Daemon`: sources on the event
+  loop, the pipeline on its own thread, a bounded write buffer and the writer thread
+  (:mod:`partymap.ingest.writer`), refreshes of the device directory and the site set;
+- :mod:`partymap.ingest.sources` — which sources to read, from settings and options;
+- :mod:`partymap.ingest.metrics` — counters for ``/metrics``.
+
+``partymap serve`` runs the daemon next to the API; ``partymap replay LOG --device ID`` runs it
+over one recorded log, resumable from its last committed offset.
+"""

@@ -1,0 +1,359 @@
+"""The ingestion daemon: sources on the event loop, the pipeline on its own thread, the store on
+another.
+
+::
+
+    sources ──pump──▶ Collector ──Intake──▶ pipeline thread: ingest() ──StoreBatch──▶
+        StoreWriter (bounded buffer, writer thread: one transaction per batch) ──▶ LiveFeed
+
+The event loop only moves bytes (sockets, ports, files, the API's HTTP requests), so it keeps
+serving while the CPU-bound stages run on the pipeline thread; a device's chunks stay in order
+from its source to the store. Backpressure runs the other way: a full write buffer blocks the
+pipeline thread, the collector stops taking chunks, the sources' channels fill and they stop
+reading. :meth:`Daemon.stop` (SIGTERM) closes the sources, lets the pipeline finish what they
+delivered — closing every device's open epoch but the replayed logs', which resume from it —
+and commits everything before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from api.ingest import IngestUnavailableError
+from gnss.sources import (
+    GpsdSource,
+    MemorySource,
+    MqttSource,
+    ReplaySource,
+    SerialSource,
+    SourceStats,
+    TcpSource,
+    Verdict,
+)
+from gnss.sources.base import ChannelSource
+from partymap.ingest.batching import Collector
+from partymap.ingest.directory import Directory, load_directory, verify_in_store
+from partymap.ingest.metrics import IngestCollector, IngestStats
+from partymap.ingest.pipeline import Clock, Intake, Stages, StoreBatch, ingest
+from partymap.ingest.sources import SourcePlan
+from partymap.ingest.startup import changed_site_index, load_state
+from partymap.ingest.writer import StoreWriter
+from partymap.settings import Settings
+from store.db import make_sessionmaker
+from store.live import LiveFeed
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class HttpIngest:
+    """The API's ingest sink (``IngestSink``): posted NMEA enters the pipeline like any other
+    source's, and :meth:`send` waits while the pipeline is behind."""
+
+    def __init__(self, daemon: Daemon, source: MemorySource) -> None:
+        self._daemon = daemon
+        self.source = source
+        self.accepting = True
+
+    async def send(self, device_id: str, data: bytes) -> None:
+        if not self.accepting:
+            raise IngestUnavailableError("the ingestion daemon is stopping")
+        # The API checked the token in the store: a device registered since the last refresh
+        # must not have its lines dropped as unknown.
+        await self._daemon.know(device_id)
+        await self.source.send(device_id, data)
+
+
+class Daemon:
+    """``async with Daemon(...)`` runs it; leaving (or :meth:`stop`) stops it cleanly."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        plan: SourcePlan,
+        *,
+        live: LiveFeed | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Clock = "wall",
+        close_timeout_s: float = 30.0,
+    ) -> None:
+        """The daemon for ``plan``, storing through ``engine``. ``clock="stream"`` ends silent
+        members' visits by the newest fix time instead of the wall clock (a log replayed
+        faster than it was recorded)."""
+        self.settings = settings
+        self.plan = plan
+        self.live = live if live is not None else LiveFeed()
+        self.clock: Clock = clock
+        self.close_timeout_s = close_timeout_s
+        self.stats = IngestStats()
+        self.sessions = make_sessionmaker(engine)
+        self.collector = Collector(
+            max_lines=settings.ingest_batch_lines, max_wait_s=settings.ingest_batch_seconds
+        )
+        self.writer = StoreWriter(
+            self.sessions,
+            stats=self.stats,
+            committed=self._committed,
+            capacity_fixes=settings.ingest_buffer_fixes,
+            retry_max_s=settings.ingest_retry_max_seconds,
+        )
+        self.sources: list[ChannelSource] = []
+        self.tcp: TcpSource | None = None
+        self.http: HttpIngest | None = None
+        self.stages: Stages | None = None
+        self.directory = Directory()
+        self.failure: BaseException | None = None
+        self.failed = asyncio.Event()
+        if registry is not None:
+            registry.register(IngestCollector(self.stats, self.source_stats))
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-pipeline")
+        self._exits = contextlib.AsyncExitStack()
+        self._pumps: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []
+        self._processor: asyncio.Task[None] | None = None
+        self._directory_lock = asyncio.Lock()
+        self._directory_at = -float("inf")
+        self._stopping = False
+
+    async def __aenter__(self) -> Daemon:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def source_stats(self) -> list[SourceStats]:
+        return [source.stats for source in self.sources]
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        keys = [spec.key for spec in self.plan.replay]
+        loaded = await self._read(lambda session: load_state(session, replay_keys=keys))
+        self._use_directory(loaded.directory)
+        self.stages = Stages(
+            self.directory,
+            loaded.sites,
+            stats=self.stats,
+            clock=self.clock,
+            expire_every_s=self.settings.ingest_expire_seconds,
+        )
+        self.stats.site_set_version = loaded.sites.version
+        self.stats.sites = len(loaded.sites.index)
+        self.writer.start()
+        try:
+            await self._open_sources(loaded.offsets)
+        except BaseException:
+            await self._exits.aclose()
+            self.writer.close(0)
+            raise
+        self._processor = self._watch(asyncio.create_task(self._process(), name="ingest"))
+        self._loops = [
+            self._watch(asyncio.create_task(self._every(s, fn), name=f"ingest {fn.__name__}"))
+            for s, fn in (
+                (self.settings.ingest_directory_refresh_seconds, self.refresh_directory),
+                (self.settings.ingest_sites_refresh_seconds, self.refresh_sites),
+            )
+        ]
+
+    async def sources_done(self) -> None:
+        """Return when every source has ended (only logs ever do)."""
+        await asyncio.gather(*self._pumps)
+
+    async def stop(self) -> None:
+        """Close the sources, process and store what they delivered, stop."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.http is not None:
+            self.http.accepting = False
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._exits.aclose()  # the sources close; their pumps drain what they hold
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        if self._processor is not None and not self._processor.done():
+            self.collector.finish()
+            await asyncio.gather(self._processor, return_exceptions=True)
+        await asyncio.to_thread(self.writer.close, self.close_timeout_s)
+        self._executor.shutdown()
+
+    # -- sources ------------------------------------------------------------------------------
+
+    async def _open_sources(self, offsets: dict[str, int]) -> None:
+        plan, settings = self.plan, self.settings
+        assert self.stages is not None
+        if plan.http:
+            memory = MemorySource(name="http", queue_size=1024)
+            self.http = HttpIngest(self, memory)
+            await self._add(memory, "http")
+        if plan.tcp_port is not None:
+            self.tcp = TcpSource(
+                self.authenticate,
+                host=plan.tcp_host,
+                port=plan.tcp_port,
+                idle_timeout_s=settings.ingest_tcp_idle_timeout_seconds,
+                registration_timeout_s=settings.ingest_tcp_registration_timeout_seconds,
+                max_connections=settings.ingest_tcp_max_connections,
+            )
+            await self._add(self.tcp, "tcp")
+        if plan.mqtt is not None:
+            host, port = plan.mqtt
+            password = settings.ingest_mqtt_password
+            mqtt = MqttSource(
+                self.is_known,
+                host=host,
+                port=port,
+                username=settings.ingest_mqtt_username,
+                password=password.get_secret_value() if password else None,
+                client_id=settings.ingest_mqtt_client_id,
+            )
+            await self._add(mqtt, "mqtt")
+        for spec in plan.serial:
+            self._warn_unknown(spec.device_id)
+            await self._add(
+                SerialSource(spec.path, spec.device_id, baudrate=spec.baudrate), "serial"
+            )
+        for gpsd in plan.gpsd:
+            self._warn_unknown(gpsd.device_id)
+            relay = GpsdSource(gpsd.device_id, host=gpsd.host, port=gpsd.port, device=gpsd.receiver)
+            await self._add(relay, "gpsd")
+        for replay in plan.replay:
+            self._warn_unknown(replay.device_id)
+            offset = offsets.get(replay.key, 0)
+            self.stages.resume.start(replay.key, replay.device_id, offset=offset)
+            log_source = ReplaySource(
+                replay.path, replay.device_id, speed=replay.speed, start_offset=offset
+            )
+            # A log's end closes its last epoch; paced replays' chunks arrive when they are due.
+            await self._add(
+                log_source, "replay", timed=replay.speed is not None, ends=replay.device_id
+            )
+
+    async def _add(
+        self, source: ChannelSource, label: str, *, timed: bool = True, ends: str | None = None
+    ) -> None:
+        await self._exits.enter_async_context(source)
+        self.sources.append(source)
+        pump = self.collector.pump(source, label, timed=timed, device_id=ends)
+        self._pumps.append(self._watch(asyncio.create_task(pump, name=f"pump {source.name}")))
+
+    def _warn_unknown(self, device_id: str) -> None:
+        if self.directory.active(device_id) is None:
+            log.warning(
+                "device %s is not registered (or inactive): its lines are dropped", device_id
+            )
+
+    # -- devices ------------------------------------------------------------------------------
+
+    async def authenticate(self, device_id: str, token: str) -> Verdict:
+        """A TCP registration: answered from the directory, else by the store."""
+        if self.directory.check_token(device_id, token):
+            return Verdict.ACCEPTED
+        verdict = await self._read(lambda session: verify_in_store(session, device_id, token))
+        if verdict is Verdict.ACCEPTED:
+            await self.refresh_directory()
+        return verdict
+
+    async def is_known(self, device_id: str) -> bool:
+        """An MQTT publisher: a device partymap knows and that is active."""
+        return await self.know(device_id)
+
+    async def know(self, device_id: str) -> bool:
+        """Whether the device is known and active, refreshing the directory on a miss."""
+        if self.directory.active(device_id) is not None:
+            return True
+        await self.refresh_directory()
+        return self.directory.active(device_id) is not None
+
+    async def refresh_directory(self) -> None:
+        asked = time.monotonic()
+        async with self._directory_lock:
+            if self._directory_at >= asked:
+                return  # a load that began after we asked finished while we waited
+            began = time.monotonic()
+            self._use_directory(await self._read(load_directory))
+            self._directory_at = began
+
+    def _use_directory(self, directory: Directory) -> None:
+        self.directory = directory
+        self.stats.directory_devices = len(directory)
+        if self.stages is not None:
+            self.stages.next_directory = directory
+
+    async def refresh_sites(self) -> None:
+        """Load a new site index when the site set's version moved (built off the loop)."""
+        assert self.stages is not None
+        sites = self.stages.sites
+        version = sites.next[0] if sites.next is not None else sites.version
+        new = await self._read(lambda session: changed_site_index(session, version))
+        if new is not None:
+            log.info("site set version %d: %d sites", new[0], len(new[1]))
+            sites.next = new
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    async def _process(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        idle_s = min(settings.ingest_expire_seconds, settings.ingest_sites_refresh_seconds)
+        while True:
+            intake = await self.collector.take(idle_s=idle_s)
+            await loop.run_in_executor(self._executor, self._ingest, intake)
+            if intake.final:
+                return
+
+    def _ingest(self, intake: Intake) -> None:
+        assert self.stages is not None
+        self.stages.live_positions = self.live.subscribers > 0
+        started = time.thread_time()
+        batch = ingest(self.stages, intake)
+        self.stats.pipeline_s += time.thread_time() - started
+        if batch.fixes or batch.events or batch.offsets or batch.presence:
+            self.writer.put(batch)  # blocks while the buffer is full: backpressure
+
+    def _committed(self, batch: StoreBatch) -> None:
+        if batch.live:
+            self.live.publish_many(tuple(batch.live))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _read(self, read: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.sessions() as session:
+                return read(session)
+
+        return await asyncio.to_thread(run)
+
+    async def _every(self, period_s: float, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await action()
+            except Exception as exc:  # the store away: keep what we have, try again later
+                log.warning("%s failed (%s: %s)", action.__name__, type(exc).__name__, exc)
+
+    def _watch(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
+        """A task whose failure (a bug or bad configuration) fails the daemon loudly."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or task.exception() is None:
+                return
+            self.failure = self.failure or task.exception()
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+            self.failed.set()
+
+        task.add_done_callback(done)
+        return task
