@@ -1,0 +1,396 @@
+"""Ingestion benchmark: simulated TCP devices against a running ``partymap serve`` on PostGIS.
+
+    python bench/ingest.py                                # 10,000 devices, 2.5 epochs/s, 60 s
+    python bench/ingest.py --devices 1000 --seconds 15    # a quick run
+
+A throwaway PostGIS cluster gets one party committee, its branches, a member and a device per
+simulated device, and a small circular site around every tenth device, each with its own dwell
+(from 10 s, after the cold start of the streams, to most of the run), so that check-ins keep
+happening while devices stream.
+``partymap serve`` runs in a process of its own; the devices (:mod:`gnss.sources.devicesim`)
+connect from this one, register, and send epochs stamped with the time of sending. Two phases,
+each with its own devices: GGA + RMC epochs, then full multi-GNSS epochs (GGA, RMC, two GSA and
+six GSV: GPS and BeiDou).
+
+Per phase it prints: epochs offered per second; positions stored per second while the devices
+sent (read from the server's ``/metrics``), and the time the store took to catch up after they
+stopped; and the latency from a fix's arrival to its check-in being queryable — a thread polls
+the visits table every 20 ms, and the fix that completed a check-in's dwell is found in the
+positions afterwards (its time tag is its sending time, to 10 ms). Also the CPU seconds used by
+the server, by PostgreSQL and by the devices, and the load average: this machine has two cores
+shared with other work, so compare ratios within a run, not absolute figures across runs.
+Targets (DESIGN §9): ≥ 25,000 fixes/s with 10,000 devices, p99 fix → check-in < 500 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from shapely.geometry import Point
+from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.orm import Session
+
+# Run as a script, this file's directory heads sys.path and a bench module could shadow a
+# package: put the checkout first instead.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+
+from geo.model import SiteParams  # noqa: E402
+from gnss.sources.devicesim import (  # noqa: E402
+    Credential,
+    DeviceFleet,
+    fleet,
+    position_of,
+    raise_open_file_limit,
+)
+from partymap.testing import free_port, throwaway_postgis  # noqa: E402
+from store import orgs, sites  # noqa: E402
+from store.db import make_engine  # noqa: E402
+from store.migrations import upgrade  # noqa: E402
+from store.models import Device, Member, OrgKind  # noqa: E402
+
+TARGET_FIXES_S = 25_000
+TARGET_P99_MS = 500.0
+SITE_EVERY = 10  # a site around every tenth device
+SITE_RADIUS_M = 30.0  # devices stand 100 m apart: one device per site
+WARM_UP_S = 10.0
+
+
+@dataclass
+class Phase:
+    name: str
+    full: bool
+    origin: tuple[float, float]  # where its devices stand (lat, lon)
+    devices: int = 0
+    epochs: int = 0
+    send_s: float = 0.0
+    stored_while_sending: float = 0.0
+    catch_up_s: float = 0.0
+    stored: int = 0
+    checkins: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    spent_s: dict[str, float] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)
+
+    def summary(self) -> dict[str, object]:
+        lat = sorted(self.latencies_ms)
+        pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)) if lat else None
+        return {
+            "phase": self.name,
+            "devices": self.devices,
+            "offered_fixes_s": round(self.epochs / self.send_s) if self.send_s else 0,
+            "stored_fixes_s_while_sending": round(self.stored_while_sending / self.send_s)
+            if self.send_s
+            else 0,
+            "stored": self.stored,
+            "epochs_sent": self.epochs,
+            "catch_up_s": round(self.catch_up_s, 1),
+            "checkins": self.checkins,
+            "checkin_latency_p50_ms": pct(0.5) if pct else None,
+            "checkin_latency_p99_ms": pct(0.99) if pct else None,
+            "cpu_s": {k: round(v, 1) for k, v in self.cpu_s.items()},
+            "us_per_fix": {
+                k: round(v / self.stored * 1e6, 1) for k, v in self.spent_s.items() if self.stored
+            },
+            "load_avg_1m": self.load,
+        }
+
+
+def seed(engine: Engine, phase: Phase, count: int, seconds: float) -> list[tuple[str, str]]:
+    """Members, devices with tokens, and sites for one phase; its devices' credentials."""
+    credentials = fleet(count, prefix=phase.name, secret=f"bench-{phase.name}")
+    with Session(engine) as session:
+        committee = orgs.create_organisation(
+            session, name=f"{phase.name} 党委", kind=OrgKind.PARTY_COMMITTEE
+        )
+        branches = [
+            orgs.create_organisation(
+                session, name=f"{phase.name} 支部{k}", kind=OrgKind.BRANCH, parent_id=committee.id
+            ).id
+            for k in range(max(1, count // 500))
+        ]
+        first = session.scalar(select(Member.id).order_by(Member.id.desc()).limit(1)) or 0
+        session.execute(
+            insert(Member),
+            [
+                {
+                    "org_id": branches[i % len(branches)],
+                    "name": f"党员{i}",
+                    "active": True,
+                    "created_at": datetime.now(UTC),
+                }
+                for i in range(count)
+            ],
+        )
+        session.execute(
+            insert(Device),
+            [
+                {
+                    "uid": c.device_id,
+                    "member_id": first + 1 + i,
+                    "active": True,
+                    "token_hash": _token_hash(c.token),
+                    "created_at": datetime.now(UTC),
+                }
+                for i, c in enumerate(credentials)
+            ],
+        )
+        # Dwells spread over the run: check-ins keep coming while the devices stream. None
+        # before WARM_UP_S: the first epochs of thousands of new streams go through the
+        # reference decoder while each receiver's cycle is learned (a cold start, not the
+        # steady state the latency target is about).
+        span = max(seconds - WARM_UP_S - 3.0, 1.0)
+        for k, i in enumerate(range(0, count, SITE_EVERY)):
+            lat, lon = position_of(i, phase.origin)
+            dwell = WARM_UP_S + span * ((k * 0.618) % 1.0)
+            sites.create_site(
+                session,
+                org_id=branches[i % len(branches)],
+                name=f"{phase.name} 工地{i}",
+                geometry=Point(lon, lat),
+                radius_m=SITE_RADIUS_M,
+                params=SiteParams(dwell_s=dwell, max_gap_s=seconds + 600),
+            )
+        session.commit()
+    return [(c.device_id, c.token) for c in credentials]
+
+
+def _token_hash(token: str) -> bytes:
+    # As store.devices keeps a token: its SHA-256 (the simulated fleet's tokens are derived
+    # from a secret, so they are written here rather than issued one by one).
+    return hashlib.sha256(token.encode()).digest()
+
+
+class CheckinWatch(threading.Thread):
+    """Polls the visits table; remembers when each check-in became visible."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(daemon=True)
+        self.engine = engine
+        self.seen: dict[int, float] = {}  # visit id → wall time it was first read
+        self.stop = threading.Event()
+        with engine.connect() as connection:  # visits of earlier phases are not this one's
+            self.last = connection.execute(
+                text("SELECT coalesce(max(id), 0) FROM visits")
+            ).scalar_one()
+
+    def run(self) -> None:
+        with self.engine.connect() as connection:
+            while not self.stop.is_set():
+                rows = connection.execute(
+                    text("SELECT id FROM visits WHERE id > :last AND checkin_at IS NOT NULL"),
+                    {"last": self.last},
+                ).all()
+                now = time.time()
+                connection.commit()
+                for (visit_id,) in rows:
+                    self.seen.setdefault(visit_id, now)
+                    self.last = max(self.last, visit_id)
+                time.sleep(0.02)
+
+
+def latencies_ms(engine: Engine, seen: dict[int, float]) -> list[float]:
+    """Per check-in seen: its visibility time minus the time of the fix that completed it."""
+    if not seen:
+        return []
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT v.id, (SELECT min(p.fix_time) FROM positions p "
+                "  WHERE p.member_id = v.member_id AND p.fix_time >= v.checkin_at "
+                "  + make_interval(secs => (s.params->>'dwell_s')::float8)) "
+                "FROM visits v JOIN sites s ON s.id = v.site_id WHERE v.id = ANY(:ids)"
+            ),
+            {"ids": list(seen)},
+        ).all()
+    return [(seen[i] - t.timestamp()) * 1000 for i, t in rows if t is not None]
+
+
+def metric(port: int, name: str) -> float:
+    text_ = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    for line in text_.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"postgres") or b"/postgres\x00" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+@dataclass
+class Run:
+    """The server under test and how hard to drive it."""
+
+    engine: Engine
+    server: subprocess.Popen[bytes]
+    http_port: int
+    tcp_port: int
+    seconds: float
+    rate_hz: float
+
+
+async def drive(run: Run, phase: Phase, credentials: list[tuple[str, str]]) -> None:
+    engine, server, http_port, tcp_port = run.engine, run.server, run.http_port, run.tcp_port
+    creds = [Credential(d, t) for d, t in credentials]
+    async with DeviceFleet(
+        "127.0.0.1", tcp_port, creds, full=phase.full, origin=phase.origin
+    ) as devices:
+        phase.devices = devices.report.connected
+        deadline = time.monotonic() + 120
+        while metric(http_port, 'partymap_source_active_connections{source="tcp"}') < len(creds):
+            if time.monotonic() > deadline:
+                raise RuntimeError("devices did not all register")
+            await asyncio.sleep(0.5)
+        watch = CheckinWatch(engine)
+        watch.start()
+        stored_before = metric(http_port, "partymap_ingest_positions_stored_total")
+        spent_before = _spent(http_port)
+        cpu_before = _cpu(server)
+        load_before = os.getloadavg()[0]
+        await devices.send(seconds=run.seconds, rate_hz=run.rate_hz)
+        phase.epochs = devices.report.epochs
+        phase.send_s = devices.report.send_s
+        stored_after = metric(http_port, "partymap_ingest_positions_stored_total")
+        phase.stored_while_sending = stored_after - stored_before
+        sent_at = time.monotonic()
+        while (
+            metric(http_port, "partymap_ingest_positions_stored_total") - stored_before
+            < phase.epochs
+        ):
+            if time.monotonic() - sent_at > 300:
+                break
+            await asyncio.sleep(0.2)
+        phase.catch_up_s = time.monotonic() - sent_at
+        phase.stored = int(
+            metric(http_port, "partymap_ingest_positions_stored_total") - stored_before
+        )
+        time.sleep(0.5)
+        watch.stop.set()
+        watch.join()
+        phase.cpu_s = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu(server).items()}
+        phase.spent_s = {k: v - spent_before[k] for k, v in _spent(http_port).items()}
+        phase.load = (round(load_before, 2), round(os.getloadavg()[0], 2))
+        phase.latencies_ms = latencies_ms(engine, watch.seen)
+        phase.checkins = len(watch.seen)
+
+
+def _spent(http_port: int) -> dict[str, float]:
+    """The server's own account: pipeline thread time, and time writing to PostgreSQL."""
+    return {
+        "pipeline": metric(http_port, "partymap_ingest_pipeline_seconds_total"),
+        "commit": metric(http_port, "partymap_ingest_commit_seconds_total"),
+    }
+
+
+def _cpu(server: subprocess.Popen[bytes]) -> dict[str, float]:
+    return {
+        "server": cpu_seconds([server.pid]),
+        "postgres": cpu_seconds(postgres_pids()),
+        "devices": cpu_seconds([os.getpid()]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rate", type=float, default=2.5, help="epochs per second per device")
+    parser.add_argument("--phases", default="basic,full", help="basic, full, or both")
+    args = parser.parse_args()
+    raise_open_file_limit()
+    phases = [
+        Phase("basic", full=False, origin=(30.5, 114.3)),
+        Phase("full", full=True, origin=(31.2, 121.4)),
+    ]
+    phases = [p for p in phases if p.name in args.phases.split(",")]
+    with throwaway_postgis() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        credentials = {p.name: seed(engine, p, args.devices, args.seconds) for p in phases}
+        http_port, tcp_port = free_port(), free_port()
+        env = {**os.environ, "PARTYMAP_DATABASE_URL": url, "PARTYMAP_INGEST_TCP_HOST": "127.0.0.1",
+               "PARTYMAP_INGEST_TCP_IDLE_TIMEOUT_SECONDS": "600"}  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from partymap.cli import main; main()", "serve",
+             "--port", str(http_port), "--tcp-port", str(tcp_port)],
+            env=env, cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            _wait_for_http(http_port, server)
+            run = Run(engine, server, http_port, tcp_port, args.seconds, args.rate)
+            for phase in phases:
+                asyncio.run(drive(run, phase, credentials[phase.name]))
+                print(json.dumps(phase.summary()), flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+            engine.dispose()
+    _report(phases)
+
+
+def _wait_for_http(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"partymap serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("partymap serve did not answer")
+
+
+def _report(phases: list[Phase]) -> None:
+    print()
+    print(f"{'phase':8} {'devices':>8} {'offered/s':>10} {'stored/s':>9} {'catch-up':>9} "
+          f"{'check-ins':>9} {'p50 ms':>8} {'p99 ms':>8}  cpu s (server/pg/devices)")  # fmt: skip
+    for p in phases:
+        s = p.summary()
+        cpu = "/".join(str(round(p.cpu_s.get(k, 0.0))) for k in ("server", "postgres", "devices"))
+        p50, p99 = s["checkin_latency_p50_ms"], s["checkin_latency_p99_ms"]
+        print(
+            f"{p.name:8} {p.devices:>8} {s['offered_fixes_s']:>10} "
+            f"{s['stored_fixes_s_while_sending']:>9} {p.catch_up_s:>8.1f}s {p.checkins:>9} "
+            f"{p50!s:>8} {p99!s:>8}  {cpu}"
+        )
+    print(f"targets: >= {TARGET_FIXES_S} fixes/s with 10,000 devices, p99 < {TARGET_P99_MS:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
