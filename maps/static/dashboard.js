@@ -145,6 +145,13 @@ function partymapDashboard(map, baseLayers, layerControl) {
   }
 
   /* ---- Layers. ---- */
+  // Leaflet ignores a zoom asked for while a zoom animation runs (a branch clicked as the map
+  // still glides would stay out of view): programmatic moves wait for the animation to end.
+  function whenStill(move) {
+    if (map._animatingZoom) map.once("zoomend", () => whenStill(move));
+    else move();
+  }
+
   const canvas = L.canvas({ padding: 0.2 });
   const shapeLayer = L.layerGroup().addTo(map);
   const siteLayer = L.layerGroup().addTo(map);
@@ -182,7 +189,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
       });
       const title = STATES.filter((n, i) => byState[i]).map((n) => `${T[n]} ${byState[STATES.indexOf(n)]}`);
       L.marker(ll(lon, lat), { icon, title: title.join(" · "), zIndexOffset: 500 })
-        .on("click", () => map.fitBounds(boundsOf(box).pad(0.2), { maxZoom: 18 }))
+        .on("click", () => whenStill(() => map.fitBounds(boundsOf(box).pad(0.2), { maxZoom: 18 })))
         .addTo(clusterLayer);
     }
     for (const [id, lon, lat, accuracy, stateName, name] of data.members.points) {
@@ -211,7 +218,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
         iconSize: [28, 28],
       });
       L.marker(ll(lon, lat), { icon, title: `${T.sites} ${count}` })
-        .on("click", () => map.fitBounds(boundsOf(box).pad(0.2), { maxZoom: 16 }))
+        .on("click", () => whenStill(() => map.fitBounds(boundsOf(box).pad(0.2), { maxZoom: 16 })))
         .addTo(siteLayer);
     }
     for (const [id, lon, lat, kind, name, orgId] of data.sites.points) {
@@ -325,7 +332,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     showPanel("orgs", "pm-org");
     renderOrg();
     drawSelection();
-    if (data.bounds) map.fitBounds(boundsOf(data.bounds).pad(0.3), { maxZoom: 17 });
+    if (data.bounds) whenStill(() => map.fitBounds(boundsOf(data.bounds).pad(0.3), { maxZoom: 17 }));
   }
   function renderOrg() {
     const data = state.org;
@@ -420,8 +427,8 @@ function partymapDashboard(map, baseLayers, layerControl) {
       L.circleMarker(last, { radius: 10, color: "#c62828", weight: 3, fillOpacity: 0 })
         .addTo(trackLayer);
     }
-    if (fit && points.length > 1) map.fitBounds(L.latLngBounds(points).pad(0.3), { maxZoom: 18 });
-    else if (fit && last) map.setView(last, Math.max(map.getZoom(), 16));
+    if (fit && points.length > 1) whenStill(() => map.fitBounds(L.latLngBounds(points).pad(0.3), { maxZoom: 18 }));
+    else if (fit && last) whenStill(() => map.setView(last, Math.max(map.getZoom(), 16)));
   }
 
   /* ---- Meetings and live attendance. ---- */
@@ -440,7 +447,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     state.meeting = data;
     if (!quiet) {
       showPanel("meetings", "pm-meeting");
-      map.setView(ll(data.meeting.lon, data.meeting.lat), Math.max(map.getZoom(), 17));
+      whenStill(() => map.setView(ll(data.meeting.lon, data.meeting.lat), Math.max(map.getZoom(), 17)));
     }
     const m = data.meeting;
     const order = ["present", "late", "arriving", "left_early", "pending", "absent"];
@@ -683,7 +690,8 @@ function partymapDashboard(map, baseLayers, layerControl) {
     if (top.nodes.length === 1) {
       const toggle = document.querySelector("#pm-tree > .pm-node .pm-toggle");
       if (!toggle.disabled) toggle.click();
-      if (top.nodes[0].bounds) map.fitBounds(boundsOf(top.nodes[0].bounds).pad(0.1));
+      // No glide at start: the first view is where the page opens, not a move.
+      if (top.nodes[0].bounds) map.fitBounds(boundsOf(top.nodes[0].bounds).pad(0.1), { animate: false });
     }
     map.on("moveend", () => scheduleOverview(150));
     await refreshOverview();

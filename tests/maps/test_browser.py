@@ -166,6 +166,24 @@ def test_clicking_a_branch_lists_its_members(open_map: Callable[..., Session]) -
     expect(page.locator("#pm-members li", has_text="吴婷")).to_have_attribute("data-state", "none")
 
 
+def test_a_branch_clicked_while_the_map_glides_comes_into_view(
+    open_map: Callable[..., Session], server: DemoServer
+) -> None:
+    """Leaflet ignores a zoom asked for during a zoom animation; the dashboard waits instead."""
+    page = open_map("admin").page
+    page.evaluate(
+        """(id) => { partymap.map.setZoom(partymap.map.getZoom() + 3);
+                     return partymap.selectOrg(id); }""",
+        server.prepared.seeded.orgs["hq1"],
+    )
+    lon, lat = CENTRES["room"]
+    page.wait_for_function(
+        f"""!partymap.map._animatingZoom && partymap.map.getZoom() >= 15
+            && partymap.map.getBounds().contains([{lat}, {lon}])""",
+        timeout=5_000,
+    )
+
+
 def test_clicking_a_member_shows_the_track(open_map: Callable[..., Session]) -> None:
     page = open_map("admin").page
     open_branch(page, "机关党总支", "机关第一党支部")
