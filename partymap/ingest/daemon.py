@@ -102,8 +102,10 @@ class Daemon:
         self.collector = Collector(
             max_lines=settings.ingest_batch_lines, max_wait_s=settings.ingest_batch_seconds
         )
+        # The writer reads (the newest position id) before it writes: on SQLite its transactions
+        # take the write lock first, or a commit by the API in between fails them at once.
         self.writer = StoreWriter(
-            self.sessions,
+            make_sessionmaker(engine, immediate=True),
             stats=self.stats,
             committed=self._committed,
             capacity_fixes=settings.ingest_buffer_fixes,

@@ -22,8 +22,10 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from partymap.ingest.metrics import IngestStats
@@ -39,9 +41,21 @@ log = logging.getLogger(__name__)
 MAX_FIXES_PER_TRANSACTION = 50_000
 
 
-def is_transient(exc: BaseException) -> bool:
-    """A failure that trying again later can cure: the database is away, restarting, locked."""
-    if isinstance(exc, OperationalError | InterfaceError):
+def is_transient(exc: BaseException, driver: ModuleType | None = None) -> bool:
+    """A failure that trying again later can cure: the database is away, restarting, locked,
+    or every pooled connection is busy serving the API.
+
+    ``driver`` is the engine's DB-API module: the hot path calls it directly (``executemany``
+    on SQLite, ``COPY`` on PostgreSQL), so its own errors arrive unwrapped by SQLAlchemy.
+    """
+    transient: tuple[type[BaseException], ...] = (
+        OperationalError,
+        InterfaceError,
+        PoolTimeoutError,
+    )
+    if driver is not None:
+        transient += (driver.OperationalError, driver.InterfaceError)
+    if isinstance(exc, transient):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -72,6 +86,7 @@ class StoreWriter:
         retry_max_s: float = 5.0,
     ) -> None:
         self._sessions = sessions
+        self._driver: ModuleType = sessions.kw["bind"].dialect.dbapi
         self._stats = stats
         self._committed = committed
         self.capacity_fixes = capacity_fixes
@@ -146,7 +161,7 @@ class StoreWriter:
             try:
                 self._write(group)
             except Exception as exc:
-                if not is_transient(exc):
+                if not is_transient(exc, self._driver):
                     self._refused(group, exc)
                     continue
                 failures += 1
@@ -206,7 +221,7 @@ class StoreWriter:
                 try:
                     self._write([batch])
                 except Exception as single:
-                    if is_transient(single):
+                    if is_transient(single, self._driver):
                         return  # the store went away meanwhile: the main loop retries
                     self._drop(batch, single)
                 else:
@@ -216,9 +231,11 @@ class StoreWriter:
 
     def _drop(self, batch: StoreBatch, exc: Exception) -> None:
         log.error(
-            "store refused a batch of %d fixes and %d events; dropped",
+            "store refused a batch of %d fixes and %d events (%s: %s); dropped",
             batch.fixes,
             len(batch.events),
+            type(exc).__name__,
+            exc,
             exc_info=exc,
         )
         self._stats.batches_dropped += 1

@@ -12,15 +12,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gnss.sources.devicesim import Credential, DeviceFleet
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import SourcePlan
+from partymap.ingest.writer import is_transient
 from partymap.settings import Settings
 from partymap.testing import _as_postgres, _pg_bindir, throwaway_postgis
-from store.db import make_engine
+from store.db import make_engine, make_sessionmaker
 from store.migrations import upgrade
+from store.positions import newest_position_id
 from tests.ingest.helpers import build_world, count_positions
 from tests.sources.helpers import run, wait_until
 
@@ -116,3 +119,38 @@ def test_a_database_outage_of_30_seconds_loses_no_fix(tmp_path: Path) -> None:
                 )
             ).scalar_one()
         assert doubles == 0
+
+
+def test_a_write_colliding_with_another_is_tried_again_not_dropped(tmp_path: Path) -> None:
+    """On SQLite positions are written through the driver itself, so "database is locked"
+    arrives as the driver's own error, not SQLAlchemy's: it must still count as passing."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'locked.sqlite'}")
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    try:
+        with sessions() as writer, sessions() as api:
+            newest_position_id(writer)  # the writer's transaction reads first,
+            api.execute(text("CREATE TABLE elsewhere (x)"))  # another connection commits,
+            api.commit()
+            raw = writer.connection().connection.driver_connection
+            with pytest.raises(engine.dialect.dbapi.OperationalError) as locked:
+                raw.execute("DELETE FROM positions")  # and the writer's write is refused
+        assert "locked" in str(locked.value)
+        assert is_transient(locked.value, engine.dialect.dbapi)
+        assert not is_transient(locked.value)  # SQLAlchemy's classes alone miss it
+    finally:
+        engine.dispose()
+
+
+def test_a_pool_with_every_connection_busy_is_waited_out(tmp_path: Path) -> None:
+    """The API can hold every pooled connection for a while: the writer tries again later
+    rather than dropping the batch as refused."""
+    engine = create_engine(
+        f"sqlite:///{tmp_path / 'busy.sqlite'}", pool_size=1, max_overflow=0, pool_timeout=0.05
+    )
+    try:
+        with engine.connect(), pytest.raises(PoolTimeoutError) as busy:
+            engine.connect()
+        assert is_transient(busy.value)
+    finally:
+        engine.dispose()

@@ -85,7 +85,7 @@ def test_the_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
         _, text = read_until(out, r"demo stopped", 5)
-        assert "Traceback" not in text
+        assert "Traceback" not in text, text
     finally:
         if process.poll() is None:
             process.kill()
