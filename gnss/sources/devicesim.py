@@ -32,6 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 DEFAULT_ORIGIN = (30.5, 114.3)  # lat, lon
 
@@ -156,8 +157,7 @@ class _Device(asyncio.Protocol):
         self.closed_by_server = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed_by_server = self.transport is not None and not self.transport.is_closing()

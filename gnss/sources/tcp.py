@@ -23,6 +23,7 @@ import asyncio
 import logging
 import re
 import time
+from typing import cast
 
 from gnss.framing import LineBuffer
 from gnss.model import RawChunk
@@ -231,8 +232,8 @@ class _Connection(asyncio.Protocol):
         return self.transport.get_extra_info("peername") if self.transport else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, but uvloop's does not derive from asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
         self.opened_at = self.last_seen = asyncio.get_running_loop().time()
         if not self._source._accepted(self):
             self.refuse(Rejection.TOO_MANY_CONNECTIONS)

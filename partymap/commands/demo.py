@@ -31,10 +31,10 @@ def demo(
     """Seed the demo organisation in a fresh embedded database, replay its recorded logs
     through the ingestion pipeline (check-ins and a meeting's attendance unfold over a few
     minutes) and serve the dashboard. Nothing outside DATA_DIR is touched; Ctrl-C stops."""
-    import asyncio
     import logging
     from datetime import UTC, datetime
 
+    from gnss.sources.loop import run as run_loop
     from partymap.demo.run import demo_settings, prepare, run
     from partymap.settings import Settings
     from store.errors import StoreError
@@ -52,7 +52,7 @@ def demo(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     try:
-        asyncio.run(run(prepared, say=typer.echo))
+        run_loop(run(prepared, say=typer.echo))
     finally:
         prepared.engine.dispose()
     typer.echo("demo stopped")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gnss.sources.loop import run as run_loop
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -62,8 +64,6 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the API and the map, and ingest NMEA from every configured source."""
-    import asyncio
-
     from partymap.ingest.run import serve as run_serve
     from partymap.ingest.sources import SourcePlan, SourceSpecError
     from partymap.settings import Settings
@@ -89,7 +89,7 @@ def serve(
         raise typer.BadParameter(str(exc)) from exc
     engine = _engine(settings)
     try:
-        daemon = asyncio.run(run_serve(settings, engine, plan, http=not no_http))
+        daemon = run_loop(run_serve(settings, engine, plan, http=not no_http))
     finally:
         engine.dispose()
     if daemon.failure is not None:
@@ -110,8 +110,6 @@ def replay(
     ] = None,
 ) -> None:
     """Feed LOG through the ingestion pipeline as DEVICE, from where the last run stopped."""
-    import asyncio
-
     from partymap.ingest.run import replay as run_replay
     from partymap.ingest.sources import ReplaySpec
     from partymap.settings import Settings
@@ -128,7 +126,7 @@ def replay(
             typer.echo(f"error: device {device!r} is not registered, or inactive", err=True)
             raise typer.Exit(1)
         spec = ReplaySpec(log, device, speed or None)
-        report = asyncio.run(run_replay(settings, engine, spec))
+        report = run_loop(run_replay(settings, engine, spec))
     finally:
         engine.dispose()
     stats = report.stats
