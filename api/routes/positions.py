@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from api.deps import CurrentUser, DbSession, audit_member_read
-from api.encode import collection, latest_features_json, track_features_json
+from api.encode import collection, latest_features, track_features
 from api.formats import GPX, gpx_track, iso
 from api.geojson import (
     GEOJSON,
@@ -89,7 +89,7 @@ def read_latest(
     )
     session.commit()
     body = collection(
-        latest_features_json(fixes, names),
+        latest_features(fixes, names),
         limit=limit,
         next_after_member_id=fixes[-1].member_id if more else None,
     )
@@ -150,7 +150,7 @@ def read_track(
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
     body = collection(
-        track_features_json(points),
+        track_features(points),
         member_id=member_id,
         start=iso(start),
         end=iso(end),
