@@ -47,6 +47,7 @@ sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT
 from api.app import create_app  # noqa: E402
 from api.auth import create_access_token  # noqa: E402
 from bench.synth import Customer, synthesize  # noqa: E402
+from partymap import heap  # noqa: E402
 from partymap.settings import Settings  # noqa: E402
 from partymap.testing import free_port, throwaway_postgis  # noqa: E402
 from store.db import make_engine  # noqa: E402
@@ -65,6 +66,7 @@ class Plan:
     clients: int
     requests: int  # per client
     workers: int = 2
+    settle: bool = True  # partymap.heap.settle() in each worker, as partymap serve does
 
 
 FULL = Plan(1.0, 4, 60)
@@ -78,13 +80,18 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, help="concurrent clients (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--no-settle", action="store_true", help="leave the workers' garbage collector as is"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), args.workers)
         return
     plan = QUICK if args.quick else FULL
-    plan = Plan(plan.scale, args.clients or plan.clients, plan.requests, args.workers)
+    plan = Plan(
+        plan.scale, args.clients or plan.clients, plan.requests, args.workers, not args.no_settle
+    )
     with throwaway_postgis() as url:
         run(url, plan)
 
@@ -99,8 +106,12 @@ def settings(url: str) -> Settings:
 
 
 def app_factory() -> FastAPI:
-    """What each uvicorn worker serves: create_app on the benchmark's database."""
-    return create_app(settings(os.environ["PARTYMAP_BENCH_URL"]))
+    """What each uvicorn worker serves: create_app on the benchmark's database, with the
+    collector settled as ``partymap serve`` settles it (or not: ``--no-settle``)."""
+    app = create_app(settings(os.environ["PARTYMAP_BENCH_URL"]))
+    if os.environ.get("PARTYMAP_BENCH_SETTLE") == "1":
+        heap.settle()
+    return app
 
 
 def serve(url: str, port: int, workers: int) -> None:
@@ -131,7 +142,8 @@ def run(url: str, plan: Plan) -> None:
     engine.dispose()
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", url, str(port), "--workers", str(plan.workers)]
+        [sys.executable, __file__, "--serve", url, str(port), "--workers", str(plan.workers)],
+        env={**os.environ, "PARTYMAP_BENCH_SETTLE": "1" if plan.settle else "0"},
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -142,7 +154,8 @@ def run(url: str, plan: Plan) -> None:
                     client.get(path(), headers=headers).raise_for_status()
         print(
             f"\n{plan.clients} concurrent clients x {plan.requests} requests per phase, "
-            f"{plan.workers} server worker process(es)"
+            f"{plan.workers} server worker process(es), garbage collector "
+            f"{'settled' if plan.settle else 'as CPython sets it'}"
         )
         for kind in requests:
             _report(kind, _load(base, requests, plan, [kind]))

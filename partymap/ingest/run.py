@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from gnss.sources.devicesim import raise_open_file_limit
+from partymap import heap
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.metrics import IngestStats
 from partymap.ingest.sources import ReplaySpec, SourcePlan
@@ -71,6 +72,7 @@ async def serve(
     async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
         failed = asyncio.ensure_future(daemon.failed.wait())
         if not http:
+            heap.settle()
             with stop_on_signals(stop):
                 await first(asyncio.ensure_future(stop.wait()), failed)
             return daemon
@@ -83,6 +85,7 @@ async def serve(
             log_config=None,
         )
         server = uvicorn.Server(config)
+        heap.settle()
         serving = asyncio.ensure_future(server.serve())
         # uvicorn takes over SIGTERM and SIGINT while it serves and raises them again when it
         # has stopped: this handler then sees them (and does nothing more).
