@@ -1,12 +1,12 @@
 """Garbage-collector settings for the long-running server process.
 
 A server keeps hundreds of thousands of objects for its whole life (modules, the directory of
-devices, presence state, caches). CPython's cycle collector walks them all again and again:
-building one day-long track (8,640 features) set off full collections that took two thirds of
-the request's time. :func:`settle`, called once startup has loaded what stays, moves those
-objects out of the collector's sight (:func:`gc.freeze`) and lets more objects be made between
-young collections. Objects are still freed as before when their last reference goes;
-``bench/api.py`` and ``bench/ingest.py`` measure the effect.
+devices, presence state, caches), and CPython's cycle collector walks them again and again:
+its passes took two thirds of the time spent building the features of a day-long track (8,640
+fixes). :func:`settle`, called once startup has loaded what stays, moves those objects out of
+the collector's sight (:func:`gc.freeze`) and lets more objects be made between collections of
+the young generation. Objects are still freed as before when their last reference goes.
+``bench/api.py --no-settle`` runs the same load with CPython's own settings.
 """
 
 from __future__ import annotations
