@@ -206,6 +206,8 @@ def _per_system(epoch_of_line: Ints, line: Ints, code: Ints, count: int) -> Ints
     """Distinct satellites per (epoch, system): several GSV runs count a satellite once."""
     epoch = epoch_of_line[line]
     keep = epoch >= 0
+    if not keep.any():  # GGA and RMC alone: no table to fill and sum
+        return np.zeros((count, _N_SYSTEMS), dtype=np.int64)
     seen = np.zeros((count, _N_SYSTEMS * SAT_STRIDE), dtype=bool)
     seen[epoch[keep], code[keep]] = True
     return np.asarray(seen.reshape(count, _N_SYSTEMS, SAT_STRIDE).sum(axis=2), dtype=np.int64)
