@@ -2,6 +2,7 @@
 
     python bench/api.py            # 8,000 organisations, 10,000 sites, 140,000 members
     python bench/api.py --quick    # a tenth of that, fewer requests
+    python bench/api.py --no-settle    # workers keep CPython's garbage-collector settings
 
 A throwaway PostGIS cluster is filled by :func:`bench.synth.synthesize`; uvicorn serves
 ``create_app`` on it (two worker processes by default, one per core), and concurrent client
