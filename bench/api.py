@@ -1,4 +1,4 @@
-"""API benchmark: latency of the map's heaviest reads under concurrent clients (issue 6).
+"""API benchmark: latency of the map's heaviest reads under concurrent clients.
 
     python bench/api.py            # 8,000 organisations, 10,000 sites, 140,000 members
     python bench/api.py --quick    # a tenth of that, fewer requests

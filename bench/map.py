@@ -16,7 +16,7 @@ a downloaded browser) through Playwright:
 - click branch → members listed: a click on a branch in the tree until its members are in the
   list (in-page timing), for several branches.
 
-Targets (issue 7): first render < 2 s, < 5 MB; click → list < 300 ms. The machine is shared:
+Targets: first render < 2 s, < 5 MB; click → list < 300 ms. The machine is shared:
 figures vary between runs.
 """
 

@@ -1,4 +1,4 @@
-"""Store benchmark: the figures of issue 4 for SpatiaLite and PostGIS, with same-run baselines.
+"""Store benchmark: writes and reads on SpatiaLite and PostGIS, with same-run baselines.
 
     python bench/store.py            # full sizes: 8,000 organisations, 140,000 members
     python bench/store.py --quick    # smaller, for a smoke run
