@@ -10,7 +10,7 @@ Times come out in UTC with ``Z``; numbers that are missing or not finite become 
 >>> p = TrackPoint(datetime(2026, 5, 1, 8, tzinfo=UTC), 30.5, 114.3, None, 2.5, float("nan"),
 ...                271.0, 0.9, 1, 10, 6, 3, ("hdop_too_high",))
 >>> import json
->>> feature = json.loads(collection(track_features(p for p in [p])))["features"][0]
+>>> feature = json.loads(collection(track_features([p])))["features"][0]
 >>> feature["geometry"], feature["properties"]["fix_time"], feature["properties"]["speed_mps"]
 ({'type': 'Point', 'coordinates': [114.3, 30.5]}, '2026-05-01T08:00:00Z', None)
 """
@@ -28,9 +28,9 @@ from store.tracks import TrackPoint
 Feature = dict[str, Any]
 
 
-def collection(features: Iterable[Feature], **members: Any) -> bytes:
+def collection(features: list[Feature], **members: Any) -> bytes:
     """A FeatureCollection; ``members`` are foreign members (paging)."""
-    body = {"type": "FeatureCollection", "features": list(features), **members}
+    body = {"type": "FeatureCollection", "features": features, **members}
     # NaN and infinities are written as null by orjson, as RFC 8259 needs.
     return orjson.dumps(body, option=orjson.OPT_UTC_Z)
 
