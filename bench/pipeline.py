@@ -7,7 +7,7 @@ The world is the ingest benchmark's (bench/ingest.py): devices standing on a gri
 each carried by its own member, a 30 m site around every tenth, and the same simulated epochs
 (:mod:`gnss.sources.devicesim`: GGA + RMC, or full multi-GNSS epochs of ten sentences). Each
 batch holds one chunk per device per epoch, as the TCP source delivers them; the devices' first
-batches (learning each receiver's cycle on the reference path) are a warm-up and not timed.
+batches (each receiver's cycle is learned from the first two) are the cold start, timed apart.
 The batches then go through :func:`partymap.ingest.pipeline.ingest` — every stage, up to the
 :class:`~partymap.ingest.pipeline.StoreBatch` the writer commits — and, for the store's share
 of the CPU, through the rows the writer's COPY sends (:func:`store.positions.copy_rows`).
@@ -15,7 +15,8 @@ of the CPU, through the rows the writer's COPY sends (:func:`store.positions.cop
 Shapes: ``basic-1`` 10,000 devices × 1 GGA+RMC epoch (20,000 lines, the collector's largest
 batch), ``basic-2`` × 2 epochs, ``full-1`` 2,000 devices × 1 full epoch (20,000 lines) and
 ``full-2`` 10,000 × 1 full epoch. Figures are µs of this process's CPU per fix, best of the
-rounds; on a shared machine compare them within one run.
+rounds, and the CPU seconds of the cold start's batches; on a shared machine compare them within
+one run.
 """
 
 from __future__ import annotations
@@ -112,16 +113,22 @@ class Figures:
     fixes: int
     pipeline_us: float  # per fix
     copy_us: float  # per fix
+    cold_s: float  # the first batches, all told
 
     def row(self, name: str) -> str:
-        return f"{name:8} {self.fixes:>7} {self.pipeline_us:>9.2f} {self.copy_us:>7.2f}"
+        return (
+            f"{name:8} {self.fixes:>7} {self.pipeline_us:>9.2f} {self.copy_us:>7.2f}"
+            f" {self.cold_s:>7.2f}"
+        )
 
 
 def measure(shape: Shape, rounds: int = 5, profile: bool = False) -> Figures:
     stages = world(shape.devices)
     feed = batches(shape, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5))
+    started = time.thread_time()
     for _ in range(WARM_UP_BATCHES):
         ingest(stages, next(feed))
+    cold = time.thread_time() - started
     best = (float("inf"), float("inf"), 0)
     profiler = cProfile.Profile() if profile else None
     for _ in range(rounds):
@@ -140,7 +147,7 @@ def measure(shape: Shape, rounds: int = 5, profile: bool = False) -> Figures:
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     spent, copied, n = best
-    return Figures(n, spent / n * 1e6, copied / n * 1e6)
+    return Figures(n, spent / n * 1e6, copied / n * 1e6, cold)
 
 
 def _copy_rows(batch: StoreBatch) -> int:
@@ -152,7 +159,7 @@ def pipeline_only(
     names: tuple[str, ...] = ("basic-1", "full-1"), say: Callable[[str], None] = print
 ) -> dict[str, Figures]:
     """The shapes asked for, measured and printed (bench/ingest.py prints these too)."""
-    say(f"{'shape':8} {'fixes':>7} {'µs/fix':>9} {'copy µs':>7}   (pipeline only, CPU)")
+    say(f"{'shape':8} {'fixes':>7} {'µs/fix':>9} {'copy µs':>7} {'cold s':>7}   (pipeline, CPU)")
     out = {}
     for shape in SHAPES:
         if shape.name in names:

@@ -3,13 +3,13 @@
 :class:`BatchDecoder` keeps every device's state in columns (:mod:`gnss.fastdevices`). A batch
 is decoded column-wise (:mod:`gnss.fastdecode`), cut into epochs (:mod:`gnss.fastepoch`) and
 finished into fix columns (:mod:`gnss.fastfinish`) for all its devices at once: a device in its
-steady state costs no Python of its own. Whatever the columns decline goes to the reference: a
-line they cannot read exactly is parsed by :func:`gnss.nmea.parse_line`; from the first epoch
-that is not regular (no cycle ender learned yet, times that disagree, a sentence only the
-reference can read…) a device's lines go through the reference :class:`~gnss.decoder.Decoder`
-on the same state until it is back on an epoch boundary with a known ender, and the rest returns
-to the columns. Fixes, rejections and counts are therefore the reference's exactly (the
-differential tests check it).
+steady state costs no Python of its own, and a new device learns its cycle ender there too.
+Whatever the columns decline goes to the reference: a line they cannot read exactly is parsed by
+:func:`gnss.nmea.parse_line`; from the first epoch that is not regular (a cold start without
+times, times that disagree, a sentence only the reference can read…) a device's lines go through
+the reference :class:`~gnss.decoder.Decoder` on the same state until it is back on an epoch
+boundary with a known ender, and the rest returns to the columns. Fixes, rejections and counts
+are therefore the reference's exactly (the differential tests check it).
 
 :meth:`BatchDecoder.decode_table` gives the batch's fixes as a :class:`~gnss.fixtable.FixTable`
 (what the ingestion pipeline takes); :meth:`BatchDecoder.decode` gives ``Fix`` objects.
@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnss.decoder import Counts, Decoder
-from gnss.epoch import DeviceState
+from gnss.epoch import DeviceState, is_epoch_sentence
 from gnss.fastdecode import DECLINED, DECODED, REASONS, REJECTED, decode_lines
 from gnss.fastdevices import (
     ACCEPTED,
@@ -54,13 +54,13 @@ from gnss.fastdevices import (
     counts_of,
 )
 from gnss.fastdevices import REJECTED as REJECTED_COLUMN
-from gnss.fastepoch import Segments, aggregate, segment
+from gnss.fastepoch import Segments, aggregate, learn_enders, segment
 from gnss.fastfinish import MemoryColumns, finish_epochs
 from gnss.fastlines import Lines
 from gnss.fixtable import FixTable
 from gnss.model import Fix, RawChunk
 from gnss.nmea import parse_line
-from gnss.sentences import Rejection, Sentence, Txt
+from gnss.sentences import Rejection, Sentence
 
 __all__ = ["BatchDecoder", "BatchResult", "FixBatch"]
 
@@ -275,8 +275,16 @@ class BatchDecoder:
             for i in np.flatnonzero(lines.status == DECLINED).tolist()
         }
         participating = np.flatnonzero(lines.status == DECODED)
-        seg = segment(lines, participating, owner, dv.ender[devices], dv.last_tod[devices])
+        blocked = np.full(len(devices), _NO_CUT, dtype=np.int64)
+        for i, found in outcomes.items():
+            if any(map(is_epoch_sentence, found)):
+                blocked[owner[i]] = min(blocked[owner[i]], i)
+        learned = learn_enders(lines, participating, owner, dv.ender[devices], blocked)
+        seg = segment(lines, participating, owner, learned, dv.last_tod[devices])
         cut = _cuts(seg, outcomes, owner, len(devices))
+        # An ender counts once its first epoch is the columns' (else the reference learns it).
+        taught = learned.new & (cut > learned.first_end)
+        dv.ender[devices[taught]] = learned.ender[taught]
 
         before = np.arange(len(lines.start)) < cut[owner]
         mine = counted & before
@@ -426,7 +434,7 @@ def _cuts(
     bad = np.flatnonzero(~seg.fine)
     np.minimum.at(cut, seg.device[seg.first[bad]], seg.lines[seg.first[bad]])
     for i, found in outcomes.items():
-        if all(isinstance(o, (Rejection, Txt)) for o in found):
+        if not any(map(is_epoch_sentence, found)):
             continue
         device = owner[i]
         at = int(np.searchsorted(seg.lines, i)) - 1  # the last participating line before it

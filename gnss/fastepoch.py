@@ -7,6 +7,10 @@ reference state machine would close, and :func:`segment` says so per device; any
 decoded on the reference path. :func:`aggregate` then reduces every closed epoch with the rules of
 :func:`gnss.epoch.summarize`, column-wise.
 
+A device whose ender is not known yet (a new stream) learns it here as the reference would: its
+first epoch opens with a timed sentence and ends where the time first changes
+(:func:`learn_enders`); until the time changes, its lines are one open epoch.
+
 The numbering used below: ``P`` indexes the participating lines (decoded epoch sentences of the
 batch, grouped by device, in order); a *segment* is a run of them ending with the ender (closed)
 or at the end of the device's lines (open: it waits for the next batch).
@@ -24,7 +28,7 @@ from gnss.fastkinds import SAT_STRIDE
 from gnss.fastlines import Lines
 from gnss.model import Constellation
 
-__all__ = ["Epochs", "Segments", "aggregate", "segment"]
+__all__ = ["Epochs", "Learned", "Segments", "aggregate", "learn_enders", "segment"]
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -50,9 +54,60 @@ class Segments:
     fine: Mask  # per segment: regular, so the reference would cut it just so
 
 
-def segment(lines: Lines, p: Ints, device: Ints, ender: Ints, last_tod: Ints) -> Segments:
+@dataclass(slots=True)
+class Learned:
+    """Enders found in a batch for devices that had none (per device of the batch)."""
+
+    ender: Ints  # the devices' enders, with those learned in this batch
+    new: Mask  # learned in this batch: the reference would know it once its first epoch closed
+    first_end: Ints  # line that ends the first epoch of a device that learned its ender
+    waiting: Mask  # no ender, and every line so far is one regular open epoch
+
+
+def learn_enders(lines: Lines, p: Ints, device: Ints, ender: Ints, blocked: Ints) -> Learned:
+    """The reference's first lesson, for devices without an ender whose participating lines
+    (``p``, device of each line: ``device``) open with a timed sentence: the ender is the
+    sentence before the first different time, counted by occurrence. ``blocked`` is, per device,
+    the first line that only the reference could read as an epoch sentence (such a line might
+    be the ender; the device then learns on the reference path)."""
+    dev = device[p]
+    n = len(p)
+    none = np.zeros(len(ender), dtype=bool)
+    learned = Learned(ender.copy(), none, np.full(len(ender), -1), none.copy())
+    if not n:
+        return learned
+    new_device = np.ones(n, dtype=bool)
+    new_device[1:] = dev[1:] != dev[:-1]
+    starts = np.flatnonzero(new_device)
+    run = np.cumsum(new_device) - 1
+    tod = lines.tod[p]
+    first_tod = tod[starts]
+    changed = (tod >= 0) & (tod != first_tod[run])
+    change = np.minimum.reduceat(np.where(changed, np.arange(n), n), starts)
+    owner = dev[starts]
+    unknown = (ender[owner] < 0) & (first_tod >= 0)
+    learned.waiting[owner] = unknown & (change == n)
+    can = unknown & (change < n) & (change - starts <= MAX_EPOCH)
+    can[can] &= blocked[owner[can]] > p[change[can]]
+    if not can.any():
+        return learned
+    last = np.where(can, change - 1, 0)
+    base = lines.base[p]
+    in_first = (np.arange(n) >= starts[run]) & (np.arange(n) <= last[run]) & can[run]
+    same = in_first & (base == base[last[run]])
+    occurrences = np.bincount(run[same], minlength=len(starts))
+    at = owner[can]
+    learned.ender[at] = base[last[can]] << 8 | np.minimum(occurrences[can] - 1, 255)
+    learned.new[at] = True
+    learned.first_end[at] = p[last[can]]
+    return learned
+
+
+def segment(lines: Lines, p: Ints, device: Ints, learned: Learned, last_tod: Ints) -> Segments:
     """Splits participating lines ``p`` (device of each line: ``device``) at each device's ender
-    (``base << 8 | occurrence``, -1 when not learned); ``last_tod`` is -1 when unknown."""
+    (``base << 8 | occurrence``, -1 when not learned); a device waiting for its ender has one
+    open segment; ``last_tod`` is -1 when unknown."""
+    ender = learned.ender
     dev = device[p]
     n = len(p)
     new_device = np.ones(n, dtype=bool)
@@ -81,7 +136,7 @@ def segment(lines: Lines, p: Ints, device: Ints, ender: Ints, last_tod: Ints) ->
     opens_device = new_device[first]
     previous[opens_device] = last_tod[seg_dev[opens_device]]
     fine = timed[first] & (low == high) & (last - first < MAX_EPOCH) & (seg_tod != previous)
-    fine &= known[first]
+    fine &= known[first] | learned.waiting[seg_dev]
     return Segments(p, dev, seg, first, last, is_end[last], fine)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from gnss.decoder import Decoder
 from gnss.fast import BatchDecoder
 from gnss.model import RawChunk
 
@@ -67,6 +68,32 @@ def test_lines_are_attributed_to_the_path_that_decided_them() -> None:
     decoder.decode([RawChunk("a", b"".join(cycle(s) for s in range(30)), ARRIVAL)])
     paths = decoder.lines_by_path
     assert paths["columns"] + paths["reference"] == 90 and paths["columns"] > paths["reference"]
+
+
+def test_a_new_stream_learns_its_cycle_on_the_columns() -> None:
+    """10,000 devices connecting at once must not all go through the reference parser: a
+    clean stream learns its ender on the columns, whole or one cycle per batch."""
+    whole = BatchDecoder()
+    whole.decode([RawChunk("a", b"".join(cycle(s) for s in range(5)), ARRIVAL)])
+    apart = BatchDecoder()
+    found = [len(apart.decode([RawChunk("a", cycle(s), ARRIVAL)]).fixes["a"]) for s in range(5)]
+    assert found == [0, 2, 1, 1, 1]
+    for decoder in (whole, apart):
+        assert decoder.lines_by_path == {"columns": 15}
+        assert decoder.states["a"].ender is not None
+
+
+def test_a_first_cycle_only_the_reference_reads_is_learned_there() -> None:
+    """A line of the first cycle the columns decline (here a lowercase talker) could be its
+    last sentence: that device learns on the reference path, with the reference's result."""
+    first = cycle(0).replace(b"\r\n" + nmea("GNGSA,A,3,02,09,13,14,,,,,,,,,1.6,0.9,1.3,1"), b"")
+    first += nmea("GnGSA,A,3,02,09,13,14,,,,,,,,,1.6,0.9,1.3,1") + b"\r\n"
+    data = first + cycle(1) + cycle(2)
+    decoder = BatchDecoder()
+    fixes = decoder.decode([RawChunk("a", data, ARRIVAL)]).fixes["a"] + decoder.flush()["a"]
+    reference = Decoder()
+    assert fixes == reference.feed_chunk(RawChunk("a", data, ARRIVAL)) + reference.flush()
+    assert len(fixes) == 3 and decoder.lines_by_path["reference"] >= 4
 
 
 def test_the_open_epoch_can_be_read_back_for_resuming() -> None:
