@@ -275,13 +275,13 @@ class BatchDecoder:
             for i in np.flatnonzero(lines.status == DECLINED).tolist()
         }
         participating = np.flatnonzero(lines.status == DECODED)
-        # Declined lines the reference read as epoch sentences (in line order).
-        epochal = [i for i, found in outcomes.items() if any(map(is_epoch_sentence, found))]
         blocked = np.full(len(devices), _NO_CUT, dtype=np.int64)
-        np.minimum.at(blocked, owner[epochal], epochal)
+        for i, found in outcomes.items():
+            if any(map(is_epoch_sentence, found)):
+                blocked[owner[i]] = min(blocked[owner[i]], i)
         learned = learn_enders(lines, participating, owner, dv.ender[devices], blocked)
         seg = segment(lines, participating, owner, learned, dv.last_tod[devices])
-        cut = _cuts(seg, epochal, owner, len(devices))
+        cut = _cuts(seg, outcomes, owner, len(devices))
         # An ender counts once its first epoch is the columns' (else the reference learns it).
         taught = learned.new & (cut > learned.first_end)
         dv.ender[devices[taught]] = learned.ender[taught]
@@ -425,14 +425,17 @@ def _rest(
     )
 
 
-def _cuts(seg: Segments, epochal: list[int], owner: Ints, n: int) -> Ints:
+def _cuts(
+    seg: Segments, outcomes: dict[int, list[Sentence | Rejection]], owner: Ints, n: int
+) -> Ints:
     """Per device, the first line the columns cannot vouch for (``_NO_CUT`` if none): the
-    start of its first irregular epoch, or an epoch sentence only the reference could read
-    (the ``epochal`` lines)."""
+    start of its first irregular epoch, or an epoch sentence only the reference could read."""
     cut = np.full(n, _NO_CUT, dtype=np.int64)
     bad = np.flatnonzero(~seg.fine)
     np.minimum.at(cut, seg.device[seg.first[bad]], seg.lines[seg.first[bad]])
-    for i in epochal:
+    for i, found in outcomes.items():
+        if not any(map(is_epoch_sentence, found)):
+            continue
         device = owner[i]
         at = int(np.searchsorted(seg.lines, i)) - 1  # the last participating line before it
         where = i
