@@ -69,34 +69,37 @@ async def serve(
     live = LiveFeed()
     registry = CollectorRegistry()
     stop = asyncio.Event()
-    async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
-        failed = asyncio.ensure_future(daemon.failed.wait())
-        if not http:
-            heap.settle()
-            with stop_on_signals(stop):
+    # Installed until the daemon has stopped: a second signal while it stores what its sources
+    # delivered must not kill it with what it read.
+    with stop_on_signals(stop):
+        async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
+            failed = asyncio.ensure_future(daemon.failed.wait())
+            if not http:
+                heap.settle()
                 await first(asyncio.ensure_future(stop.wait()), failed)
-            return daemon
-        app = create_app(settings, engine=engine, live=live, ingest=daemon.http, registry=registry)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            timeout_graceful_shutdown=HTTP_GRACE_S,
-            log_config=None,
-        )
-        server = uvicorn.Server(config)
-        heap.settle()
-        serving = asyncio.ensure_future(server.serve())
-        # uvicorn takes over SIGTERM and SIGINT while it serves and raises them again when it
-        # has stopped: this handler then sees them (and does nothing more).
-        with stop_on_signals(stop):
+                return daemon
+            app = create_app(
+                settings, engine=engine, live=live, ingest=daemon.http, registry=registry
+            )
+            config = uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                timeout_graceful_shutdown=HTTP_GRACE_S,
+                log_config=None,
+            )
+            server = uvicorn.Server(config)
+            heap.settle()
+            serving = asyncio.ensure_future(server.serve())
+            # uvicorn takes over SIGTERM and SIGINT while it serves and raises them again when
+            # it has stopped: our handler then sees them (and does nothing more).
             await asyncio.wait({serving, failed}, return_when=asyncio.FIRST_COMPLETED)
             server.should_exit = True
             try:
                 await serving
             except SystemExit as exc:  # uvicorn could not start (the port is taken…)
                 daemon.failure = daemon.failure or RuntimeError(f"HTTP server exited ({exc})")
-        failed.cancel()
+            failed.cancel()
     return daemon
 
 
@@ -114,8 +117,10 @@ async def replay(settings: Settings, engine: Engine, spec: ReplaySpec) -> Replay
     started = committed_offset(engine, spec.key)
     plan = SourcePlan(replay=(spec,), http=False)
     stop = asyncio.Event()
-    async with Daemon(settings, engine, plan, clock="stream") as daemon:
-        with stop_on_signals(stop):
+    # Installed until the daemon has stopped: a signal while it stores the end of the log
+    # must not kill it with what it read.
+    with stop_on_signals(stop):
+        async with Daemon(settings, engine, plan, clock="stream") as daemon:
             done = asyncio.ensure_future(daemon.sources_done())
             await first(
                 done,

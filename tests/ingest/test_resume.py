@@ -131,7 +131,8 @@ def test_partymap_replay_killed_or_stopped_mid_log_stores_every_fix_once(
         command = [sys.executable, "-c", "from partymap.cli import main; main()", "replay",
                    str(log), "--device", person.uid]  # fmt: skip
 
-        # Killed, stopped cleanly, killed again: each time just after a commit, mid-log.
+        # Killed, stopped cleanly (signalled twice), killed again: each time just after a
+        # commit, mid-log.
         interruptions = [signal.SIGKILL, signal.SIGTERM, signal.SIGKILL]
         outputs = []
         while committed(engine, key) < len(data):
@@ -146,7 +147,11 @@ def test_partymap_replay_killed_or_stopped_mid_log_stores_every_fix_once(
                 ):
                     time.sleep(0.02)
                 if proc.poll() is None:
-                    proc.send_signal(interruptions.pop(0))
+                    sig = interruptions.pop(0)
+                    proc.send_signal(sig)
+                    if sig == signal.SIGTERM:  # a second one, while it stores what it read
+                        time.sleep(0.05)
+                        proc.send_signal(sig)
             outputs.append(proc.communicate(timeout=120)[0])
         assert not interruptions, outputs
         assert "interrupted, run again to resume" in outputs[1]
