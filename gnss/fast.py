@@ -4,11 +4,12 @@
 is decoded column-wise (:mod:`gnss.fastdecode`), cut into epochs (:mod:`gnss.fastepoch`) and
 finished into fix columns (:mod:`gnss.fastfinish`) for all its devices at once: a device in its
 steady state costs no Python of its own, and a new device learns its cycle ender there too.
-Whatever the columns decline goes to the reference: a line they cannot read exactly is parsed by
-:func:`gnss.nmea.parse_line`; from the first epoch that is not regular (a cold start without
-times, times that disagree, a sentence only the reference can read…) a device's lines go through
-the reference :class:`~gnss.decoder.Decoder` on the same state until it is back on an epoch
-boundary with a known ender, and the rest returns to the columns. Fixes, rejections and counts
+Whatever the columns decline goes to the reference (the hand-off: :mod:`gnss.fasthandoff`): a
+line they cannot read exactly is parsed by :func:`gnss.nmea.parse_line`; from the first epoch
+that is not regular (a cold start without times, times that disagree, a sentence only the
+reference can read…) a device's lines go through the reference :class:`~gnss.decoder.Decoder` on
+the same state until it is back on an epoch boundary with a known ender, and the rest returns to
+the columns. Fixes, rejections and counts
 are therefore the reference's exactly (the differential tests check it).
 
 :meth:`BatchDecoder.decode_table` gives the batch's fixes as a :class:`~gnss.fixtable.FixTable`
@@ -32,19 +33,16 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 
 from gnss.decoder import Counts, Decoder
 from gnss.epoch import DeviceState, is_epoch_sentence
-from gnss.fastdecode import DECLINED, DECODED, REASONS, REJECTED, decode_lines
+from gnss.fastdecode import DECLINED, DECODED, decode_lines
 from gnss.fastdevices import (
-    ACCEPTED,
     COUNT_COLUMNS,
     FIXES,
-    LINES,
     UNDATED,
     UNTIMED,
     DeviceColumns,
@@ -53,23 +51,22 @@ from gnss.fastdevices import (
     add_counts,
     counts_of,
 )
-from gnss.fastdevices import REJECTED as REJECTED_COLUMN
-from gnss.fastepoch import Segments, aggregate, learn_enders, segment
+from gnss.fastepoch import aggregate, learn_enders, segment
 from gnss.fastfinish import MemoryColumns, finish_epochs
+from gnss.fasthandoff import NO_CUT, Parts, count_decided, cuts, rest_parts
 from gnss.fastlines import Lines
 from gnss.fixtable import FixTable
 from gnss.model import Fix, RawChunk
 from gnss.nmea import parse_line
-from gnss.sentences import Rejection, Sentence
 
 __all__ = ["BatchDecoder", "BatchResult", "FixBatch"]
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
+
 MAX_ROUNDS = 4  # column passes per batch; after the last, the reference finishes the batch
 WARM_UP_LINES = 1024  # reference lines to find an epoch boundary before giving up for the batch
-_NO_CUT = np.iinfo(np.int64).max
 
 
 @dataclass(slots=True)
@@ -91,16 +88,6 @@ class FixBatch:
     table: FixTable
     devices: Ints
     counts: Ints
-
-
-@dataclass(slots=True)
-class _Parts:
-    """Bytes to decode in one pass: complete lines, each part one device's, grouped by device."""
-
-    data: list[bytes]
-    device: Ints  # the batch's device index of each part
-    counted: Mask  # False for an open epoch decoded again
-    received: Floats  # NaN when unknown
 
 
 @dataclass(slots=True)
@@ -214,7 +201,7 @@ class BatchDecoder:
         chunk_device = index_of[np.searchsorted(unique, codes)]
         counts = np.zeros((len(devices), len(COUNT_COLUMNS)), dtype=np.int64)
         pieces = _Pieces()
-        parts: _Parts | None = self._parts(chunks, devices, chunk_device)
+        parts: Parts | None = self._parts(chunks, devices, chunk_device)
         for round_ in range(MAX_ROUNDS):
             if parts is None:
                 break
@@ -222,9 +209,7 @@ class BatchDecoder:
         dv.totals[devices] += counts
         return devices, counts, pieces
 
-    def _parts(
-        self, chunks: Sequence[RawChunk], devices: Ints, chunk_device: Ints
-    ) -> _Parts | None:
+    def _parts(self, chunks: Sequence[RawChunk], devices: Ints, chunk_device: Ints) -> Parts | None:
         """The chunks' bytes grouped by device, each device's open epoch first (not counted)."""
         dv = self._devices
         data = [c.data for c in chunks]
@@ -254,13 +239,13 @@ class BatchDecoder:
         if not data:
             return None
         order = np.argsort(chunk_device, kind="stable")
-        return _Parts(
+        return Parts(
             [data[k] for k in order.tolist()], chunk_device[order], counted[order], received[order]
         )
 
     def _round(
-        self, parts: _Parts, devices: Ints, counts: Ints, pieces: _Pieces, *, final: bool
-    ) -> _Parts | None:
+        self, parts: Parts, devices: Ints, counts: Ints, pieces: _Pieces, *, final: bool
+    ) -> Parts | None:
         """One column pass over the parts; returns the parts left for another pass."""
         dv = self._devices
         lines = decode_lines(b"".join(parts.data))
@@ -275,20 +260,23 @@ class BatchDecoder:
             for i in np.flatnonzero(lines.status == DECLINED).tolist()
         }
         participating = np.flatnonzero(lines.status == DECODED)
-        blocked = np.full(len(devices), _NO_CUT, dtype=np.int64)
-        for i, found in outcomes.items():
-            if any(map(is_epoch_sentence, found)):
-                blocked[owner[i]] = min(blocked[owner[i]], i)
+        # Declined lines that the reference reads as epoch sentences: the columns stop there.
+        epochal = np.array(
+            [i for i, found in outcomes.items() if any(map(is_epoch_sentence, found))],
+            dtype=np.int64,
+        )
+        blocked = np.full(len(devices), NO_CUT, dtype=np.int64)
+        np.minimum.at(blocked, owner[epochal], epochal)
         learned = learn_enders(lines, participating, owner, dv.ender[devices], blocked)
         seg = segment(lines, participating, owner, learned, dv.last_tod[devices])
-        cut = _cuts(seg, outcomes, owner, len(devices))
+        cut = cuts(seg, epochal, owner, len(devices))
         # An ender counts once its first epoch is the columns' (else the reference learns it).
         taught = learned.new & (cut > learned.first_end)
         dv.ender[devices[taught]] = learned.ender[taught]
 
         before = np.arange(len(lines.start)) < cut[owner]
         mine = counted & before
-        _count(counts, lines, owner, mine, outcomes)
+        count_decided(counts, lines, owner, mine, outcomes)
         self.lines_by_path["columns"] += int(mine.sum())
         seg_device = seg.device[seg.first]
         keep = seg.closed & seg.fine & (seg.lines[seg.last] < cut[seg_device])
@@ -310,13 +298,13 @@ class BatchDecoder:
             np.add.at(counts[:, UNDATED], dev[finished.undated], 1)
             if len(finished.table):
                 pieces.items.append(finished.table)
-        for k in np.flatnonzero(~seg.closed & (cut[seg_device] == _NO_CUT)).tolist():
+        for k in np.flatnonzero(~seg.closed & (cut[seg_device] == NO_CUT)).tolist():
             rows = seg.lines[seg.first[k] : seg.last[k] + 1].tolist()  # a device's last segment
             raw = b"\n".join(lines.buf[lines.start[i] : lines.end[i]] for i in rows)
             dv.pending[int(devices[seg_device[k]])] = (raw, float(received[rows[-1]]))
 
-        left: list[_Parts] = []
-        for index in np.flatnonzero(cut < _NO_CUT).tolist():
+        left: list[Parts] = []
+        for index in np.flatnonzero(cut < NO_CUT).tolist():
             rows = np.flatnonzero((owner == index) & ~before).tolist()
             rest = self._reference(
                 lines,
@@ -333,7 +321,7 @@ class BatchDecoder:
                 left.append(rest)
         if not left:
             return None
-        return _Parts(
+        return Parts(
             [d for p in left for d in p.data],
             np.concatenate([p.device for p in left]),
             np.concatenate([p.counted for p in left]),
@@ -352,7 +340,7 @@ class BatchDecoder:
         batch_counts: Ints,
         pieces: _Pieces,
         final: bool,
-    ) -> _Parts | None:
+    ) -> Parts | None:
         """Feeds ``rows`` of one device to the reference until it has closed an epoch and knows
         the ender; returns the lines still to decode, if any."""
         dv = self._devices
@@ -374,103 +362,12 @@ class BatchDecoder:
             # rest back (with the open epoch, which the columns decode again).
             ready = closed and state.ender is not None
             if ready and not final and n < WARM_UP_LINES and n + 1 < len(rows):
-                rest = _rest(state, lines, rows[n + 1 :], index=index, flags=(counted, received))
+                rest = rest_parts(
+                    state, lines, rows[n + 1 :], index=index, flags=(counted, received)
+                )
                 break
         dv.put_state(code, state)
         add_counts(batch_counts[index], counts)
         if fixes:
             pieces.items.append((index, fixes))
         return rest
-
-
-def _rest(
-    state: DeviceState, lines: Lines, rows: list[int], *, index: int, flags: tuple[Mask, Floats]
-) -> _Parts:
-    """The device's open epoch (taken out of ``state``; not counted again) and the given
-    (consecutive) lines, as parts: one part per run of lines with the same ``flags`` (counted,
-    arrival time)."""
-    counted, received = flags
-    data: list[bytes] = []
-    counted_parts: list[bool] = []
-    times: list[float] = []
-    if state.pending:
-        data.append(b"\n".join(item.raw for item in state.pending) + b"\n")
-        counted_parts.append(False)
-        last = state.pending[-1].received_at
-        times.append(math.nan if last is None else last)
-        state.pending, state.cur_tod, state.seen = [], None, {}
-    at = np.asarray(rows, dtype=np.int64)
-    following = np.append(lines.start[1:], len(lines.buf))
-    run_flags = counted[at]
-    run_times = received[at]
-    change = (
-        np.flatnonzero(
-            (run_flags[1:] != run_flags[:-1])
-            | (
-                (run_times[1:] != run_times[:-1])
-                & ~(np.isnan(run_times[1:]) & np.isnan(run_times[:-1]))
-            )
-        )
-        + 1
-    )
-    for a, b in pairwise([0, *change.tolist(), len(at)]):
-        data.append(lines.buf[lines.start[at[a]] : following[at[b - 1]]])
-        counted_parts.append(bool(run_flags[a]))
-        times.append(float(run_times[a]))
-    return _Parts(
-        data,
-        np.full(len(data), index, dtype=np.int64),
-        np.array(counted_parts, dtype=bool),
-        np.array(times, dtype=np.float64),
-    )
-
-
-def _cuts(
-    seg: Segments, outcomes: dict[int, list[Sentence | Rejection]], owner: Ints, n: int
-) -> Ints:
-    """Per device, the first line the columns cannot vouch for (``_NO_CUT`` if none): the
-    start of its first irregular epoch, or an epoch sentence only the reference could read."""
-    cut = np.full(n, _NO_CUT, dtype=np.int64)
-    bad = np.flatnonzero(~seg.fine)
-    np.minimum.at(cut, seg.device[seg.first[bad]], seg.lines[seg.first[bad]])
-    for i, found in outcomes.items():
-        if not any(map(is_epoch_sentence, found)):
-            continue
-        device = owner[i]
-        at = int(np.searchsorted(seg.lines, i)) - 1  # the last participating line before it
-        where = i
-        if at >= 0 and seg.device[at] == device:
-            k = seg.segment[at]
-            if not (seg.closed[k] and seg.last[k] == at):  # inside an epoch: cut at its start
-                where = int(seg.lines[seg.first[k]])
-        cut[device] = min(cut[device], where)
-    return cut
-
-
-def _count(
-    counts: Ints,
-    lines: Lines,
-    owner: Ints,
-    mine: Mask,
-    outcomes: dict[int, list[Sentence | Rejection]],
-) -> None:
-    """Counts the lines the columns decided (``mine``) into each device's row of ``counts``."""
-    n, n_reasons = len(counts), len(REASONS)
-    decided = mine & (lines.status != DECLINED)
-    accepted = np.bincount(owner[decided & (lines.status != REJECTED)], minlength=n)
-    rejected = decided & (lines.status == REJECTED)
-    by_reason = np.bincount(
-        owner[rejected] * n_reasons + lines.reason[rejected], minlength=n * n_reasons
-    ).reshape(n, n_reasons)
-    counts[:, ACCEPTED] += accepted
-    counts[:, LINES] += accepted + by_reason.sum(axis=1)
-    counts[:, REJECTED_COLUMN : REJECTED_COLUMN + n_reasons] += by_reason
-    for i, found in outcomes.items():
-        if mine[i]:
-            row = counts[owner[i]]
-            row[LINES] += len(found)
-            for outcome in found:
-                if isinstance(outcome, Rejection):
-                    row[REJECTED_COLUMN + REASONS.index(outcome.reason)] += 1
-                else:
-                    row[ACCEPTED] += 1
