@@ -24,7 +24,11 @@ class Pty:
         os.close(slave)
 
     def write(self, data: bytes) -> None:
-        os.write(self.master, data)
+        # A pty master may take only part of a large write, as a UART driver's FIFO would;
+        # what is left over is written again, never dropped.
+        rest = memoryview(data)
+        while rest:
+            rest = rest[os.write(self.master, rest) :]
 
     def close(self) -> None:
         os.close(self.master)
