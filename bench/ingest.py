@@ -17,8 +17,9 @@ sent (read from the server's ``/metrics``), and the time the store took to catch
 stopped; and the latency from a fix's arrival to its check-in being queryable — a thread polls
 the visits table every 20 ms, and the fix that completed a check-in's dwell is found in the
 positions afterwards (its time tag is its sending time, to 10 ms). Also the CPU seconds used by
-the server, by PostgreSQL and by the devices, and the load average: this machine has two cores
-shared with other work, so compare ratios within a run, not absolute figures across runs.
+the server (with its decoder process), by PostgreSQL and by the devices, and the load average:
+this machine has two cores shared with other work, so compare ratios within a run, not absolute
+figures across runs.
 Targets (DESIGN §9): ≥ 25,000 fixes/s with 10,000 devices, p99 fix → check-in < 500 ms.
 """
 
@@ -238,6 +239,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started (the server's decoder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 def postgres_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -318,7 +333,7 @@ def _spent(http_port: int) -> dict[str, float]:
 
 def _cpu(server: subprocess.Popen[bytes]) -> dict[str, float]:
     return {
-        "server": cpu_seconds([server.pid]),
+        "server": cpu_seconds([server.pid, *children_of(server.pid)]),
         "postgres": cpu_seconds(postgres_pids()),
         "devices": cpu_seconds([os.getpid()]),
     }

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     ingest_sites_refresh_seconds: float = Field(default=2.0, gt=0)
     # How often visits of members silent for longer than their site's max_gap are ended.
     ingest_expire_seconds: float = Field(default=5.0, gt=0)
+    # Decode NMEA in a process of its own, on another core than the sockets' event loop.
+    ingest_decoder_process: bool = True
 
     # Electronic map (maps/, GET /map, partymap map, partymap demo).
     # A member at no site whose newest fix is older than this many seconds is drawn as stale.

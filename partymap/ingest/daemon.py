@@ -30,6 +30,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.ingest import IngestUnavailableError
+from gnss.fast import BatchDecoder
+from gnss.fastprocess import DecoderProcess
 from gnss.sources import (
     GpsdSource,
     MemorySource,
@@ -149,6 +151,7 @@ class Daemon:
             self.directory,
             loaded.sites,
             stats=self.stats,
+            decoder=DecoderProcess() if self.settings.ingest_decoder_process else BatchDecoder(),
             clock=self.clock,
             expire_every_s=self.settings.ingest_expire_seconds,
         )
@@ -160,6 +163,7 @@ class Daemon:
         except BaseException:
             await self._exits.aclose()
             self.writer.close(0)
+            self._close_decoder()
             raise
         self._processor = self._watch(asyncio.create_task(self._process(), name="ingest"))
         self._loops = [
@@ -191,6 +195,11 @@ class Daemon:
             await asyncio.gather(self._processor, return_exceptions=True)
         await asyncio.to_thread(self.writer.close, self.close_timeout_s)
         self._executor.shutdown()
+        self._close_decoder()
+
+    def _close_decoder(self) -> None:
+        if self.stages is not None and isinstance(self.stages.decoder, DecoderProcess):
+            self.stages.decoder.close()
 
     # -- sources ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from store.offsets import get_replay_offset
 
 # Live streams and other requests still open when the server stops get this long.
 HTTP_GRACE_S = 5
+SWITCH_INTERVAL_S = 0.001
 
 
 @contextlib.contextmanager
@@ -66,6 +68,10 @@ async def serve(
     """Run until a signal (or a failure of the daemon); returns the stopped daemon."""
     # Every device connection is a descriptor: 10,000 devices need more than the usual 1,024.
     raise_open_file_limit()
+    # The pipeline and writer threads wait on the decoder process and the database, then for
+    # the interpreter lock, which a busy event loop hands over only every switch interval: a
+    # batch does dozens of such waits, 5 ms each by default.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     live = LiveFeed()
     registry = CollectorRegistry()
     stop = asyncio.Event()
