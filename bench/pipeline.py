@@ -100,10 +100,11 @@ def batches(shape: Shape, start: datetime) -> Iterator[Intake]:
         for _ in range(shape.epochs):
             stamp = stamps(when)
             at = when.timestamp()
-            arrivals += [
-                Arrival(RawChunk(uid, maker.with_stamps(stamp), at), "tcp")
+            chunks = [
+                RawChunk(uid, maker.with_stamps(stamp), at)
                 for uid, maker in zip(uids, makers, strict=True)
             ]
+            arrivals.append(Arrival(chunks, "tcp"))
             when += timedelta(seconds=EPOCH_S)
         yield Intake(arrivals, when.timestamp())
 

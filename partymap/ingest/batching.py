@@ -14,7 +14,7 @@ and they stop reading — this is where backpressure from the store reaches the 
 ...     async with MemorySource([("d1", b"$GPGGA,1*00\\n"), ("d2", b"$GPGGA,2*00\\n")]) as src:
 ...         await collector.pump(src, "memory")
 ...     intake = await collector.take()
-...     return [a.chunk.device_id for a in intake.arrivals]
+...     return [c.device_id for a in intake.arrivals for c in a.chunks]
 >>> asyncio.run(demo())
 ['d1', 'd2']
 """
@@ -60,8 +60,8 @@ class Collector:
                 break
             if not self._arrivals:
                 self._first_at = time.monotonic()
-            self._arrivals += [Arrival(chunk, label, timed) for chunk in chunks]
-            self._lines += sum(chunk.data.count(b"\n") for chunk in chunks)
+            self._arrivals.append(Arrival(chunks, label, timed))
+            self._lines += sum([chunk.data.count(b"\n") for chunk in chunks])
             self._changed.set()
         if device_id is not None:
             self._ended.append(device_id)

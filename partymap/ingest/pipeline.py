@@ -30,6 +30,7 @@ from geo.quality_batch import DeviceTable, Mask, check_quality_batch, reason_nam
 from geo.replay import ReplayGuard
 from gnss.fast import BatchDecoder
 from gnss.fastdevices import counts_of
+from gnss.fastprocess import DecoderProcess
 from gnss.fixtable import FixTable
 from gnss.model import RawChunk
 from partymap.ingest.directory import DeviceCodes, Directory
@@ -46,17 +47,19 @@ Clock = Literal["wall", "stream"]
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """A chunk as a source delivered it. ``timed``: its ``received_at`` is when its lines
-    arrived (false for a log replayed as fast as it can be read)."""
+    """Chunks as one source delivered them, in order. ``timed``: their ``received_at`` is when
+    their lines arrived (false for a log replayed as fast as it can be read). (Chunks come in
+    tens of thousands a second: one such record per source's delivery, not per chunk.)"""
 
-    chunk: RawChunk
+    chunks: list[RawChunk]
     source: str  # stored with the positions: "tcp", "mqtt", "http", "serial", "gpsd", "replay"
     timed: bool = True
 
 
 @dataclass(slots=True)
 class Intake:
-    """One micro-batch: chunks in arrival order, and the devices whose streams ended."""
+    """One micro-batch: chunks in arrival order (each device's), and the devices whose streams
+    ended."""
 
     arrivals: list[Arrival]
     now_s: float  # wall clock, UTC seconds
@@ -119,7 +122,7 @@ class Stages:
     stats: IngestStats = field(default_factory=IngestStats)
     # The newest directory a refresh loaded; the pipeline moves to it between batches.
     next_directory: Directory | None = None
-    decoder: BatchDecoder = field(default_factory=BatchDecoder)
+    decoder: BatchDecoder | DecoderProcess = field(default_factory=BatchDecoder)
     codes: DeviceCodes = field(default_factory=DeviceCodes)  # decoder code → stored ids
     guard: ReplayGuard = field(default_factory=ReplayGuard)
     devices: DeviceTable = field(default_factory=DeviceTable.empty)
@@ -156,10 +159,13 @@ def admit(s: Stages, arrivals: Sequence[Arrival]) -> list[Arrival]:
     """Drop chunks of devices the directory does not know or that are deactivated."""
     if s.next_directory is not None and s.next_directory is not s.directory:
         s.directory = s.next_directory
-    directory = s.directory
-    admitted = [a for a in arrivals if directory.active(a.chunk.device_id) is not None]
-    s.stats.unknown_device_chunks += len(arrivals) - len(admitted)
-    s.source_of.update((a.chunk.device_id, a.source) for a in admitted)
+    active = s.directory.active
+    admitted = []
+    for a in arrivals:
+        chunks = [c for c in a.chunks if active(c.device_id) is not None]
+        s.stats.unknown_device_chunks += len(a.chunks) - len(chunks)
+        s.source_of.update(dict.fromkeys([c.device_id for c in chunks], a.source))
+        admitted.append(Arrival(chunks, a.source, a.timed))
     return admitted
 
 
@@ -175,8 +181,9 @@ def decode(s: Stages, arrivals: Sequence[Arrival], ended: Sequence[str]) -> FixT
     """The fast path of the GNSS core over the batch; ended streams close their open epochs."""
     chunks = []
     for a in arrivals:
-        s.resume.received(a.chunk)
-        chunks.append(a.chunk if a.timed else replace(a.chunk, received_at=math.nan))
+        for chunk in a.chunks:
+            s.resume.received(chunk)
+        chunks += a.chunks if a.timed else [replace(c, received_at=math.nan) for c in a.chunks]
     batch = s.decoder.decode_table(chunks)
     ids = s.decoder.device_ids
     labels = [s.source_of[ids[code]] for code in batch.devices.tolist()]
@@ -262,12 +269,14 @@ def for_store(
         stats.events["checkin" if isinstance(event, CheckIn) else "visit_ended"] += 1
     presence = s.sites.mirror.changes(s.sites.tracker)
     stats.pairs_under_way = len(s.sites.mirror)
-    received = [a.chunk.received_at for a in intake.arrivals if a.timed]
+    received = [a.chunks[0].received_at for a in intake.arrivals if a.timed and a.chunks]
     return StoreBatch(
         positions=position_batch(fixes.table, fixes.cols, reasons, fixes.sources, intake.now_s),
         events=events,
         presence=presence,
-        offsets=safe_offsets(s, {a.chunk.device_id for a in intake.arrivals} | set(intake.ended)),
+        offsets=safe_offsets(
+            s, {c.device_id for a in intake.arrivals for c in a.chunks} | set(intake.ended)
+        ),
         live=live_events(
             s.directory, fixes.cols, reasons, events, presence, positions=s.live_positions
         ),

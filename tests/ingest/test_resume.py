@@ -69,9 +69,8 @@ def replay_in_process(
             if offset >= len(data):
                 break
             cut = data.find(b"\n", offset + rng.randint(1, 20_000)) + 1 or len(data)
-            arrivals.append(
-                Arrival(RawChunk(spec.device_id, data[offset:cut], 0.0, cut), "replay", False)
-            )
+            chunk = RawChunk(spec.device_id, data[offset:cut], 0.0, cut)
+            arrivals.append(Arrival([chunk], "replay", False))
             offset = cut
         ended = [spec.device_id] if offset >= len(data) else []
         batch = ingest(stages, Intake(arrivals, time.time(), ended))
