@@ -1,5 +1,6 @@
-"""The ingestion daemon: sources on the event loop, the pipeline on its own thread, the store on
-another.
+"""The ingestion daemon: sources on the event loop, the pipeline on its own thread (decoding in
+a child process, :mod:`gnss.fastprocess`, unless ``INGEST_DECODER_PROCESS`` is off), the store
+on another.
 
 ::
 
