@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,42 +229,46 @@ def metric(port: int, name: str) -> float:
     return 0.0
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, …)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(pid)
         except FileNotFoundError:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def children_of(pid: int) -> list[int]:
-    """The processes ``pid`` started (the server's decoder)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def postgres_pids() -> list[int]:
+def pids_where(test: Callable[[str], bool]) -> list[int]:
+    """The processes whose id passes ``test`` (those that end meanwhile are skipped)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmdline = (entry / "cmdline").read_bytes()
+                if test(entry.name):
+                    pids.append(int(entry.name))
             except OSError:
                 continue
-            if cmdline.startswith(b"postgres") or b"/postgres\x00" in cmdline:
-                pids.append(int(entry.name))
     return pids
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started (the server's decoder)."""
+    return pids_where(lambda other: int(_stat(other)[1]) == pid)
+
+
+def postgres_pids() -> list[int]:
+    def is_postgres(pid: str) -> bool:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return cmdline.startswith(b"postgres") or b"/postgres\x00" in cmdline
+
+    return pids_where(is_postgres)
 
 
 @dataclass

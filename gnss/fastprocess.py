@@ -46,10 +46,6 @@ _CHILD = "import sys; from gnss.fastprocess import serve; serve(int(sys.argv[1])
 _ROOT = str(Path(__file__).resolve().parents[1])  # where the child imports gnss from
 
 
-def _pythonpath() -> list[str]:
-    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-
-
 class DecoderProcessError(RuntimeError):
     """The decoder's process is gone (killed, or out of memory); its state went with it."""
 
@@ -64,7 +60,8 @@ class DecoderProcess:
         # main script again in the child (a CLI's, a test runner's), or fork, which would copy
         # a threaded parent's locks in whatever state they were.
         ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([_ROOT, *_pythonpath()])}
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([_ROOT, path] if path else [_ROOT])}
         self._process = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],

@@ -21,12 +21,10 @@ from .test_differential import assert_same_columns
 
 
 @pytest.fixture(scope="module")
-def children() -> Iterator[list[DecoderProcess]]:
-    """Child decoders to close at the end (one per example would cost a start-up each)."""
-    made: list[DecoderProcess] = []
-    yield made
-    for child in made:
-        child.close()
+def child() -> Iterator[DecoderProcess]:
+    """One child for every example (one each would cost a start-up each)."""
+    with DecoderProcess() as decoder:
+        yield decoder
 
 
 def same_answers(batches: list[list[RawChunk]], child: DecoderProcess, here: BatchDecoder) -> None:
@@ -47,11 +45,8 @@ def same_answers(batches: list[list[RawChunk]], child: DecoderProcess, here: Bat
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches=interleaved())
 def test_the_child_answers_as_the_decoder_here(
-    batches: list[list[RawChunk]], children: list[DecoderProcess]
+    batches: list[list[RawChunk]], child: DecoderProcess
 ) -> None:
-    if not children:
-        children.append(DecoderProcess())
-    child = children[0]
     # The child outlives the examples: each example's devices get names of their own, and the
     # decoder here first sees the devices before them, so that codes agree.
     here = BatchDecoder()
