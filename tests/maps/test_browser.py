@@ -180,7 +180,7 @@ def test_a_branch_clicked_while_the_map_glides_comes_into_view(
     page.wait_for_function(
         f"""!partymap.map._animatingZoom && partymap.map.getZoom() >= 15
             && partymap.map.getBounds().contains([{lat}, {lon}])""",
-        timeout=5_000,
+        timeout=15_000,  # the zoom animation and the branch fetch, on a busy machine
     )
 
 
