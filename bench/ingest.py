@@ -2,6 +2,7 @@
 
     python bench/ingest.py                                # 10,000 devices, 2.5 epochs/s, 60 s
     python bench/ingest.py --devices 1000 --seconds 15    # a quick run
+    python bench/ingest.py --phases full                  # full multi-GNSS epochs only
 
 A throwaway PostGIS cluster gets one party committee, its branches, a member and a device per
 simulated device, and a small circular site around every tenth device, each with its own dwell
@@ -349,14 +350,16 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=2.5, help="epochs per second per device")
-    parser.add_argument("--phases", default="basic,full", help="basic, full, or both")
+    parser.add_argument(
+        "--phases", choices=["basic", "full", "both"], default="both", help="which epochs to send"
+    )
     args = parser.parse_args()
     raise_open_file_limit()
     phases = [
         Phase("basic", full=False, origin=(30.5, 114.3)),
         Phase("full", full=True, origin=(31.2, 121.4)),
     ]
-    phases = [p for p in phases if p.name in args.phases.split(",")]
+    phases = [p for p in phases if args.phases in (p.name, "both")]
     with throwaway_postgis() as url:
         engine = make_engine(url)
         upgrade(engine)
