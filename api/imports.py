@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def read_csv(data: bytes, source: str, required: Sequence[str]) -> list[tuple[in
         reader.fieldnames = header
         if missing := [c for c in required if c not in header]:
             raise ImportFileError(source, [f"missing column(s) {', '.join(missing)}"])
-        rows = []
+        rows: list[tuple[int, Row]] = []
         for row in reader:
             if len(rows) >= MAX_ROWS:
                 raise ImportFileError(source, [f"more than {MAX_ROWS} rows: split the file"])
@@ -125,8 +126,14 @@ def import_orgs(session: Session, user: Principal, data: bytes, source: str) -> 
             _guard(
                 problems,
                 line,
-                lambda row=row, kind=kind, parent=parent: _upsert_org(
-                    session=session, user=user, row=row, kind=kind, parent=parent, result=result
+                partial(
+                    _upsert_org,
+                    session=session,
+                    user=user,
+                    row=row,
+                    kind=kind,
+                    parent=parent,
+                    result=result,
                 ),
             )
         if len(waiting) == len(pending):
@@ -178,7 +185,7 @@ def import_members(session: Session, user: Principal, data: bytes, source: str) 
     rows = read_csv(data, source, ("code", "name", "org_code"))
     _refuse_duplicates(problems, [(line, row["code"]) for line, row in rows], "code")
     for line, row in rows:
-        _guard(problems, line, lambda row=row: _upsert_member(session, user, row, result))
+        _guard(problems, line, partial(_upsert_member, session, user, row, result))
     _finish(source, problems)
     return result
 
@@ -232,11 +239,7 @@ def import_devices(
     rows = read_csv(data, source, ("uid",))
     _refuse_duplicates(problems, [(line, row["uid"]) for line, row in rows], "uid")
     for line, row in rows:
-        _guard(
-            problems,
-            line,
-            lambda row=row: _upsert_device(session, user, row, result, issue_tokens),
-        )
+        _guard(problems, line, partial(_upsert_device, session, user, row, result, issue_tokens))
     _finish(source, problems)
     return result
 

@@ -8,7 +8,6 @@ daemon's), so one scrape shows both and no metric is ever registered twice.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,7 +67,7 @@ class MetricsMiddleware:
             self.metrics.requests.labels(scope["method"], _route(scope), str(status)).inc()
 
 
-def _route(scope: dict[str, Any]) -> str:
+def _route(scope: Scope) -> str:
     # The template ("/api/v1/members/{member_id}"), never the raw path: one series per route.
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"

@@ -9,7 +9,7 @@ exist: no leak of what is there), and returns the members whose personal data it
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from shapely.geometry import mapping
@@ -172,7 +172,7 @@ def meeting_panel(
     arriving = {
         p.member_id for p in list_presence(session, member_ids=expected, site_id=meeting.site_id)
     }
-    entries = []
+    entries: list[dict[str, Any]] = []
     for a in attendance(meeting, expected, roll.visits):
         outcome = a.outcome.value
         if a.outcome is AttendanceOutcome.ABSENT and now < meeting.end:
@@ -273,7 +273,12 @@ def _member_row(roster: Roster, row: int) -> dict[str, Any]:
     }
 
 
-def _org_filter(scope: Scope) -> dict[str, int | None]:
+class _OrgFilter(TypedDict):
+    within_org_id: int | None
+    org_id: int | None
+
+
+def _org_filter(scope: Scope) -> _OrgFilter:
     """Repository filters for the caller's organisations: a subtree, or a member's own one."""
     if scope.member_id is None:
         return {"within_org_id": scope.org_id, "org_id": None}

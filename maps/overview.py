@@ -116,7 +116,7 @@ def tree(roster: Roster, scope: Scope, *, parent_id: int | None) -> dict[str, An
         {
             "id": int(o.id[r]),
             # Where to look first: only for the top level (a pass over all members each).
-            "bounds": org_bounds(roster, scope, r) if parent_id is None else None,
+            "bounds": org_bounds(roster, scope, int(r)) if parent_id is None else None,
             "name": o.name[r],
             "kind": ORG_KINDS[o.kind[r]].value,
             "depth": int(o.depth[r]),
@@ -165,13 +165,14 @@ def names(
     sites' time zones (an event's time is shown in its site's)."""
     o, m, s = roster.orgs, roster.members, roster.sites
     orgs_mask = o.in_scope(scope)
-    members = {}
+    members: dict[int, str] = {}
     for member_id in member_ids:
         row = m.row(member_id)
         if row is not None and scope.sees_member(member_id, str(o.path[m.org[row]])):
             members[member_id] = m.name[row]
-    sites, site_tz = {}, {}
-    rows = np.searchsorted(s.id, site_ids) if len(s.id) else []
+    sites: dict[int, str] = {}
+    site_tz: dict[int, str] = {}
+    rows = np.searchsorted(s.id, site_ids) if len(s.id) else np.empty(0, dtype=np.int64)
     for site_id, row in zip(site_ids, rows, strict=False):
         if row < len(s.id) and s.id[row] == site_id and orgs_mask[s.org[row]]:
             sites[site_id] = s.name[row]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 from maps.labels import labels
@@ -150,6 +150,7 @@ def dashboard_html(options: PageOptions) -> str:
     control = folium.LayerControl(position="topright", collapsed=False).add_to(m)
 
     root = m.get_root()
+    assert isinstance(root, Figure)  # a folium Map's root is the page's Figure
     root.header.add_child(Element(f"<title>{words['title']}</title>"))
     if options.inline:
         root.header.add_child(Element(_inline_styles()))
@@ -192,7 +193,7 @@ class _Start(MacroElement):
     )
 
     def __init__(self, layers: dict[str, Any], control: Any) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # branca carries no annotations
         self._name = "PartymapStart"
         self.layers = layers
         self.control = control

@@ -105,8 +105,10 @@ class Orgs:
         if scope.org_path is None:
             return np.ones(len(self.id), dtype=bool)
         if scope.member_id is not None:  # a member sees their own organisation only
-            return self.path == scope.org_path
-        return np.char.startswith(self.path, scope.org_path)
+            own: npt.NDArray[np.bool_] = self.path == scope.org_path
+            return own
+        below: npt.NDArray[np.bool_] = np.char.startswith(self.path, scope.org_path)
+        return below
 
     def subtree_mask(self, row: int) -> npt.NDArray[np.bool_]:
         """The organisation at ``row`` and everything below it."""

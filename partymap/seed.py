@@ -90,7 +90,9 @@ ORGS = (
 )
 
 SH = "Asia/Shanghai"
-L_SHAPE = [(-150, -100), (150, -100), (150, -20), (-40, -20), (-40, 100), (-150, 100)]
+L_SHAPE: list[tuple[float, float]] = [
+    (-150, -100), (150, -100), (150, -20), (-40, -20), (-40, 100), (-150, 100)
+]  # fmt: skip
 SITES = (
     DemoSite("office", "hq", "公司机关办公楼", SiteKind.OFFICE, SH, (114.2655, 30.6190),
              (120.0, 80.0)),
@@ -128,7 +130,7 @@ def _members() -> tuple[DemoMember, ...]:
         "indonesia": "傅磊 沈雁 曾凯 彭博",
     }
     receivers = ("bd-only", "casic", "bd-only", "quectel-lc79d", "bd-only", "casic", "ublox-f9p")
-    found = []
+    found: list[DemoMember] = []
     for org, names in by_org.items():
         for name in names.split():
             n = len(found)

@@ -121,7 +121,10 @@ def is_within(session: Session, *, org_id: int, root_id: int) -> bool:
 def org_scope(session: Session, org_column: Any, *, within_org_id: int) -> ColumnElement[bool]:
     """A filter keeping rows whose ``org_column`` lies in ``within_org_id``'s subtree (none
     when that organisation does not exist)."""
-    return org_column.in_(_join_subtree(select(Organisation.id), within_org_id))
+    scope: ColumnElement[bool] = org_column.in_(
+        _join_subtree(select(Organisation.id), within_org_id)
+    )
+    return scope
 
 
 def update_organisation(

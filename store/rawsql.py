@@ -17,7 +17,10 @@ from store.types import parse_sqlite_timestamp, sqlite_timestamp
 
 
 def raw_rows(
-    session: Session, stmt: Select[Any], *, sqlite_time_columns: tuple[int, ...] = ()
+    session: Session,
+    stmt: Select[*tuple[Any, ...]],
+    *,
+    sqlite_time_columns: tuple[int, ...] = (),
 ) -> list[tuple[Any, ...]]:
     connection = session.connection()
     dialect = connection.dialect
@@ -25,12 +28,13 @@ def raw_rows(
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
     dbapi = connection.connection.driver_connection
+    assert dbapi is not None  # the session's connection is open: it was just asked for
     if dialect.name == "postgresql":
         with dbapi.cursor(binary=True) as cursor:
             cursor.execute(compiled.string, params)
-            return cursor.fetchall()
+            return list(cursor.fetchall())
     positional = [_sqlite_param(params[name]) for name in compiled.positiontup or ()]
-    rows = dbapi.execute(compiled.string, positional).fetchall()
+    rows: list[tuple[Any, ...]] = dbapi.execute(compiled.string, positional).fetchall()
     if not sqlite_time_columns:
         return rows
     out = []

@@ -48,7 +48,8 @@ def sqlite_timestamps(values: Sequence[datetime]) -> list[str]:
     # Whole microseconds survive the float: its error is far below half a microsecond for
     # times within centuries of now.
     micros = np.rint(np.array([t.timestamp() for t in values]) * 1e6).astype("datetime64[us]")
-    return np.char.replace(np.datetime_as_string(micros, unit="us"), "T", " ").tolist()
+    text: list[str] = np.char.replace(np.datetime_as_string(micros, unit="us"), "T", " ").tolist()
+    return text
 
 
 def parse_sqlite_timestamp(value: str) -> datetime:

@@ -64,7 +64,7 @@ def read_latest(
         Query(ge=0, le=MAX_ID, description="Page on: the last member id of the previous page."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LATEST)] = 1000,
-) -> GeoJSONResponse:
+) -> Response:
     """Each member's newest accepted fix as a Point Feature (id = member id), ordered by
     member; ``next_after_member_id`` says where the next page starts. Audited per member."""
     box = parse_bbox(bbox)

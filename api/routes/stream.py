@@ -21,6 +21,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -145,8 +146,12 @@ async def _events(
                 await run_in_threadpool(
                     _write,
                     state.sessionmaker,
-                    lambda session, members=new: audit_member_read(
-                        session, user, members, "read_live", {"stream": stream_id}
+                    partial(
+                        audit_member_read,
+                        principal=user,
+                        member_ids=new,
+                        what="read_live",
+                        detail={"stream": stream_id},
                     ),
                 )
                 audited |= new

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.geojson import SiteGeometry, feature, geometry_of
 from api.schemas.common import Id, In, Name, TimeZone
@@ -64,7 +65,7 @@ class SitePropertiesPatch(In):
     quality: QualityIn | None = None
 
 
-_EXAMPLE = {
+_EXAMPLE: JsonDict = {
     "type": "Feature",
     "geometry": {"type": "Point", "coordinates": [114.2661, 30.6195]},
     "properties": {

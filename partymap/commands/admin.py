@@ -73,13 +73,18 @@ def _report_import(result: object) -> None:
             typer.echo(f"{uid},{token}")
 
 
-def _import_csv(kind: str, file: Path, url: str | None, **options: bool) -> None:
+def _import_csv(kind: str, file: Path, url: str | None, *, issue_tokens: bool = False) -> None:
     from api.auth import system_principal
     from api.imports import import_upload
 
     with _session(url) as session:
         result = import_upload(
-            session, system_principal(), kind, file.read_bytes(), file.name, **options
+            session,
+            system_principal(),
+            kind,
+            file.read_bytes(),
+            file.name,
+            issue_tokens=issue_tokens,
         )
         session.commit()
     _report_import(result)

@@ -71,10 +71,12 @@ def _nullable(values: npt.NDArray[Any], absent: npt.NDArray[np.bool_] | None = N
     if absent is None:
         absent = np.isnan(values)
     if not absent.any():
-        return values.tolist()
+        listed: list[Any] = values.tolist()
+        return listed
     out = values.astype(object)
     out[absent] = None
-    return out.tolist()
+    with_none: list[Any] = out.tolist()
+    return with_none
 
 
 def _datetimes(micros: npt.NDArray[np.int64]) -> list[datetime]:

@@ -7,10 +7,12 @@ database at head, then reviewed by hand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -21,6 +23,9 @@ from store.errors import SchemaOutOfDateError
 from store.types import UTCDateTime
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
+# GeoAlchemy2's helpers carry no annotations: these are their signatures as partymap uses them.
+_geo_include_object: Callable[..., object] = alembic_helpers.include_object
+_geo_render_item: Callable[..., str | Literal[False]] = alembic_helpers.render_item
 
 
 def include_object(
@@ -33,14 +38,14 @@ def include_object(
     """
     if type_ == "table" and reflected and compare_to is None:
         return False
-    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+    return bool(_geo_include_object(obj, name, type_, reflected, compare_to))
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Draft revisions with plain SQLAlchemy types, so a migration never imports the models."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
-    rendered: str | bool = alembic_helpers.render_item(type_, obj, autogen_context)
+    rendered: str | Literal[False] = _geo_render_item(type_, obj, autogen_context)
     return rendered
 
 

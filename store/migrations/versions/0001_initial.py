@@ -8,6 +8,8 @@ Create Date: 2026-11-21
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
@@ -18,13 +20,17 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# GeoAlchemy2's alembic helpers register the geospatial operations on ``op`` when imported
+# (store.migrations does so); they are not in alembic's own type stubs.
+geo_op: Any = op
+
 # Frozen copies of store.types: a migration must not change when the models do.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 PATH = sa.String(length=1000).with_variant(sa.String(length=1000, collation="C"), "postgresql")
 
 
-def _time(name: str, *, nullable: bool = False) -> sa.Column:
+def _time(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -37,7 +43,7 @@ def _geometry(geometry_type: str, *, nullable: bool) -> Geometry:
     return Geometry(geometry_type=geometry_type, srid=4326, spatial_index=False, nullable=nullable)
 
 
-def _measurement() -> list[sa.Column]:
+def _measurement() -> list[sa.Column[Any]]:
     return [
         sa.Column("lat", sa.Float(), nullable=True),
         sa.Column("lon", sa.Float(), nullable=True),
@@ -120,7 +126,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_devices_member_id"), "devices", ["member_id"])
 
-    op.create_geospatial_table(
+    geo_op.create_geospatial_table(
         "sites",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
@@ -148,7 +154,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sites")),
     )
-    op.create_geospatial_index(
+    geo_op.create_geospatial_index(
         "idx_sites_geom", "sites", ["geom"], postgresql_using="gist", postgresql_ops={}
     )
     op.create_index("ix_sites_bounds", "sites", ["min_lat", "max_lat"])
@@ -163,7 +169,7 @@ def upgrade() -> None:
     counters = sa.table("counters", sa.column("name", sa.String), sa.column("value", sa.Integer))
     op.bulk_insert(counters, [{"name": "site_set", "value": 0}])
 
-    op.create_geospatial_table(
+    geo_op.create_geospatial_table(
         "positions",
         sa.Column("id", BIG_ID, nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
@@ -348,11 +354,11 @@ def downgrade() -> None:
     for table in ("replay_offsets", "audit_log", "users", "attendance", "meetings", "visits"):
         op.drop_table(table)
     op.drop_table("latest_positions")
-    op.drop_geospatial_table("positions")
+    geo_op.drop_geospatial_table("positions")
     op.drop_table("counters")
-    op.drop_geospatial_index(
+    geo_op.drop_geospatial_index(
         "idx_sites_geom", table_name="sites", postgresql_using="gist", column_name="geom"
     )
-    op.drop_geospatial_table("sites")
+    geo_op.drop_geospatial_table("sites")
     for table in ("devices", "members", "organisations"):
         op.drop_table(table)
