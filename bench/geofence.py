@@ -53,10 +53,10 @@ from geo.columns import FixColumns
 from geo.coords import LocalFrame
 from geo.fence_kernel import find_memberships
 from geo.fences import SiteIndex
-from geo.jit import cache_report
 from geo.model import Site, SiteKind
 from geo.presence_batch import PresenceTracker
 from geo.presence_kernel import step_epochs
+from gnss.jit import cache_report
 
 COMPILED = (find_memberships, step_epochs)
 

@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from geo.grid import BoxGrid
-from geo.jit import compiled
 from geo.site_arrays import SiteArrays
+from gnss.jit import compiled
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

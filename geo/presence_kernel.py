@@ -36,9 +36,9 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from geo.jit import compiled, inlined, prefetch
 from geo.pair_columns import PAIR
 from geo.pair_table import Pool
+from gnss.jit import compiled, inlined, prefetch
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -38,6 +38,6 @@ What a :class:`~gnss.model.Fix` carries, and when an epoch is not one:
 Modules: :mod:`~gnss.nmea` (reference parser) with :mod:`~gnss.fields` and
 :mod:`~gnss.sentences`; :mod:`~gnss.epoch` (epochs, gpsd-style cycle ends),
 :mod:`~gnss.assemble` (date, mode, ``Fix``), :mod:`~gnss.accuracy` (UERE);
-:mod:`~gnss.fastdecode`, :mod:`~gnss.columns`, :mod:`~gnss.fastepoch`, :mod:`~gnss.fastfinish`
+:mod:`~gnss.fastdecode` (compiled), :mod:`~gnss.fastepoch`, :mod:`~gnss.fastfinish`
 (the columns of the fast path).
 """

@@ -1,11 +1,20 @@
-"""Columnar decode of a buffer of NMEA lines: framing, checksum and fields, all lines at once.
+"""The fast path's first stage: framing, checksum and the fields of every epoch sentence of a
+buffer of NMEA lines, in one compiled pass per line.
 
 :func:`decode_lines` classifies every line of a buffer (which ends in a newline) as a decoded
-epoch sentence (GGA, RMC, GNS, GLL, GSA, GSV, VTG, ZDA, GST, with its fields in columns), an
-accepted TXT, a rejection whose reason is certain (empty, comment, checksum, unknown type), or
-*declined*: anything the columns do not handle exactly — binary, ``$$``, glued sentences, short
-or malformed fields, unusual layouts. Declined lines go to the reference parser, which decides.
-Values are the reference's bit for bit (:mod:`gnss.columns`).
+epoch sentence (GGA, RMC, GNS, GLL, GSA, GSV, VTG, ZDA, GST, with its fields in the columns of
+:class:`~gnss.fastlines.Lines`), an accepted TXT, a rejection whose reason is certain (empty,
+comment, checksum, unknown type), or *declined*: anything it does not read exactly as the
+reference does — binary, ``$$``, glued sentences, short or malformed fields, fields wider than
+:data:`WIDTH`, decimals of more than 15 digits, unusual layouts. Declined lines go to the
+reference parser (:mod:`gnss.nmea`, whose handlers and :mod:`gnss.fields` these readers
+mirror), which decides. Values are the reference's bit for bit: a decimal is its digits as an
+integer divided by a power of ten, which IEEE division rounds exactly as ``float(text)`` does
+while the integer stays below 2**53.
+
+Compiled with numba rather than written as numpy column passes: a batch of full multi-GNSS
+epochs holds ten sentence types, and column passes paid a fixed price per array operation for
+each of them (``bench/nmea.py`` and ``bench/pipeline.py`` print the figures).
 
 >>> lines = decode_lines(b"$GPZDA,120000,01,05,2026,,*49\\n$GPZDA,1*00\\n#c\\n")
 >>> lines.status.tolist(), int(lines.tod[0]), int(lines.date[0])
@@ -14,14 +23,19 @@ Values are the reference's bit for bit (:mod:`gnss.columns`).
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
 from gnss.epoch import KIND_INDEX
-from gnss.fastkinds import DECODERS, SAT_STRIDE
-from gnss.fastlines import HEX, Lines, Spans
+from gnss.fastlines import HEX, Lines
+from gnss.fields import TALKER_SYSTEMS, satellite_for
+from gnss.jit import compiled
+from gnss.model import Constellation
 from gnss.nmea import MAX_SENTENCE, MIN_FIELDS
-from gnss.sentences import Reason
+from gnss.sentences import KNOT_MPS, Reason, quality_from_mode_indicator
 
 __all__ = [
     "DECLINED",
@@ -30,102 +44,524 @@ __all__ = [
     "REASONS",
     "REJECTED",
     "SAT_STRIDE",
-    "Lines",
+    "WIDTH",
     "decode_lines",
 ]
 
 Ints = npt.NDArray[np.int64]
+Bytes = npt.NDArray[np.uint8]
+Floats = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
+
+
+class _Columns(NamedTuple):
+    """The per-line columns of :class:`~gnss.fastlines.Lines`: where each line lies, and what
+    the scanner writes."""
+
+    start: Ints
+    end: Ints
+    status: Ints
+    reason: Ints
+    kind: Ints
+    base: Ints
+    tod: Ints
+    date: Ints
+    lat: Floats
+    lon: Floats
+    alt: Floats
+    valid: Mask
+    quality: Ints
+    sats: Ints
+    hdop: Floats
+    pdop: Floats
+    vdop: Floats
+    fix_type: Ints
+    speed: Floats
+    course: Floats
+    motion_ok: Mask
+    sigma: Floats
+
+
+class _Tables(NamedTuple):
+    """Lookups the scanner reads (compiled code takes arrays, not dicts)."""
+
+    kind_codes: Ints  # three upper-case letters as one integer, and their kind
+    kind_values: Ints
+    upper: Ints
+    tag_char: Ints  # digits and capitals
+    min_fields: Ints
+    mode_quality: Ints  # FAA mode indicator (0: none) → GGA-style quality
+    talker_hint: Ints
+    sat_table: Ints  # (system hint, number) → satellite code, -1: none
+    hex_value: Ints
+    pow10: Floats
+    days: Ints
+
 
 DECODED, NEUTRAL, REJECTED, DECLINED = 0, 1, 2, 3
 REASONS = tuple(Reason)
-_REASON = {reason: i for i, reason in enumerate(REASONS)}
+_EMPTY, _COMMENT, _CHECKSUM, _UNKNOWN = (
+    REASONS.index(r) for r in (Reason.EMPTY, Reason.COMMENT, Reason.CHECKSUM, Reason.UNKNOWN_TYPE)
+)
+WIDTH = 16  # widest decimal, angle or time field the scanner reads
+SAT_STRIDE = 160  # satellite code: system index * SAT_STRIDE + number (SBAS goes to 158)
+_USED_PER_LINE, _VIEW_PER_LINE = 12, 4  # GSA lists 12 satellites, a GSV page 4
+_KNOT_MPS = KNOT_MPS
+_TXT = ord("T") << 16 | ord("X") << 8 | ord("T")
 
-_UPPER = np.arange(256, dtype=np.int64)
-_UPPER[97:123] -= 32
-_TAG_CHAR = np.zeros(256, dtype=bool)
-_TAG_CHAR[48:58] = _TAG_CHAR[65:91] = True
-_KINDS = sorted((ord(k[0]) << 16 | ord(k[1]) << 8 | ord(k[2]), i) for k, i in KIND_INDEX.items())
-_KIND_CODES = np.array([code for code, _ in _KINDS], dtype=np.int64)
-_KIND_VALUES = np.array([i for _, i in _KINDS], dtype=np.int64)
-_MIN_FIELDS = np.zeros(len(KIND_INDEX) + 1, dtype=np.int64)
-for _k, _i in KIND_INDEX.items():
-    _MIN_FIELDS[_i] = MIN_FIELDS[_k]
-_TXT_CODE = ord("T") << 16 | ord("X") << 8 | ord("T")
+
+def _satellite_table() -> Ints:
+    systems = {system: i for i, system in enumerate(Constellation)}
+    table = np.full((7, 1000), -1, dtype=np.int64)
+    for hint in range(7):
+        for number in range(1000):
+            sat = satellite_for(hint or None, number)
+            if sat is not None:
+                table[hint, number] = systems[sat[0]] * SAT_STRIDE + sat[1]
+    return table
+
+
+def _tables() -> _Tables:
+    kind_codes = np.array(
+        [ord(k[0]) << 16 | ord(k[1]) << 8 | ord(k[2]) for k in KIND_INDEX], dtype=np.int64
+    )
+    upper = np.arange(256, dtype=np.int64)
+    upper[97:123] -= 32
+    tag_char = np.zeros(256, dtype=np.int64)
+    tag_char[48:58] = tag_char[65:91] = 1
+    min_fields = np.zeros(len(KIND_INDEX) + 1, dtype=np.int64)
+    for name, index in KIND_INDEX.items():
+        min_fields[index] = MIN_FIELDS[name]
+    quality = np.array(
+        [int(quality_from_mode_indicator(chr(c) if c else "")) for c in range(256)], np.int64
+    )
+    talker_hint = np.zeros(1 << 16, dtype=np.int64)
+    for talker, hint in TALKER_SYSTEMS.items():
+        talker_hint[ord(talker[0]) << 8 | ord(talker[1])] = hint
+    return _Tables(
+        kind_codes,
+        np.array(list(KIND_INDEX.values()), dtype=np.int64),
+        upper,
+        tag_char,
+        min_fields,
+        quality,
+        talker_hint,
+        _satellite_table(),
+        HEX,
+        np.power(10.0, np.arange(23), dtype=np.float64),
+        np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64),
+    )
+
+
+_TABLES = _tables()
 
 
 def decode_lines(buf: bytes) -> Lines:
-    """Every line of ``buf`` (which must end with a newline)."""
+    """Every line of ``buf`` (which must end with a newline), classified and read."""
     a = np.frombuffer(buf, dtype=np.uint8)
-    newline = np.flatnonzero(a == 10)
-    start = np.concatenate(([0], newline[:-1] + 1)).astype(np.int64)
-    end = newline.astype(np.int64)
-    end -= (end > start) & (a[np.maximum(end - 1, 0)] == 13)
+    start, end = _line_bounds(a)
     n = len(start)
-    length = end - start
-    first = a[np.minimum(start, len(a) - 1)]
-    status = np.full(n, DECLINED, dtype=np.int64)
-    reason = np.zeros(n, dtype=np.int64)
-    _reject(status, reason, length == 0, Reason.EMPTY)
-    _reject(status, reason, (length > 0) & (first == 35), Reason.COMMENT)
-
-    # Framed: `$` + printable text + `*hh`, no second `$` or `*`.
-    frame = (length >= 10) & (length <= MAX_SENTENCE) & (first == 36)
-    star = np.where(frame, end - 3, 0)
-    frame &= a[np.minimum(start + 1, len(a) - 1)] != 36
-    top = len(a) - 1
-    high, low = HEX[a[np.minimum(star + 1, top)]], HEX[a[np.minimum(star + 2, top)]]
-    frame &= (a[star] == 42) & (high >= 0) & (low >= 0)
-    # Count `$`, `*` and unprintable bytes per line (line ends included: expect them too);
-    # uint8 sums cannot wrap for the lines that matter, which are at most MAX_SENTENCE long.
-    odd = ((a < 32) | (a > 126) | (a == 36) | (a == 42)).view(np.uint8)
-    following = np.append(start[1:], len(a))
-    frame &= np.add.reduceat(odd, start, dtype=np.uint8) == 2 + following - end
-    f = np.flatnonzero(frame)
-    checks = np.empty(2 * len(f), dtype=np.int64)
-    checks[0::2], checks[1::2] = start[f] + 1, star[f]
-    xor = np.bitwise_xor.reduceat(a, checks)[0::2] if len(f) else np.zeros(0, np.uint8)
-    summed = high[f] * 16 + low[f]
-    _reject(status, reason, _scatter(n, f[xor != summed]), Reason.CHECKSUM)
-    f = f[xor == summed]
-
-    # Every `,` and `*`: in a framed line the only `*` is its checksum's, the last delimiter.
-    delims = np.append(np.flatnonzero((a == 44) | (a == 42)), len(a))
-    first_delim = np.searchsorted(delims, start[f])
-    tag_end = delims[first_delim]
-    fields = np.searchsorted(delims, star[f]) - first_delim
-    s = start[f]
-    kind3 = _UPPER[a[s + 3]] << 16 | _UPPER[a[s + 4]] << 8 | _UPPER[a[s + 5]]
-    at = np.minimum(np.searchsorted(_KIND_CODES, kind3), len(_KIND_CODES) - 1)
-    kind = np.where(_KIND_CODES[at] == kind3, _KIND_VALUES[at], 0)
-    is_txt = kind3 == _TXT_CODE
-    unknown = (tag_end - s != 6) | ((kind == 0) & ~is_txt)
-    _reject(status, reason, _scatter(n, f[unknown]), Reason.UNKNOWN_TYPE)
-    tag_ok = _TAG_CHAR[a[s + 1]] & _TAG_CHAR[a[s + 2]] & _TAG_CHAR[a[s + 3]]
-    tag_ok &= _TAG_CHAR[a[s + 4]] & _TAG_CHAR[a[s + 5]]
-    tag_ok &= (a[s + 1] != 80) | (a[s + 2] == 81)  # P… is proprietary, except Quectel's PQ
-    keep = ~unknown & tag_ok
-    status[f[keep & is_txt & (fields >= 4)]] = NEUTRAL
-    go = keep & (kind > 0) & (fields >= _MIN_FIELDS[kind])
-    lines = Lines.blank(buf, start, end, status, reason)
-    talker = a[s + 1].astype(np.int64) << 8 | a[s + 2]
-    spans = Spans(a, delims, first_delim, fields, star[f])
-    for code, decode in DECODERS.items():
-        rows = np.flatnonzero(go & (kind == code))
-        if len(rows):
-            ok = decode(lines, spans.subset(rows), f[rows], talker[rows])
-            lines.status[f[rows[ok]]] = DECODED
-            lines.kind[f[rows]] = code
+    lines = Lines.blank(
+        buf, start, end, np.full(n, DECLINED, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    )
+    used = np.empty((2, _USED_PER_LINE * n), dtype=np.int64)
+    view = np.empty((2, _VIEW_PER_LINE * n), dtype=np.int64)
+    columns = _Columns(*(getattr(lines, name) for name in _Columns._fields))
+    n_used, n_view = _scan(a, columns, used, view, _TABLES)
+    lines.used_line, lines.used_code = used[0, :n_used].copy(), used[1, :n_used].copy()
+    lines.view_line, lines.view_code = view[0, :n_view].copy(), view[1, :n_view].copy()
     return lines
 
 
-def _reject(status: Ints, reason: Ints, where: Mask, why: Reason) -> None:
-    hit = where & (status == DECLINED)
-    status[hit] = REJECTED
-    reason[hit] = _REASON[why]
+@compiled
+def _line_bounds(a: Bytes) -> tuple[Ints, Ints]:
+    """Start and end of every line: up to its newline, less one carriage return before it."""
+    count = 0
+    for k in range(len(a)):
+        if a[k] == 10:
+            count += 1
+    start = np.empty(count, dtype=np.int64)
+    end = np.empty(count, dtype=np.int64)
+    line, begin = 0, 0
+    for k in range(len(a)):
+        if a[k] == 10:
+            stop = k - 1 if k > begin and a[k - 1] == 13 else k
+            start[line], end[line] = begin, stop
+            line += 1
+            begin = k + 1
+    return start, end
 
 
-def _scatter(n: int, rows: Ints) -> Mask:
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = True
-    return mask
+@compiled
+def _decimal(a: Bytes, bounds: Ints, fields: int, j: int, pow10: Floats) -> tuple[float, bool]:
+    """Field j, ``[+-]?(\\d+\\.?\\d*|\\.\\d+)``, as float (NaN where empty); True: not read here."""
+    s, e = _field(bounds, fields, j)
+    n = e - s
+    if n == 0:
+        return math.nan, False
+    if n > WIDTH:
+        return math.nan, True
+    first = a[s]
+    k = s + 1 if first in (45, 43) else s
+    mantissa, digits, dots, dot_at = 0, 0, 0, n
+    while k < e:
+        c = int(a[k])
+        if 48 <= c <= 57:
+            mantissa = mantissa * 10 + c - 48
+            digits += 1
+        elif c == 46:
+            if dots == 0:
+                dot_at = k - s
+            dots += 1
+        else:
+            return math.nan, True
+        k += 1
+    if dots > 1 or digits == 0 or digits > 15:
+        return math.nan, True
+    value = mantissa / pow10[max(n - 1 - dot_at, 0)]
+    return (-value if first == 45 else value), False
+
+
+@compiled
+def _dop(a: Bytes, bounds: Ints, fields: int, j: int, pow10: Floats) -> tuple[float, bool]:
+    """A dilution of precision: 99.x is the receivers' "unknown"."""
+    value, bad = _decimal(a, bounds, fields, j, pow10)
+    return (math.nan if value >= 99.0 else value), bad
+
+
+@compiled
+def _integer(a: Bytes, bounds: Ints, fields: int, j: int, widest: int) -> tuple[int, bool]:
+    """Field j, ``\\d+`` of at most ``widest`` digits, as int (-1 where empty)."""
+    s, e = _field(bounds, fields, j)
+    if e == s:
+        return -1, False
+    if e - s > widest:
+        return -1, True
+    value = 0
+    for k in range(s, e):
+        c = int(a[k]) - 48
+        if c < 0 or c > 9:
+            return -1, True
+        value = value * 10 + c
+    return value, False
+
+
+@compiled
+def _angle(a: Bytes, s: int, e: int, limit: int, pow10: Floats) -> tuple[float, bool]:
+    """``-?d…dmm[.m…]`` as unsigned degrees (the caller applies sign and hemisphere)."""
+    n = e - s
+    if n == 0:
+        return math.nan, False
+    if n > WIDTH:
+        return math.nan, True
+    minus = 1 if a[s] == 45 else 0
+    dots, dot_at = 0, n
+    for k in range(s + minus, e):
+        c = a[k]
+        if c == 46:
+            if dots == 0:
+                dot_at = k - s
+            dots += 1
+        elif c < 48 or c > 57:
+            return math.nan, True
+    if dots > 1 or dot_at - minus < 3 or n + 1 - dot_at > 15:
+        return math.nan, True
+    degrees, minutes = 0, 0
+    for k in range(s + minus, e):
+        c = int(a[k])
+        if c == 46:
+            continue
+        if k - s < dot_at - 2:
+            degrees = degrees * 10 + c - 48
+        else:
+            minutes = minutes * 10 + c - 48
+    fraction = minutes / pow10[max(n - 1 - dot_at, 0)]
+    value = degrees + fraction / 60.0
+    if fraction >= 60.0 or value > limit:
+        return math.nan, True
+    return value, False
+
+
+@compiled
+def _time(a: Bytes, bounds: Ints, fields: int, j: int) -> tuple[int, bool]:
+    """Field j, ``hhmmss[.s…]``, as microseconds since midnight (-1: empty or not read here)."""
+    s, e = _field(bounds, fields, j)
+    n = e - s
+    if n == 0:
+        return -1, False
+    if n < 6 or n > WIDTH or (n > 6 and a[s + 6] != 46):
+        return -1, True
+    for k in range(s, e):
+        if k != s + 6 and (a[k] < 48 or a[k] > 57):
+            return -1, True
+    hours = (int(a[s]) - 48) * 10 + int(a[s + 1]) - 48
+    minutes = (int(a[s + 2]) - 48) * 10 + int(a[s + 3]) - 48
+    seconds = (int(a[s + 4]) - 48) * 10 + int(a[s + 5]) - 48
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return -1, True
+    micros = 0
+    for k in range(s + 7, s + 13):  # digits past the sixth are dropped, as gnss.fields does
+        micros = micros * 10 + (int(a[k]) - 48 if k < e else 0)
+    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros, False
+
+
+@compiled
+def _calendar_bad(year: int, month: int, day: int, days: Ints) -> bool:
+    """Not a date (years outside 1000–9999 count as not read here)."""
+    if month < 1 or month > 12 or year < 1000 or year > 9999:
+        return True
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return day < 1 or day > days[month] + (1 if month == 2 and leap else 0)
+
+
+@compiled
+def _ddmmyy(a: Bytes, bounds: Ints, fields: int, j: int, days: Ints) -> tuple[int, bool]:
+    """RMC's date, field j, as ``yyyymmdd`` (0 where empty or not read here)."""
+    s, e = _field(bounds, fields, j)
+    if e == s:
+        return 0, False
+    if e - s != 6:
+        return 0, True
+    for k in range(s, e):
+        if a[k] < 48 or a[k] > 57:
+            return 0, True
+    day = (int(a[s]) - 48) * 10 + int(a[s + 1]) - 48
+    month = (int(a[s + 2]) - 48) * 10 + int(a[s + 3]) - 48
+    year = (int(a[s + 4]) - 48) * 10 + int(a[s + 5]) - 48
+    year += 1900 if year >= 80 else 2000
+    if _calendar_bad(year, month, day, days):
+        return 0, True
+    return year * 10000 + month * 100 + day, False
+
+
+@compiled
+def _position(
+    a: Bytes, bounds: Ints, fields: int, j: int, pow10: Floats
+) -> tuple[float, float, bool]:
+    """Latitude and longitude from fields j…j+3; NaN unless value and hemisphere are there."""
+    lat, lon, bad = math.nan, math.nan, False
+    for offset in (0, 2):
+        s, e = _field(bounds, fields, j + offset)
+        hs, he = _field(bounds, fields, j + offset + 1)
+        if e == s or he == hs:
+            continue  # absent: a position needs both the value and its hemisphere
+        limit, negative, positive = (90, 83, 78) if offset == 0 else (180, 87, 69)
+        value, wrong = _angle(a, s, e, limit, pow10)
+        hemisphere = a[hs]
+        if wrong or he - hs != 1 or hemisphere not in (negative, positive):
+            bad = True
+        # A signed value is south or west whatever the hemisphere says.
+        signed = -value if a[s] == 45 or hemisphere == negative else value
+        if offset == 0:
+            lat = signed
+        else:
+            lon = signed
+    return lat, lon, bad
+
+
+@compiled
+def _field(bounds: Ints, fields: int, j: int) -> tuple[int, int]:
+    """Start and end of data field j (empty past the last)."""
+    if j >= fields:
+        return bounds[fields], bounds[fields]
+    return bounds[j] + 1, bounds[j + 1]
+
+
+@compiled
+def _char(a: Bytes, bounds: Ints, fields: int, j: int) -> tuple[int, int]:
+    """First character of field j (0 if empty) and its length."""
+    s, e = _field(bounds, fields, j)
+    return (int(a[s]) if e > s else 0), e - s
+
+
+@compiled
+def _base(kind: int, talker: int, system: int, signal: int, page: int) -> int:
+    """:func:`gnss.epoch.base_code` (-1: absent)."""
+    sys_part = 0 if system < 0 else min(system, 14) + 1
+    sig_part = 0 if signal < 0 else min(signal, 30) + 1
+    return kind | talker << 4 | sys_part << 20 | sig_part << 24 | min(page, 255) << 29
+
+
+@compiled
+def _hint(talker: int, system: int, talker_hint: Ints) -> int:
+    return system if 1 <= system <= 6 else talker_hint[talker]
+
+
+@compiled
+def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tuple[int, int]:
+    """Classify and read every line; returns how many used and in-view satellites it listed."""
+    bounds = np.empty(MAX_SENTENCE + 1, dtype=np.int64)
+    numbers = np.empty(13, dtype=np.int64)
+    n_used = n_view = 0
+    for i in range(len(out.start)):
+        s, e = out.start[i], out.end[i]
+        if e == s:
+            out.status[i], out.reason[i] = REJECTED, _EMPTY
+            continue
+        if a[s] == 35:
+            out.status[i], out.reason[i] = REJECTED, _COMMENT
+            continue
+        # Framed: `$` + printable text + `*hh`, no second `$` or `*`.
+        if e - s < 10 or e - s > MAX_SENTENCE or a[s] != 36 or a[e - 3] != 42:
+            continue
+        star = e - 3
+        high, low = tab.hex_value[a[star + 1]], tab.hex_value[a[star + 2]]
+        if high < 0 or low < 0:
+            continue
+        xor, fields, framed = 0, 0, True
+        for k in range(s + 1, star):
+            c = a[k]
+            if c < 32 or c > 126 or c in (36, 42):
+                framed = False
+                break
+            xor ^= c
+            if c == 44:
+                bounds[fields] = k
+                fields += 1
+        if not framed:
+            continue
+        if xor != high * 16 + low:
+            out.status[i], out.reason[i] = REJECTED, _CHECKSUM
+            continue
+        bounds[fields] = star
+        code = tab.upper[a[s + 3]] << 16 | tab.upper[a[s + 4]] << 8 | tab.upper[a[s + 5]]
+        found = 0
+        for k in range(len(tab.kind_codes)):
+            if tab.kind_codes[k] == code:
+                found = tab.kind_values[k]
+        if bounds[0] != s + 6 or (found == 0 and code != _TXT):
+            out.status[i], out.reason[i] = REJECTED, _UNKNOWN
+            continue
+        if not (
+            tab.tag_char[a[s + 1]] and tab.tag_char[a[s + 2]] and tab.tag_char[a[s + 3]]
+            and tab.tag_char[a[s + 4]] and tab.tag_char[a[s + 5]]
+            and (a[s + 1] != 80 or a[s + 2] == 81)  # P… is proprietary, except Quectel's PQ
+        ):  # fmt: skip
+            continue
+        if found == 0:  # TXT
+            if fields >= 4:
+                out.status[i] = NEUTRAL
+            continue
+        if fields < tab.min_fields[found]:
+            continue
+        out.kind[i] = found
+        talker = int(a[s + 1]) << 8 | int(a[s + 2])
+        bad = False
+        if found in (1, 3):  # GGA, GNS: time, position, satellites, HDOP, altitude
+            t, bad = _time(a, bounds, fields, 0)
+            la, lo, wrong = _position(a, bounds, fields, 1, tab.pow10)
+            n_sats, s_bad = _integer(a, bounds, fields, 6, 3)
+            h, h_bad = _dop(a, bounds, fields, 7, tab.pow10)
+            al, a_bad = _decimal(a, bounds, fields, 8, tab.pow10)
+            bad = bad or wrong or s_bad or h_bad or a_bad
+            out.tod[i], out.base[i] = t, _base(found, talker, -1, -1, 0)
+            out.lat[i], out.lon[i], out.alt[i], out.sats[i], out.hdop[i] = la, lo, al, n_sats, h
+            placed = not (math.isnan(la) or math.isnan(lo))
+            if found == 1:
+                q, q_bad = _integer(a, bounds, fields, 5, 3)
+                out.valid[i], out.quality[i] = q > 0 and placed, q
+                bad = bad or q_bad or q > 8
+            else:
+                mode, _ = _char(a, bounds, fields, 5)
+                out.valid[i] = mode not in (0, 78) and placed
+                out.quality[i] = tab.mode_quality[mode]
+        elif found == 2:  # RMC
+            t, bad = _time(a, bounds, fields, 0)
+            state, state_len = _char(a, bounds, fields, 1)
+            la, lo, wrong = _position(a, bounds, fields, 2, tab.pow10)
+            knots, k_bad = _decimal(a, bounds, fields, 6, tab.pow10)
+            heading, c_bad = _decimal(a, bounds, fields, 7, tab.pow10)
+            day, d_bad = _ddmmyy(a, bounds, fields, 8, tab.days)
+            mode, _ = _char(a, bounds, fields, 11)
+            bad = bad or wrong or k_bad or c_bad or d_bad
+            out.tod[i], out.base[i] = t, _base(2, talker, -1, -1, 0)
+            ok = state_len == 1 and state in (65, 68) and mode != 78
+            ok = ok and not (math.isnan(la) or math.isnan(lo))
+            out.lat[i], out.lon[i], out.valid[i], out.motion_ok[i] = la, lo, ok, ok
+            out.quality[i], out.date[i] = tab.mode_quality[mode], day
+            out.speed[i], out.course[i] = knots * _KNOT_MPS, heading
+        elif found == 4:  # GLL
+            la, lo, bad = _position(a, bounds, fields, 0, tab.pow10)
+            t, t_bad = _time(a, bounds, fields, 4)
+            state, state_len = _char(a, bounds, fields, 5)
+            mode, _ = _char(a, bounds, fields, 6)
+            bad = bad or t_bad
+            out.tod[i], out.base[i] = t, _base(4, talker, -1, -1, 0)
+            ok = state_len == 1 and state == 65 and mode != 78
+            out.lat[i], out.lon[i] = la, lo
+            out.valid[i] = ok and not (math.isnan(la) or math.isnan(lo))
+            out.quality[i] = tab.mode_quality[mode]
+        elif found == 5:  # GSA: 24-channel layouts are left to the reference
+            bad = fields not in (17, 18)
+            fix, fix_len = _char(a, bounds, fields, 1)
+            for k in range(13):
+                j = k + 2 if k < 12 else 17  # twelve satellites, then the system id
+                numbers[k], wrong = _integer(a, bounds, fields, j, 3)
+                bad = bad or (wrong and (k < 12 or fields == 18))
+            system = numbers[12] if fields == 18 else -1
+            p, p_bad = _dop(a, bounds, fields, 14, tab.pow10)
+            h, h_bad = _dop(a, bounds, fields, 15, tab.pow10)
+            v, v_bad = _dop(a, bounds, fields, 16, tab.pow10)
+            bad = bad or p_bad or h_bad or v_bad
+            out.base[i] = _base(5, talker, system, -1, 0)
+            out.fix_type[i] = fix - 48 if fix_len == 1 and 49 <= fix <= 51 else 0
+            out.pdop[i], out.hdop[i], out.vdop[i] = p, h, v
+            if not bad:
+                hint = _hint(talker, system, tab.talker_hint)
+                for k in range(12):
+                    if numbers[k] >= 0 and tab.sat_table[hint, numbers[k]] >= 0:
+                        used[0, n_used], used[1, n_used] = i, tab.sat_table[hint, numbers[k]]
+                        n_used += 1
+        elif found == 6:  # GSV: pages, page, up to four satellites, signal and system ids
+            extra = (fields - 3) % 4
+            groups = (fields - 3 - extra) // 4
+            bad = extra == 3 or groups > 4
+            signal_char, signal_len = _char(a, bounds, fields, fields - extra)
+            signal = tab.hex_value[signal_char] if signal_len == 1 else -1
+            if extra > 0:
+                bad = bad or signal_len > 1 or (signal_len == 1 and signal < 0)
+            else:
+                signal = -1
+            for k in range(7):
+                j = (0, 1, 3, 7, 11, 15, fields - 1)[k]
+                numbers[k], wrong = _integer(a, bounds, fields, j, 3)
+                if k < 2 or (k == 6 and extra == 2) or (2 <= k < 6 and k - 2 < groups):
+                    bad = bad or wrong
+            system = numbers[6] if extra == 2 else -1
+            bad = bad or numbers[0] < 0 or numbers[1] < 0
+            out.base[i] = _base(6, talker, system, signal, numbers[1])
+            if not bad:
+                hint = _hint(talker, system, tab.talker_hint)
+                for k in range(2, 2 + groups):
+                    if numbers[k] >= 0 and tab.sat_table[hint, numbers[k]] >= 0:
+                        view[0, n_view], view[1, n_view] = i, tab.sat_table[hint, numbers[k]]
+                        n_view += 1
+        elif found == 7:  # VTG
+            heading, bad = _decimal(a, bounds, fields, 0, tab.pow10)
+            knots, k_bad = _decimal(a, bounds, fields, 4, tab.pow10)
+            kmh, h_bad = _decimal(a, bounds, fields, 6, tab.pow10)
+            mode, _ = _char(a, bounds, fields, 8)
+            bad = bad or k_bad or h_bad
+            out.tod[i], out.base[i] = -1, _base(7, talker, -1, -1, 0)
+            out.course[i] = heading
+            out.speed[i] = kmh / 3.6 if math.isnan(knots) else knots * _KNOT_MPS
+            out.motion_ok[i] = mode != 78
+        elif found == 8:  # ZDA
+            t, bad = _time(a, bounds, fields, 0)
+            day, d_bad = _integer(a, bounds, fields, 1, 9)
+            month, m_bad = _integer(a, bounds, fields, 2, 9)
+            year, y_bad = _integer(a, bounds, fields, 3, 9)
+            dated = day >= 0 and month >= 0 and year >= 0
+            bad = bad or d_bad or m_bad or y_bad
+            bad = bad or (dated and _calendar_bad(year, month, day, tab.days))
+            out.tod[i], out.base[i] = t, _base(8, talker, -1, -1, 0)
+            out.date[i] = year * 10000 + month * 100 + day if dated else 0
+        else:  # GST
+            t, bad = _time(a, bounds, fields, 0)
+            out.tod[i], out.base[i] = t, _base(9, talker, -1, -1, 0)
+            for k in range(3):
+                out.sigma[i, k], wrong = _decimal(a, bounds, fields, 5 + k, tab.pow10)
+                bad = bad or wrong
+        if not bad:
+            out.status[i] = DECODED
+    return n_used, n_view

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnss.epoch import KIND_INDEX, MAX_EPOCH
-from gnss.fastkinds import SAT_STRIDE
+from gnss.fastdecode import SAT_STRIDE
 from gnss.fastlines import Lines
 from gnss.model import Constellation
 

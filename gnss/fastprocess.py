@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from gnss.fast import BatchDecoder, FixBatch
+from gnss.fastdecode import decode_lines
 from gnss.model import Fix, RawChunk
 
 __all__ = ["DecoderProcess", "DecoderProcessError", "serve"]
@@ -157,6 +158,9 @@ def serve(fd: int) -> None:
     # cross as the dicts they view and are wrapped again on arrival.
     copyreg.pickle(MappingProxyType, lambda view: (_read_only, (dict(view),)))
     decoder = BatchDecoder()
+    # Load the compiled line scanner now, while the daemon starts, rather than in its first
+    # batch (in a fresh install this compiles it: seconds, once).
+    decode_lines(b"\n")
     known = 0
     while True:
         try:

@@ -10,7 +10,6 @@ import pytest
 MODULES = [
     "gnss.accuracy",
     "gnss.assemble",
-    "gnss.columns",
     "gnss.decoder",
     "gnss.epoch",
     "gnss.export",
@@ -20,6 +19,7 @@ MODULES = [
     "gnss.fastlines",
     "gnss.fields",
     "gnss.handlers",
+    "gnss.jit",
     "gnss.nmea",
     "gnss.reader",
     "gnss.receivers",

@@ -1,15 +1,14 @@
 """Compiled loops for the batch paths: numba's ``njit``, cached on disk and typed for mypy.
 
-Most of the batch path is numpy column operations. A loop that is sequential by nature — the
-presence state machine over a member's epochs in order — is written as a plain Python loop and
-compiled with :func:`compiled`. The first call in a fresh checkout compiles it (a few seconds);
-``cache=True`` writes the machine code next to the module, so later processes load it in
-milliseconds. :func:`cache_report` says which of the two happened. :data:`prefetch` lets a
-compiled loop fetch what it will read a few iterations ahead.
+Most of the batch path is numpy column operations. Where column passes would each pay their
+fixed cost too often (reading the fields of each NMEA line, :mod:`gnss.fastdecode`) or a loop is
+sequential by nature (the presence state machine over a member's epochs in order), the loop is
+written in plain Python and compiled with :func:`compiled`. The first call in a fresh checkout
+compiles it (seconds); ``cache=True`` writes the machine code next to the module, so later
+processes load it in milliseconds. :func:`cache_report` says which of the two happened.
+:data:`prefetch` lets a compiled loop fetch what it will read a few iterations ahead.
 
 >>> import numpy as np
->>> from geo.presence_kernel import step_epochs
->>> loaded, compiled_here = cache_report(step_epochs)  # signatures so far in this process
 >>> cache_report(np.sum)  # not compiled code
 (0, 0)
 """
