@@ -65,6 +65,77 @@ def device_lines(draw: st.DrawFn, *, max_edits: int = 12) -> list[bytes]:
     return lines
 
 
+# Field values at the edges of what the fast path reads itself: signs, dots, widths, ranges.
+TRICKY_FIELDS = (
+    "", "-", "+", ".", "1.2.3", "0", "00", "000", "0000", "1234567890", "-0", "+.5", "12.", ".5",
+    "99.0", "99.9", "98.99", "-12.5", "1.23456789012345", "1.234567890123456", "12345678901234567",
+    "235959.999999999", "240000", "235960", "120000.", "120000.1", "12000", "1200000",
+    "-4552.65", "4552", "452.5", "45.5", "9000.00", "9000.01", "18000.0", "18000.00001",
+    "8959.99999999999", "17959.9999", "290226", "290224", "311399", "010180", "311279",
+    "A", "V", "D", "N", "R", "E", "W", "S", "NN", "SX", "EW", "WW", "AA", "x", "1", "3", "4",
+    "6", "7", "F", "10", "a",
+    "33", "65", "120", "193", "201", "301", "401", "999", "2026", "13", "31", "1e5", " 1",
+)  # fmt: skip
+SENTENCE_TAGS = (
+    "GPGGA", "GNRMC", "GNGNS", "GPGLL", "GNVTG", "GNZDA", "GPGST", "GNGSA", "BDGSA", "GIGSA",
+    "GPGSV", "GBGSV", "PQGSV", "GAGSV", "GLGSV", "QZGSV", "GNTXT", "gpgga", "GPgga", "PXGSA",
+    "GPXYZ", "GPGSVX",
+)  # fmt: skip
+
+
+def _nudged(field: str) -> st.SearchStrategy[str]:
+    """The field with one character changed, doubled, dropped or added, or cut short."""
+    at = st.integers(0, len(field))
+    char = st.sampled_from("0159.-+ANx")
+    return st.one_of(
+        st.tuples(at, char).map(lambda a: field[: a[0]] + a[1] + field[a[0] + 1 :]),
+        st.tuples(at, char).map(lambda a: field[: a[0]] + a[1] + field[a[0] :]),
+        at.map(lambda k: field[:k] + field[k + 1 :]),
+        at.map(lambda k: field[:k] + field[k:][:1] + field[k:]),
+        at.map(lambda k: field[:k]),
+    )
+
+
+def framed(body: str) -> bytes:
+    """``$body*hh`` with the right checksum."""
+    text = body.encode("latin-1")
+    check = 0
+    for byte in text:
+        check ^= byte
+    return b"$%s*%02X" % (text, check)
+
+
+@st.composite
+def edited_fields(draw: st.DrawFn) -> list[bytes]:
+    """Lines of one device with fields replaced, added or removed, and still a valid checksum:
+    damage that reaches the field readers instead of stopping at the frame."""
+    family = draw(st.sampled_from(sorted(FAMILIES)))
+    sentences = [
+        line for line in clean_lines(family, draw(st.integers(0, 2))) if line.startswith(b"$")
+    ]
+    first = draw(st.integers(0, len(sentences) // 2))
+    lines = sentences[first : first + draw(st.integers(1, 60))]
+    # Few edited lines: the columns hand a device's stream to the reference parser from its
+    # first line they decline, so an edit after that one would only test the reference.
+    for k in draw(st.lists(st.integers(0, len(lines) - 1), min_size=1, max_size=3)):
+        parts = lines[k][1 : lines[k].rindex(b"*")].decode("latin-1").split(",")
+        for _ in range(draw(st.integers(1, 3))):
+            edit = draw(st.integers(0, 3))
+            if edit == 0 and len(parts) > 1:
+                # Fields near the front (times, positions) more often: every sentence reads them.
+                last = len(parts) - 1
+                at = draw(st.integers(1, min(last, 4)) | st.integers(1, last))
+                parts[at] = draw(st.sampled_from(TRICKY_FIELDS) | _nudged(parts[at]))
+            elif edit == 1:
+                parts.append(draw(st.sampled_from(TRICKY_FIELDS)))
+            elif edit == 2 and len(parts) > 2:
+                del parts[draw(st.integers(1, len(parts) - 1))]
+            else:
+                parts[0] = draw(st.sampled_from(SENTENCE_TAGS))
+        lines[k] = framed(",".join(parts))
+    return lines
+
+
 @st.composite
 def chunked(draw: st.DrawFn, lines: list[bytes], device_id: str) -> list[RawChunk]:
     """The lines cut into chunks of complete lines (CRLF or LF), arriving one second apart."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gnss.decoder import Counts, Decoder
 from gnss.fast import BatchDecoder
@@ -21,7 +22,7 @@ from gnss.model import Fix, RawChunk
 from gnss.reader import read_log
 from tests.conftest import FIXTURES
 
-from .streams import interleaved
+from .streams import chunked, edited_fields, interleaved
 
 
 def reference(batches: list[list[RawChunk]]) -> dict[str, tuple[list[Fix], Counts]]:
@@ -83,6 +84,14 @@ def assert_same(batches: list[list[RawChunk]]) -> None:
 @given(interleaved())
 def test_generated_streams(batches: list[list[RawChunk]]) -> None:
     assert_same(batches)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_streams_with_edited_fields(data: st.DataObject) -> None:
+    """Framed lines with odd field values, through the whole fast path (test_fastdecode.py
+    compares the scanner with the reference line by line)."""
+    assert_same([data.draw(chunked(data.draw(edited_fields()), "dev-0"))])
 
 
 def chunkings(data: bytes, device: str) -> list[list[list[RawChunk]]]:
