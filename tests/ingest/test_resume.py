@@ -126,7 +126,15 @@ def test_partymap_replay_killed_or_stopped_mid_log_stores_every_fix_once(
         log = tmp_path / "shift.nmea"
         data = long_log(log, 3000)
         key = ReplaySpec(log, person.uid).key
-        env = {**os.environ, "PARTYMAP_DATABASE_URL": url, "PARTYMAP_DATA_DIR": str(tmp_path)}
+        # Small batches and a write buffer of one batch: the replay cannot decode far ahead of
+        # its commits, so each interruption lands mid-log however fast the machine decodes.
+        env = {
+            **os.environ,
+            "PARTYMAP_DATABASE_URL": url,
+            "PARTYMAP_DATA_DIR": str(tmp_path),
+            "PARTYMAP_INGEST_BATCH_LINES": "2000",
+            "PARTYMAP_INGEST_BUFFER_FIXES": "1",
+        }
         command = [sys.executable, "-c", "from partymap.cli import main; main()", "replay",
                    str(log), "--device", person.uid]  # fmt: skip
 
