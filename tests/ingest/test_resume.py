@@ -1,8 +1,9 @@
 """Replays resume from their committed offset: every fix of the log stored exactly once.
 
 In process, the pipeline is "crashed" after any batch (its state dropped without a flush) and a
-new one resumes from what the store says, with chunks cut at random places; then the drill of
-the issue: ``partymap replay`` killed with SIGKILL mid-log and started again.
+new one resumes from what the store says, with chunks cut at random places; then the drill:
+``partymap replay`` killed with SIGKILL, stopped with SIGTERM, killed again, each time mid-log,
+and started again until the log is done.
 """
 
 from __future__ import annotations
