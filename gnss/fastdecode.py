@@ -14,7 +14,7 @@ while the integer stays below 2**53.
 
 Compiled with numba rather than written as numpy column passes: a batch of full multi-GNSS
 epochs holds ten sentence types, and column passes paid a fixed price per array operation for
-each of them (``bench/nmea.py`` and ``bench/pipeline.py`` print the figures).
+each of them (``bench/pipeline.py`` prints the cost per fix).
 
 >>> lines = decode_lines(b"$GPZDA,120000,01,05,2026,,*49\\n$GPZDA,1*00\\n#c\\n")
 >>> lines.status.tolist(), int(lines.tod[0]), int(lines.date[0])
@@ -106,7 +106,6 @@ _EMPTY, _COMMENT, _CHECKSUM, _UNKNOWN = (
 WIDTH = 16  # widest decimal, angle or time field the scanner reads
 SAT_STRIDE = 160  # satellite code: system index * SAT_STRIDE + number (SBAS goes to 158)
 _USED_PER_LINE, _VIEW_PER_LINE = 12, 4  # GSA lists 12 satellites, a GSV page 4
-_KNOT_MPS = KNOT_MPS
 _TXT = ord("T") << 16 | ord("X") << 8 | ord("T")
 
 
@@ -479,7 +478,7 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             ok = ok and not (math.isnan(la) or math.isnan(lo))
             out.lat[i], out.lon[i], out.valid[i], out.motion_ok[i] = la, lo, ok, ok
             out.quality[i], out.date[i] = tab.mode_quality[mode], day
-            out.speed[i], out.course[i] = knots * _KNOT_MPS, heading
+            out.speed[i], out.course[i] = knots * KNOT_MPS, heading
         elif found == 4:  # GLL
             la, lo, bad = _position(a, bounds, fields, 0, tab.pow10)
             t, t_bad = _time(a, bounds, fields, 4)
@@ -544,7 +543,7 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             bad = bad or k_bad or h_bad
             out.tod[i], out.base[i] = -1, _base(7, talker, -1, -1, 0)
             out.course[i] = heading
-            out.speed[i] = kmh / 3.6 if math.isnan(knots) else knots * _KNOT_MPS
+            out.speed[i] = kmh / 3.6 if math.isnan(knots) else knots * KNOT_MPS
             out.motion_ok[i] = mode != 78
         elif found == 8:  # ZDA
             t, bad = _time(a, bounds, fields, 0)
