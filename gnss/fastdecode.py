@@ -5,12 +5,10 @@ buffer of NMEA lines, in one compiled pass per line.
 epoch sentence (GGA, RMC, GNS, GLL, GSA, GSV, VTG, ZDA, GST, with its fields in the columns of
 :class:`~gnss.fastlines.Lines`), an accepted TXT, a rejection whose reason is certain (empty,
 comment, checksum, unknown type), or *declined*: anything it does not read exactly as the
-reference does — binary, ``$$``, glued sentences, short or malformed fields, fields wider than
-:data:`WIDTH`, decimals of more than 15 digits, unusual layouts. Declined lines go to the
-reference parser (:mod:`gnss.nmea`, whose handlers and :mod:`gnss.fields` these readers
-mirror), which decides. Values are the reference's bit for bit: a decimal is its digits as an
-integer divided by a power of ten, which IEEE division rounds exactly as ``float(text)`` does
-while the integer stays below 2**53.
+reference does — binary, ``$$``, glued sentences, short or malformed fields, fields the readers
+of :mod:`gnss.fastfields` leave alone, unusual layouts. Declined lines go to the reference
+parser (:mod:`gnss.nmea`, whose handlers these mirror), which decides. Values are the
+reference's bit for bit.
 
 Compiled with numba rather than written as numpy column passes: a batch of full multi-GNSS
 epochs holds ten sentence types, and column passes paid a fixed price per array operation for
@@ -30,6 +28,16 @@ import numpy as np
 import numpy.typing as npt
 
 from gnss.epoch import KIND_INDEX
+from gnss.fastfields import (
+    calendar_bad,
+    char,
+    ddmmyy,
+    decimal,
+    dop,
+    integer,
+    position,
+    time_of_day,
+)
 from gnss.fastlines import HEX, Lines
 from gnss.fields import TALKER_SYSTEMS, satellite_for
 from gnss.jit import compiled
@@ -44,7 +52,6 @@ __all__ = [
     "REASONS",
     "REJECTED",
     "SAT_STRIDE",
-    "WIDTH",
     "decode_lines",
 ]
 
@@ -103,7 +110,6 @@ REASONS = tuple(Reason)
 _EMPTY, _COMMENT, _CHECKSUM, _UNKNOWN = (
     REASONS.index(r) for r in (Reason.EMPTY, Reason.COMMENT, Reason.CHECKSUM, Reason.UNKNOWN_TYPE)
 )
-WIDTH = 16  # widest decimal, angle or time field the scanner reads
 SAT_STRIDE = 160  # satellite code: system index * SAT_STRIDE + number (SBAS goes to 158)
 _USED_PER_LINE, _VIEW_PER_LINE = 12, 4  # GSA lists 12 satellites, a GSV page 4
 _TXT = ord("T") << 16 | ord("X") << 8 | ord("T")
@@ -192,188 +198,6 @@ def _line_bounds(a: Bytes) -> tuple[Ints, Ints]:
 
 
 @compiled
-def _decimal(a: Bytes, bounds: Ints, fields: int, j: int, pow10: Floats) -> tuple[float, bool]:
-    """Field j, ``[+-]?(\\d+\\.?\\d*|\\.\\d+)``, as float (NaN where empty); True: not read here."""
-    s, e = _field(bounds, fields, j)
-    n = e - s
-    if n == 0:
-        return math.nan, False
-    if n > WIDTH:
-        return math.nan, True
-    first = a[s]
-    k = s + 1 if first in (45, 43) else s
-    mantissa, digits, dots, dot_at = 0, 0, 0, n
-    while k < e:
-        c = int(a[k])
-        if 48 <= c <= 57:
-            mantissa = mantissa * 10 + c - 48
-            digits += 1
-        elif c == 46:
-            if dots == 0:
-                dot_at = k - s
-            dots += 1
-        else:
-            return math.nan, True
-        k += 1
-    if dots > 1 or digits == 0 or digits > 15:
-        return math.nan, True
-    value = mantissa / pow10[max(n - 1 - dot_at, 0)]
-    return (-value if first == 45 else value), False
-
-
-@compiled
-def _dop(a: Bytes, bounds: Ints, fields: int, j: int, pow10: Floats) -> tuple[float, bool]:
-    """A dilution of precision: 99.x is the receivers' "unknown"."""
-    value, bad = _decimal(a, bounds, fields, j, pow10)
-    return (math.nan if value >= 99.0 else value), bad
-
-
-@compiled
-def _integer(a: Bytes, bounds: Ints, fields: int, j: int, widest: int) -> tuple[int, bool]:
-    """Field j, ``\\d+`` of at most ``widest`` digits, as int (-1 where empty)."""
-    s, e = _field(bounds, fields, j)
-    if e == s:
-        return -1, False
-    if e - s > widest:
-        return -1, True
-    value = 0
-    for k in range(s, e):
-        c = int(a[k]) - 48
-        if c < 0 or c > 9:
-            return -1, True
-        value = value * 10 + c
-    return value, False
-
-
-@compiled
-def _angle(a: Bytes, s: int, e: int, limit: int, pow10: Floats) -> tuple[float, bool]:
-    """``-?d…dmm[.m…]`` as unsigned degrees (the caller applies sign and hemisphere)."""
-    n = e - s
-    if n == 0:
-        return math.nan, False
-    if n > WIDTH:
-        return math.nan, True
-    minus = 1 if a[s] == 45 else 0
-    dots, dot_at = 0, n
-    for k in range(s + minus, e):
-        c = a[k]
-        if c == 46:
-            if dots == 0:
-                dot_at = k - s
-            dots += 1
-        elif c < 48 or c > 57:
-            return math.nan, True
-    if dots > 1 or dot_at - minus < 3 or n + 1 - dot_at > 15:
-        return math.nan, True
-    degrees, minutes = 0, 0
-    for k in range(s + minus, e):
-        c = int(a[k])
-        if c == 46:
-            continue
-        if k - s < dot_at - 2:
-            degrees = degrees * 10 + c - 48
-        else:
-            minutes = minutes * 10 + c - 48
-    fraction = minutes / pow10[max(n - 1 - dot_at, 0)]
-    value = degrees + fraction / 60.0
-    if fraction >= 60.0 or value > limit:
-        return math.nan, True
-    return value, False
-
-
-@compiled
-def _time(a: Bytes, bounds: Ints, fields: int, j: int) -> tuple[int, bool]:
-    """Field j, ``hhmmss[.s…]``, as microseconds since midnight (-1: empty or not read here)."""
-    s, e = _field(bounds, fields, j)
-    n = e - s
-    if n == 0:
-        return -1, False
-    if n < 6 or n > WIDTH or (n > 6 and a[s + 6] != 46):
-        return -1, True
-    for k in range(s, e):
-        if k != s + 6 and (a[k] < 48 or a[k] > 57):
-            return -1, True
-    hours = (int(a[s]) - 48) * 10 + int(a[s + 1]) - 48
-    minutes = (int(a[s + 2]) - 48) * 10 + int(a[s + 3]) - 48
-    seconds = (int(a[s + 4]) - 48) * 10 + int(a[s + 5]) - 48
-    if hours > 23 or minutes > 59 or seconds > 59:
-        return -1, True
-    micros = 0
-    for k in range(s + 7, s + 13):  # digits past the sixth are dropped, as gnss.fields does
-        micros = micros * 10 + (int(a[k]) - 48 if k < e else 0)
-    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros, False
-
-
-@compiled
-def _calendar_bad(year: int, month: int, day: int, days: Ints) -> bool:
-    """Not a date (years outside 1000–9999 count as not read here)."""
-    if month < 1 or month > 12 or year < 1000 or year > 9999:
-        return True
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    return day < 1 or day > days[month] + (1 if month == 2 and leap else 0)
-
-
-@compiled
-def _ddmmyy(a: Bytes, bounds: Ints, fields: int, j: int, days: Ints) -> tuple[int, bool]:
-    """RMC's date, field j, as ``yyyymmdd`` (0 where empty or not read here)."""
-    s, e = _field(bounds, fields, j)
-    if e == s:
-        return 0, False
-    if e - s != 6:
-        return 0, True
-    for k in range(s, e):
-        if a[k] < 48 or a[k] > 57:
-            return 0, True
-    day = (int(a[s]) - 48) * 10 + int(a[s + 1]) - 48
-    month = (int(a[s + 2]) - 48) * 10 + int(a[s + 3]) - 48
-    year = (int(a[s + 4]) - 48) * 10 + int(a[s + 5]) - 48
-    year += 1900 if year >= 80 else 2000
-    if _calendar_bad(year, month, day, days):
-        return 0, True
-    return year * 10000 + month * 100 + day, False
-
-
-@compiled
-def _position(
-    a: Bytes, bounds: Ints, fields: int, j: int, pow10: Floats
-) -> tuple[float, float, bool]:
-    """Latitude and longitude from fields j…j+3; NaN unless value and hemisphere are there."""
-    lat, lon, bad = math.nan, math.nan, False
-    for offset in (0, 2):
-        s, e = _field(bounds, fields, j + offset)
-        hs, he = _field(bounds, fields, j + offset + 1)
-        if e == s or he == hs:
-            continue  # absent: a position needs both the value and its hemisphere
-        limit, negative, positive = (90, 83, 78) if offset == 0 else (180, 87, 69)
-        value, wrong = _angle(a, s, e, limit, pow10)
-        hemisphere = a[hs]
-        if wrong or he - hs != 1 or hemisphere not in (negative, positive):
-            bad = True
-        # A signed value is south or west whatever the hemisphere says.
-        signed = -value if a[s] == 45 or hemisphere == negative else value
-        if offset == 0:
-            lat = signed
-        else:
-            lon = signed
-    return lat, lon, bad
-
-
-@compiled
-def _field(bounds: Ints, fields: int, j: int) -> tuple[int, int]:
-    """Start and end of data field j (empty past the last)."""
-    if j >= fields:
-        return bounds[fields], bounds[fields]
-    return bounds[j] + 1, bounds[j + 1]
-
-
-@compiled
-def _char(a: Bytes, bounds: Ints, fields: int, j: int) -> tuple[int, int]:
-    """First character of field j (0 if empty) and its length."""
-    s, e = _field(bounds, fields, j)
-    return (int(a[s]) if e > s else 0), e - s
-
-
-@compiled
 def _base(kind: int, talker: int, system: int, signal: int, page: int) -> int:
     """:func:`gnss.epoch.base_code` (-1: absent)."""
     sys_part = 0 if system < 0 else min(system, 14) + 1
@@ -447,31 +271,31 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
         talker = int(a[s + 1]) << 8 | int(a[s + 2])
         bad = False
         if found in (1, 3):  # GGA, GNS: time, position, satellites, HDOP, altitude
-            t, bad = _time(a, bounds, fields, 0)
-            la, lo, wrong = _position(a, bounds, fields, 1, tab.pow10)
-            n_sats, s_bad = _integer(a, bounds, fields, 6, 3)
-            h, h_bad = _dop(a, bounds, fields, 7, tab.pow10)
-            al, a_bad = _decimal(a, bounds, fields, 8, tab.pow10)
+            t, bad = time_of_day(a, bounds, fields, 0)
+            la, lo, wrong = position(a, bounds, fields, 1, tab.pow10)
+            n_sats, s_bad = integer(a, bounds, fields, 6, 3)
+            h, h_bad = dop(a, bounds, fields, 7, tab.pow10)
+            al, a_bad = decimal(a, bounds, fields, 8, tab.pow10)
             bad = bad or wrong or s_bad or h_bad or a_bad
             out.tod[i], out.base[i] = t, _base(found, talker, -1, -1, 0)
             out.lat[i], out.lon[i], out.alt[i], out.sats[i], out.hdop[i] = la, lo, al, n_sats, h
             placed = not (math.isnan(la) or math.isnan(lo))
             if found == 1:
-                q, q_bad = _integer(a, bounds, fields, 5, 3)
+                q, q_bad = integer(a, bounds, fields, 5, 3)
                 out.valid[i], out.quality[i] = q > 0 and placed, q
                 bad = bad or q_bad or q > 8
             else:
-                mode, _ = _char(a, bounds, fields, 5)
+                mode, _ = char(a, bounds, fields, 5)
                 out.valid[i] = mode not in (0, 78) and placed
                 out.quality[i] = tab.mode_quality[mode]
         elif found == 2:  # RMC
-            t, bad = _time(a, bounds, fields, 0)
-            state, state_len = _char(a, bounds, fields, 1)
-            la, lo, wrong = _position(a, bounds, fields, 2, tab.pow10)
-            knots, k_bad = _decimal(a, bounds, fields, 6, tab.pow10)
-            heading, c_bad = _decimal(a, bounds, fields, 7, tab.pow10)
-            day, d_bad = _ddmmyy(a, bounds, fields, 8, tab.days)
-            mode, _ = _char(a, bounds, fields, 11)
+            t, bad = time_of_day(a, bounds, fields, 0)
+            state, state_len = char(a, bounds, fields, 1)
+            la, lo, wrong = position(a, bounds, fields, 2, tab.pow10)
+            knots, k_bad = decimal(a, bounds, fields, 6, tab.pow10)
+            heading, c_bad = decimal(a, bounds, fields, 7, tab.pow10)
+            day, d_bad = ddmmyy(a, bounds, fields, 8, tab.days)
+            mode, _ = char(a, bounds, fields, 11)
             bad = bad or wrong or k_bad or c_bad or d_bad
             out.tod[i], out.base[i] = t, _base(2, talker, -1, -1, 0)
             ok = state_len == 1 and state in (65, 68) and mode != 78
@@ -480,10 +304,10 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             out.quality[i], out.date[i] = tab.mode_quality[mode], day
             out.speed[i], out.course[i] = knots * KNOT_MPS, heading
         elif found == 4:  # GLL
-            la, lo, bad = _position(a, bounds, fields, 0, tab.pow10)
-            t, t_bad = _time(a, bounds, fields, 4)
-            state, state_len = _char(a, bounds, fields, 5)
-            mode, _ = _char(a, bounds, fields, 6)
+            la, lo, bad = position(a, bounds, fields, 0, tab.pow10)
+            t, t_bad = time_of_day(a, bounds, fields, 4)
+            state, state_len = char(a, bounds, fields, 5)
+            mode, _ = char(a, bounds, fields, 6)
             bad = bad or t_bad
             out.tod[i], out.base[i] = t, _base(4, talker, -1, -1, 0)
             ok = state_len == 1 and state == 65 and mode != 78
@@ -492,15 +316,15 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             out.quality[i] = tab.mode_quality[mode]
         elif found == 5:  # GSA: 24-channel layouts are left to the reference
             bad = fields not in (17, 18)
-            fix, fix_len = _char(a, bounds, fields, 1)
+            fix, fix_len = char(a, bounds, fields, 1)
             for k in range(13):
                 j = k + 2 if k < 12 else 17  # twelve satellites, then the system id
-                numbers[k], wrong = _integer(a, bounds, fields, j, 3)
+                numbers[k], wrong = integer(a, bounds, fields, j, 3)
                 bad = bad or (wrong and (k < 12 or fields == 18))
             system = numbers[12] if fields == 18 else -1
-            p, p_bad = _dop(a, bounds, fields, 14, tab.pow10)
-            h, h_bad = _dop(a, bounds, fields, 15, tab.pow10)
-            v, v_bad = _dop(a, bounds, fields, 16, tab.pow10)
+            p, p_bad = dop(a, bounds, fields, 14, tab.pow10)
+            h, h_bad = dop(a, bounds, fields, 15, tab.pow10)
+            v, v_bad = dop(a, bounds, fields, 16, tab.pow10)
             bad = bad or p_bad or h_bad or v_bad
             out.base[i] = _base(5, talker, system, -1, 0)
             out.fix_type[i] = fix - 48 if fix_len == 1 and 49 <= fix <= 51 else 0
@@ -515,7 +339,7 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             extra = (fields - 3) % 4
             groups = (fields - 3 - extra) // 4
             bad = extra == 3 or groups > 4
-            signal_char, signal_len = _char(a, bounds, fields, fields - extra)
+            signal_char, signal_len = char(a, bounds, fields, fields - extra)
             signal = tab.hex_value[signal_char] if signal_len == 1 else -1
             if extra > 0:
                 bad = bad or signal_len > 1 or (signal_len == 1 and signal < 0)
@@ -523,7 +347,7 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
                 signal = -1
             for k in range(7):
                 j = (0, 1, 3, 7, 11, 15, fields - 1)[k]
-                numbers[k], wrong = _integer(a, bounds, fields, j, 3)
+                numbers[k], wrong = integer(a, bounds, fields, j, 3)
                 if k < 2 or (k == 6 and extra == 2) or (2 <= k < 6 and k - 2 < groups):
                     bad = bad or wrong
             system = numbers[6] if extra == 2 else -1
@@ -536,30 +360,30 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
                         view[0, n_view], view[1, n_view] = i, tab.sat_table[hint, numbers[k]]
                         n_view += 1
         elif found == 7:  # VTG
-            heading, bad = _decimal(a, bounds, fields, 0, tab.pow10)
-            knots, k_bad = _decimal(a, bounds, fields, 4, tab.pow10)
-            kmh, h_bad = _decimal(a, bounds, fields, 6, tab.pow10)
-            mode, _ = _char(a, bounds, fields, 8)
+            heading, bad = decimal(a, bounds, fields, 0, tab.pow10)
+            knots, k_bad = decimal(a, bounds, fields, 4, tab.pow10)
+            kmh, h_bad = decimal(a, bounds, fields, 6, tab.pow10)
+            mode, _ = char(a, bounds, fields, 8)
             bad = bad or k_bad or h_bad
             out.tod[i], out.base[i] = -1, _base(7, talker, -1, -1, 0)
             out.course[i] = heading
             out.speed[i] = kmh / 3.6 if math.isnan(knots) else knots * KNOT_MPS
             out.motion_ok[i] = mode != 78
         elif found == 8:  # ZDA
-            t, bad = _time(a, bounds, fields, 0)
-            day, d_bad = _integer(a, bounds, fields, 1, 9)
-            month, m_bad = _integer(a, bounds, fields, 2, 9)
-            year, y_bad = _integer(a, bounds, fields, 3, 9)
+            t, bad = time_of_day(a, bounds, fields, 0)
+            day, d_bad = integer(a, bounds, fields, 1, 9)
+            month, m_bad = integer(a, bounds, fields, 2, 9)
+            year, y_bad = integer(a, bounds, fields, 3, 9)
             dated = day >= 0 and month >= 0 and year >= 0
             bad = bad or d_bad or m_bad or y_bad
-            bad = bad or (dated and _calendar_bad(year, month, day, tab.days))
+            bad = bad or (dated and calendar_bad(year, month, day, tab.days))
             out.tod[i], out.base[i] = t, _base(8, talker, -1, -1, 0)
             out.date[i] = year * 10000 + month * 100 + day if dated else 0
         else:  # GST
-            t, bad = _time(a, bounds, fields, 0)
+            t, bad = time_of_day(a, bounds, fields, 0)
             out.tod[i], out.base[i] = t, _base(9, talker, -1, -1, 0)
             for k in range(3):
-                out.sigma[i, k], wrong = _decimal(a, bounds, fields, 5 + k, tab.pow10)
+                out.sigma[i, k], wrong = decimal(a, bounds, fields, 5 + k, tab.pow10)
                 bad = bad or wrong
         if not bad:
             out.status[i] = DECODED

@@ -15,6 +15,7 @@ MODULES = [
     "gnss.export",
     "gnss.fast",
     "gnss.fastdecode",
+    "gnss.fastfields",
     "gnss.families",
     "gnss.fastlines",
     "gnss.fields",
