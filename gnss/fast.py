@@ -1,16 +1,17 @@
 """The fast path: micro-batches of chunks from many devices decoded as columns.
 
 :class:`BatchDecoder` keeps every device's state in columns (:mod:`gnss.fastdevices`). A batch
-is decoded column-wise (:mod:`gnss.fastdecode`), cut into epochs (:mod:`gnss.fastepoch`) and
-finished into fix columns (:mod:`gnss.fastfinish`) for all its devices at once: a device in its
-steady state costs no Python of its own, and a new device learns its cycle ender there too.
+is read by a compiled line scanner (:mod:`gnss.fastdecode`), cut into epochs
+(:mod:`gnss.fastepoch`) and finished into fix columns (:mod:`gnss.fastfinish`) for all its
+devices at once: a device in its steady state costs no Python of its own, and a new device
+learns its cycle ender there too.
 Whatever the columns decline goes to the reference (the hand-off: :mod:`gnss.fasthandoff`): a
 line they cannot read exactly is parsed by :func:`gnss.nmea.parse_line`; from the first epoch
 that is not regular (a cold start without times, times that disagree, a sentence only the
 reference can read…) a device's lines go through the reference :class:`~gnss.decoder.Decoder` on
 the same state until it is back on an epoch boundary with a known ender, and the rest returns to
-the columns. Fixes, rejections and counts
-are therefore the reference's exactly (the differential tests check it).
+the columns. Fixes, rejections and counts are therefore the reference's exactly (the
+differential tests check it).
 
 :meth:`BatchDecoder.decode_table` gives the batch's fixes as a :class:`~gnss.fixtable.FixTable`
 (what the ingestion pipeline takes); :meth:`BatchDecoder.decode` gives ``Fix`` objects.
