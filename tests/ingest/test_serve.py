@@ -116,7 +116,15 @@ def test_every_transport_counts_every_line_and_sigterm_stores_what_was_read(
                 n == "partymap_source_connections_total" and "mqtt" in labels and v >= 1
                 for (n, labels), v in metrics(http_port).items()
             )
-            wait_for(lambda: _answers(http_port) and source_up(), what="serve up, MQTT subscribed")
+            up = lambda: _answers(http_port) and source_up()  # noqa: E731
+            try:
+                wait_for(up, what="serve up, MQTT subscribed")
+            except AssertionError as exc:  # say how far the server got
+                answered = _answers(http_port)
+                proc.kill()
+                printed = proc.communicate()[1][-3000:]
+                exc.add_note(f"HTTP answered: {answered}; serve printed:\n{printed}")
+                raise
             time.sleep(0.5)
             run(over_tcp(tcp_port, people["tcp"], noisy))
             run(over_mqtt(mqtt_broker, people["mqtt"], noisy))
