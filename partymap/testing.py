@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -24,9 +25,36 @@ class ServerUnavailableError(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port no one listens on, for a server to bind soon after.
+
+    Chosen below the kernel's ephemeral range: a port from that range (what binding port 0
+    gives) can become the local end of any outgoing connection before the server binds it, and
+    on a machine making thousands of connections it sometimes does.
+    """
+    low = _ephemeral_low()
+    while True:
+        port = _ports.randrange(10_000, low) if low > 11_000 else 0
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            port = int(s.getsockname()[1])
+        _given.add(port)
+        return port
+
+
+_ports = random.Random()  # its own: tests may seed the module's generator
+_given: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def _pg_bindir() -> Path:
