@@ -146,8 +146,11 @@ def _read_rest(data: bytes, at: int) -> tuple[bytes, int]:
 
 
 REST = Codec("rest", _read_rest, bytes)
+# Text to the end of the body (a plate number): NUL padding removed, as for fixed text.
 REST_TEXT = Codec(
-    "rest_text", lambda data, at: (_gbk(data[at:]), len(data)), lambda value: value.encode("gbk")
+    "rest_text",
+    lambda data, at: (_gbk(data[at:].strip(b"\x00")), len(data)),
+    lambda value: value.encode("gbk"),
 )
 
 
