@@ -19,6 +19,7 @@ message decoder turns both into counted rejections; nothing else escapes.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,7 @@ class Codec:
     name: str
     read: Reader
     write: Writer
+    fmt: str = ""  # a fixed-width integer's struct code: runs of them are read in one call
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ def _take(data: bytes, at: int, size: int, what: str) -> bytes:
 
 def _integer(size: int, *, signed: bool = False) -> Codec:
     name = f"{'i' if signed else 'u'}{8 * size}"
+    fmt = {1: "B", 2: "H", 4: "I"}[size]
 
     def read_int(data: bytes, at: int) -> tuple[int, int]:
         raw = _take(data, at, size, name)
@@ -96,7 +99,7 @@ def _integer(size: int, *, signed: bool = False) -> Codec:
     def write_int(value: int) -> bytes:
         return int(value).to_bytes(size, "big", signed=signed)
 
-    return Codec(name, read_int, write_int)
+    return Codec(name, read_int, write_int, fmt.lower() if signed else fmt)
 
 
 U8 = _integer(1)
@@ -186,12 +189,60 @@ def sized(item: Codec, length: Codec = U16) -> Codec:
     return Codec(f"sized {item.name}", read_sized, write_sized)
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Consecutive plain integer fields, read with one struct call (same values as reading
+    them one by one, several times faster)."""
+
+    names: tuple[str, ...]
+    packed: struct.Struct
+
+
+# Plans by the layout's identity: hashing a layout's fields costs more than reading them.
+_PLANS: dict[int, tuple[Layout, tuple[_Run | Field, ...]]] = {}
+
+
+def _plan(layout: Layout) -> tuple[_Run | Field, ...]:
+    known = _PLANS.get(id(layout))
+    if known is not None and known[0] is layout:
+        return known[1]
+    plan = _compile(layout)
+    _PLANS[id(layout)] = (layout, plan)
+    return plan
+
+
+def _compile(layout: Layout) -> tuple[_Run | Field, ...]:
+    plan: list[_Run | Field] = []
+    run: list[Field] = []
+    for field in (*layout, None):
+        if field is not None and field.codec.fmt and not field.count_of and not field.repeat:
+            run.append(field)
+            continue
+        if len(run) > 1:
+            fmt = ">" + "".join(f.codec.fmt for f in run)
+            plan.append(_Run(tuple(f.name for f in run), struct.Struct(fmt)))
+        else:
+            plan += run
+        run = []
+        if field is not None:
+            plan.append(field)
+    return tuple(plan)
+
+
 def read(layout: Layout, data: bytes) -> dict[str, Any]:
     """The values of a body's fields by name (counts of lists are not values)."""
     values: dict[str, Any] = {}
     counts: dict[str, int] = {}
     at = 0
-    for field in layout:
+    for field in _plan(layout):
+        if isinstance(field, _Run):
+            size = field.packed.size
+            if at + size > len(data):
+                detail = f"{field.names[0]}…: needs {size} bytes at {at}, body has {len(data)}"
+                raise BodyError(Reason.TOO_SHORT, detail)
+            values.update(zip(field.names, field.packed.unpack_from(data, at), strict=True))
+            at += size
+            continue
         if field.repeat:
             items = []
             for _ in range(counts.get(field.name, 0)):

@@ -207,8 +207,8 @@ def _read_time(data: bytes, at: int) -> tuple[datetime | None, int]:
         return None, at + 6
     if not digits.isdigit():
         raise BodyError(Reason.BAD_FIELD, f"time {digits!r} is not BCD")
+    year, month, day, hour, minute, second = [(b >> 4) * 10 + (b & 15) for b in raw]
     try:
-        year, month, day, hour, minute, second = (int(digits[k : k + 2]) for k in range(0, 12, 2))
         return datetime(2000 + year, month, day, hour, minute, second), at + 6
     except ValueError as error:
         raise BodyError(Reason.BAD_FIELD, f"time {digits!r}: {error}") from None
