@@ -152,12 +152,14 @@ class Deframer:
         """The end of the stream: an unfinished frame (or leading garbage) is refused."""
         pending, overflow, started = self._pending, self._overflow, self._started
         self._pending, self._overflow = b"", False
-        if overflow:
-            return [Rejection(Reason.TOO_LONG, pending)]
         if not pending:
             return []
-        reason = Reason.TRUNCATED if started else Reason.FRAMING
-        return [Rejection(reason, pending[:KEPT_BYTES], "stream ended before a closing flag")]
+        if not started:
+            return [Rejection(Reason.FRAMING, pending[:KEPT_BYTES], "no flag at all")]
+        if overflow:
+            return [Rejection(Reason.TOO_LONG, pending)]
+        detail = "stream ended before a closing flag"
+        return [Rejection(Reason.TRUNCATED, pending[:KEPT_BYTES], detail)]
 
     @property
     def pending(self) -> int:
@@ -173,15 +175,15 @@ class Deframer:
             self._overflow = True
 
     def _close(self, tail: bytes) -> Rejection | bytes | None:
-        """The open run, completed by ``tail`` and closed by a flag."""
+        """The open run, completed by ``tail`` and closed by a flag. (An overflowed run kept
+        only its first bytes, which is all a rejection keeps of any run.)"""
+        if not self._started:
+            run = (self._pending + tail)[:KEPT_BYTES]
+            return Rejection(Reason.FRAMING, run, "before the first flag") if run else None
         if self._overflow:
             return Rejection(Reason.TOO_LONG, self._pending)
         run = self._pending + tail
-        if not run:
-            return None
-        if not self._started:
-            return Rejection(Reason.FRAMING, run[:KEPT_BYTES], "before the first flag")
-        return _frame(run)
+        return _frame(run) if run else None
 
 
 def _frame(run: bytes) -> bytes | Rejection:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,6 +56,37 @@ def through_a_session(outcomes: list[Message | Rejection]) -> None:
 def test_random_bytes_never_raise_and_every_frame_is_counted(chunks: list[bytes]) -> None:
     _, outcomes = read_all(chunks)
     through_a_session(outcomes)
+
+
+@FUZZ
+@given(
+    st.lists(st.binary(max_size=3000) | st.lists(JT808_BYTES, max_size=300).map(bytes), max_size=8),
+    st.lists(st.integers(1, 700), max_size=20),
+)
+def test_the_outcomes_do_not_depend_on_how_the_stream_was_cut(
+    pieces: list[bytes], cuts: list[int]
+) -> None:
+    stream = b"".join(pieces)
+    _, whole = read_all([stream])
+    chunks, at = [], 0
+    for size in cuts:
+        chunks.append(stream[at : at + size])
+        at += size
+    _, cut = read_all([*chunks, stream[at:]])
+    assert cut == whole
+
+
+@pytest.mark.parametrize("size", [10, 2081, 2083, 5000])
+@pytest.mark.parametrize("read", [1, 100, 1460, 10_000])
+def test_garbage_before_the_first_flag_is_one_framing_rejection_however_it_is_read(
+    size: int, read: int
+) -> None:
+    """Regression: a long run before the first flag, read in pieces, was counted as too_long."""
+    stream = b"\x55" * size + SAMPLES[0] + b"\x55" * size
+    _, out = read_all([stream[k : k + read] for k in range(0, len(stream), read)])
+    reasons = [o.reason if isinstance(o, Rejection) else "frame" for o in out]
+    tail = Reason.TOO_LONG if size > MAX_ESCAPED else Reason.TRUNCATED
+    assert reasons == [Reason.FRAMING, "frame", tail]
 
 
 MUTATIONS = ("flip", "truncate", "insert_flag", "insert_escape", "drop_byte", "escape_storm")
