@@ -8,7 +8,7 @@ not acknowledged; when the connection drops, those and the reports made while of
 after the next authentication as blind-area batches (0x0704 type 1), as real terminals do.
 :func:`locations` turns a walked track (:func:`gnss.simulate.walk`, the receivers' scenarios)
 into location reports with satellites from :class:`gnss.sky.Sky`; :class:`Connection` is a small
-asyncio TCP client around a terminal.
+asyncio TCP client around a terminal, and :func:`drive` walks one through a list of reports.
 
 >>> from datetime import datetime, UTC
 >>> from gnss.simulate import walk
@@ -60,6 +60,7 @@ __all__ = [
     "Connection",
     "Profile",
     "SimTerminal",
+    "drive",
     "locations",
 ]
 
@@ -175,6 +176,8 @@ class SimTerminal:
 
     def connect(self) -> list[bytes]:
         """A new connection: register (no code yet) or authenticate."""
+        if self.link is not Link.OFFLINE:
+            self.disconnect()
         self.link, self._reader = Link.CONNECTING, Reader()
         return [self._registration() if self.code is None else self._authentication()]
 
@@ -350,8 +353,40 @@ class Connection:
         self.terminal.disconnect()
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        while data := await reader.read(65536):
-            answer = self.terminal.receive(data)
-            if answer:
-                await self.send(answer)
-        self.closed_by_platform.set()
+        try:
+            while data := await reader.read(65536):
+                answer = self.terminal.receive(data)
+                if answer:
+                    await self.send(answer)
+        except ConnectionError:
+            pass
+        finally:
+            self.closed_by_platform.set()
+
+
+async def drive(
+    terminal: SimTerminal,
+    host: str,
+    port: int,
+    reports: Iterable[Location],
+    *,
+    interval_s: float = 0.0,
+    heartbeat_every: int = 0,
+    timeout_s: float = 30.0,
+) -> SimTerminal:
+    """Connects, authenticates (registering first if it has no code), sends the reports
+    ``interval_s`` apart with a heartbeat after every ``heartbeat_every`` of them, waits until
+    all are acknowledged and disconnects."""
+    connection = await Connection.open(terminal, host, port)
+    try:
+        await connection.wait_online(timeout_s)
+        for index, location in enumerate(reports, 1):
+            await connection.report(location)
+            if heartbeat_every and index % heartbeat_every == 0:
+                await connection.send(terminal.heartbeat())
+            if interval_s:
+                await asyncio.sleep(interval_s)
+        await connection.wait_acked(timeout_s)
+    finally:
+        await connection.close()
+    return terminal

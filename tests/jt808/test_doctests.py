@@ -8,6 +8,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "devkit.jt808",
     "gnss.jt808.codec",
     "gnss.jt808.framing",
     "gnss.jt808.header",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devkit.jt808 import BADGE, HELMET, Connection, Profile, SimTerminal, locations
+from devkit.jt808 import BADGE, HELMET, Connection, Profile, SimTerminal, drive, locations
 from gnss.jt808.codec import Reader, decode
 from gnss.jt808.location import Location
 from gnss.jt808.messages import Authentication, LocationBatch, LocationReport, Registration
@@ -242,6 +242,24 @@ def test_helmets_and_badges_over_tcp_with_a_dropped_connection() -> None:
         assert helmet.acked == walks["helmet"]
         assert sorted(badge.acked, key=lambda loc: str(loc.device_time)) == walks["badge"]
         assert platform.counts.rejected_total == 0
+
+    asyncio.run(scenario())
+
+
+def test_drive_walks_a_new_badge_through_its_reports() -> None:
+    async def scenario() -> None:
+        platform = Platform({BADGE_PHONE: Terminal("badge-1")})
+        server = await platform.serve()
+        host, port = server.sockets[0].getsockname()[:2]
+        reports = locations(walk(T0, WUHAN, speed_mps=1.5), BADGE)
+        async with server:
+            badge = await drive(
+                SimTerminal(BADGE_PHONE, BADGE), host, port, reports, heartbeat_every=5
+            )
+        assert badge.acked == reports and badge.code is not None and not badge.online
+        assert [loc for _, loc in platform.stored] == reports
+        # 1 registration, 1 authentication, the reports and a heartbeat after every fifth.
+        assert platform.counts.accepted == 2 + len(reports) + len(reports) // 5
 
     asyncio.run(scenario())
 
