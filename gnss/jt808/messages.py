@@ -304,8 +304,8 @@ def encode_body(message: Message) -> bytes:
         key = (MessageId.AUTHENTICATION, edition)
     else:
         key = (header.msg_id, None)
-    spec = SPECS[key]
-    if not isinstance(message, spec.cls):
+    spec = SPECS.get(key)
+    if spec is None or not isinstance(message, spec.cls):
         raise ValueError(f"{type(message).__name__} under message id 0x{header.msg_id:04x}")
     values = {f.name: getattr(message, f.name) for f in spec.layout if not f.count_of}
     return write(spec.layout, values)

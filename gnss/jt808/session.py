@@ -142,7 +142,8 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """A registration the directory allows; the caller issues and stores the code."""
+    """A registration the directory allows; the caller issues and stores the code. If storing
+    it fails, the caller closes the connection: the terminal registers again on its next one."""
 
     device_id: str
     phone: str
