@@ -125,8 +125,8 @@ def locations(
         zone = timedelta(seconds=0 if utc else GMT8_S)
         out.append(
             Location(
-                alarm=Alarm.SOS if index in sos else 0,
-                status=status,
+                alarm=int(Alarm.SOS) if index in sos else 0,
+                status=int(status),
                 lat_microdeg=round(abs(point.lat) * 1e6),
                 lon_microdeg=round(abs(point.lon) * 1e6),
                 alt_m=round(point.alt_m),
