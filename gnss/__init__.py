@@ -25,6 +25,9 @@ Decoding — both give identical fixes and counts (DESIGN "Two paths, one truth"
 - Output: :func:`gnss.export.fix_json` / ``fix_jsonl`` (the ``partymap gnss fixes`` format).
 - Simulated receivers for demos, tests and benchmarks: :mod:`gnss.simulate` (``walk``,
   ``simulate(track, family)``, ``log``, ``damage``).
+- JT/T 808 terminals (helmets, badges, vehicle terminals): :mod:`gnss.jt808` — frames to typed
+  messages and locations and back, and the session state machine that decides the platform's
+  answers; sans-IO, every frame accepted or rejected with a reason.
 
 What a :class:`~gnss.model.Fix` carries, and when an epoch is not one:
 

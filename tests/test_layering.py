@@ -80,6 +80,13 @@ def test_imports_point_down(path: Path) -> None:
     assert violations(relative.parts[0], str(relative), path.read_text()) == []
 
 
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_product_never_imports_the_development_tools(path: Path) -> None:
+    """``devkit`` (simulators, test services) is not shipped: nothing shipped may need it."""
+    found = [name for _, name in imports_of(path.read_text()) if name.split(".")[0] == "devkit"]
+    assert found == []
+
+
 def test_the_check_catches_upward_and_forbidden_imports() -> None:
     source = "import store.models\nfrom geo import model\nimport sqlalchemy\nimport gnss.nmea\n"
     found = violations("gnss", "gnss/probe.py", source)

@@ -1,0 +1,1 @@
+"""development-only tools: simulators and test services, not part of the product."""
