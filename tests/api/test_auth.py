@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.auth import COOKIE_NAME, create_access_token
-from partymap.settings import Settings
+from partymap.settings import DEFAULT_SECRET, Settings
 from store import users
 from tests.api.conftest import SECRET, api_settings, client_for, make_app
 from tests.api.world import PASSWORD, World, build_world
@@ -54,7 +55,7 @@ def test_bad_and_expired_tokens(world_app: World3) -> None:
         user_id=world.user_ids["whole_tree"],
         now=datetime.now(UTC) - timedelta(hours=2),
     )
-    other = Settings(environment="test", secret_key="another-secret-another-secret-1234")  # type: ignore[arg-type]
+    other = Settings(environment="test", secret_key="another-secret-Qz7vN2kLp9Xw4Rt8Jc5")  # type: ignore[arg-type]
     forged, _ = create_access_token(other, user_id=world.user_ids["whole_tree"])
     with client_for(app) as client:
         for token in (old, forged, "not-a-jwt", world.tokens["device"]):
@@ -99,6 +100,36 @@ def test_a_default_secret_is_refused_outside_development(tmp_path: Path) -> None
     with pytest.raises(ValidationError, match="PARTYMAP_SECRET_KEY"):
         Settings(environment="production", data_dir=tmp_path)
     assert api_settings(tmp_path).secret_key.get_secret_value() == SECRET
+
+
+WEAK_SECRETS = {
+    "empty": "",
+    "one character": "x",
+    "the default with a space": DEFAULT_SECRET + " ",
+    "the default padded to 32": DEFAULT_SECRET + "-0123456789",
+    "one letter repeated": "a" * 64,
+    "a phrase typed twice": "partymap-secret-2026partymap-secret-2026",
+    "two letters": "ab" * 20,
+}
+
+
+@pytest.mark.parametrize("environment", ["production", "test"])
+@pytest.mark.parametrize("name", sorted(WEAK_SECRETS))
+def test_short_or_guessable_secrets_are_refused_outside_development(
+    name: str, environment: str, tmp_path: Path
+) -> None:
+    """regression: an empty, 1-character or default-plus-space secret was accepted, and a token
+    signed offline with it logged in as anyone."""
+    with pytest.raises(ValidationError, match="PARTYMAP_SECRET_KEY") as refused:
+        Settings(environment=environment, secret_key=WEAK_SECRETS[name], data_dir=tmp_path)  # type: ignore[arg-type]
+    assert "secrets.token_urlsafe(32)" in str(refused.value)  # how to make a good one
+    # Development keeps working with anything, the default included.
+    Settings(environment="development", secret_key=WEAK_SECRETS[name], data_dir=tmp_path)  # type: ignore[arg-type]
+
+
+def test_random_secrets_are_accepted(tmp_path: Path) -> None:
+    for secret in [secrets.token_urlsafe(32), secrets.token_hex(32)] * 50:
+        Settings(environment="production", secret_key=secret, data_dir=tmp_path)  # type: ignore[arg-type]
 
 
 def test_devices_post_nmea_with_their_token(engine: Engine, tmp_path: Path) -> None:
