@@ -56,3 +56,6 @@ class ImportOut(Out):
     updated: int
     notes: list[str]
     tokens: dict[str, str] = Field(description="Device uid → its new token, shown once.")
+    site_ids: dict[int, int] = Field(
+        description="Sites: each feature's ``id`` in the file → the stored site's id."
+    )
