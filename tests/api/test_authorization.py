@@ -19,6 +19,7 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from api.reports import meeting_attendance
 from geo.model import MeetingKind
 from store import devices, meetings, members, orgs, sites
 from store.db import make_engine
@@ -260,7 +261,9 @@ OPS: dict[tuple[str, str], Op] = {
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}"}
     ),
     ("GET", "/api/v1/meetings/{meeting_id}/attendance"): Op(
-        "org_read", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+        "org_read",
+        lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"},
+        audit="read_attendance",
     ),
     ("POST", "/api/v1/meetings/{meeting_id}/attendance"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
@@ -485,3 +488,40 @@ def test_targeted_reads_return_their_member(world_app: tuple[FastAPI, World, Eng
         world.targets["peer"].member_id,
     }
     assert [v["member_id"] for v in visits.json()["items"]] == [member]
+
+
+@pytest.mark.parametrize("format", ["json", "csv", "xlsx"])
+def test_every_attendance_read_is_audited_per_member(
+    format: str, world_app: tuple[FastAPI, World, Engine]
+) -> None:
+    """regression: reads of a meeting's attendance (JSON, CSV, XLSX) wrote no audit entry for
+    the members they returned."""
+    app, world, engine = world_app
+    meeting_id = world.targets["self"].meeting_id
+    with Session(engine) as db:
+        everyone = {line.member_id for line in meeting_attendance(db, meeting_id=meeting_id).lines}
+    assert len(everyone) == 2  # self and peer
+    with client_for(app) as client, Session(engine) as db:
+        for role, returned in (
+            ("member", {world.targets["self"].member_id}),
+            ("branch_admin", everyone),
+            ("whole_tree", everyone),
+        ):
+            before = _last_audit(db)
+            response = client.get(
+                f"/api/v1/meetings/{meeting_id}/attendance",
+                params={"format": format},
+                headers=world.headers(role),
+            )
+            assert response.status_code == 200, response.text
+            db.rollback()
+            audited = list(
+                db.scalars(
+                    select(AuditEntry.subject_member_id).where(
+                        AuditEntry.id > before,
+                        AuditEntry.action == "read_attendance",
+                        AuditEntry.actor_user_id == world.user_ids[role],
+                    )
+                )
+            )
+            assert sorted(audited) == sorted(returned), (role, format)
