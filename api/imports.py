@@ -46,7 +46,7 @@ from geo.model import Site
 from geo.sites import SiteFile, load_sites
 from store import devices, members, orgs, sites
 from store.audit import record_audit
-from store.errors import InvalidValueError, StoreError
+from store.errors import DuplicateKeyError, InvalidValueError, StoreError, conflict_with_existing
 from store.models import Organisation, OrgKind
 
 MAX_ROWS = 200_000
@@ -178,7 +178,7 @@ def _upsert_org(
         )
         result.created += 1
         return
-    _need(user.can_admin_org(existing.path), f"{row['code']!r} is outside your scope")
+    _need(user.can_admin_org(existing.path), conflict_with_existing("code", row["code"]))
     orgs.update_organisation(session, org_id=existing.id, name=row["name"], kind=kind)
     new_parent = parent.id if parent else None
     if existing.parent_id != new_parent:
@@ -218,7 +218,7 @@ def _upsert_member(session: Session, user: Principal, row: Row, result: ImportRe
         result.created += 1
     else:
         path = orgs.get_organisation(session, org_id=member.org_id).path
-        _need(user.can_admin_org(path), f"member {row['code']!r} is outside your scope")
+        _need(user.can_admin_org(path), conflict_with_existing("code", row["code"]))
         if member.org_id != org.id:
             record_audit(
                 session,
@@ -275,9 +275,9 @@ def _upsert_device(
         if device.member_id is not None:
             current = members.get_member(session, member_id=device.member_id)
             path = orgs.get_organisation(session, org_id=current.org_id).path
-            _need(user.can_admin_org(path), f"device {row['uid']!r} is outside your scope")
+            _need(user.can_admin_org(path), conflict_with_existing("uid", row["uid"]))
         else:
-            _need(user.whole_tree, f"device {row['uid']!r} is outside your scope")
+            _need(user.whole_tree, conflict_with_existing("uid", row["uid"]))
         devices.assign_device(session, device_id=device.id, member_id=member_id)
         if row.get("name"):
             device.name = row["name"]
@@ -461,6 +461,8 @@ def _guard(
     so the report lists them all; the caller rolls everything back)."""
     try:
         step()
+    except DuplicateKeyError as exc:
+        problems.append(f"{what} {where}: {exc.public}")
     except (_RefusedError, StoreError, ValueError) as exc:
         problems.append(f"{what} {where}: {exc}")
 

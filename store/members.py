@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from store.errors import ConflictError, NotFoundError
+from store.errors import DuplicateKeyError, NotFoundError
 from store.models import LatestPosition, Member
 from store.orgs import get_organisation, org_scope
 from store.query import SelectT, matching, page
@@ -148,4 +148,4 @@ def _filtered(
 
 def _refuse_duplicate_code(session: Session, code: str) -> None:
     if find_member(session, code=code) is not None:
-        raise ConflictError(f"a member with code {code!r} already exists")
+        raise DuplicateKeyError("member", "code", code)

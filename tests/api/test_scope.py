@@ -4,11 +4,13 @@ out-of-scope objects that read exactly as if they did not exist."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from store import devices, members, orgs, sites
+from store.errors import conflict_with_existing
 from store.latest import latest_positions
 from store.models import AuditEntry, OrgKind
 from store.positions import PositionBatch, write_positions
@@ -114,3 +116,39 @@ def test_a_member_sees_the_same_sites_on_the_map_as_in_the_api(
     assert tree["nodes"][0]["sites"] == len(api_ids)
     # The branch's admin does see the party group's site: the rule is the scope, not the page.
     assert far.id in {f["id"] for f in admin_panel["sites"]["features"]}
+
+
+def test_keys_outside_the_scope_read_like_any_taken_key(engine: Engine, tmp_path: Path) -> None:
+    """regression: a members file naming another committee's member answered "outside your
+    scope", and POST /devices with another committee's device uid answered "already exists":
+    both confirmed what the caller may not see."""
+    app = make_app(engine, tmp_path)
+    world = build_world(engine, app.state.settings)
+    headers = world.headers("branch_admin")
+    own, other = world.targets["self"], world.targets["outside"]
+    with client_for(app) as client:
+
+        def device(uid: str) -> Any:
+            body = {"uid": uid, "member_id": own.member_id}
+            return client.post("/api/v1/devices", json=body, headers=headers)
+
+        def upload(kind: str, text: str) -> Any:
+            files = {"file": (f"{kind}.csv", text.encode(), "text/csv")}
+            return client.post(f"/api/v1/import/{kind}", files=files, headers=headers)
+
+        theirs, mine = device(other.device_uid), device(own.device_uid)
+        members_file = upload("members", f"code,name,org_code\n{other.member_code},某人,B1\n")
+        devices_file = upload("devices", f"uid,member_code\n{other.device_uid},{own.member_code}\n")
+        orgs_file = upload("orgs", "code,name,kind,parent_code\nB3,某支部,branch,B1\n")
+    assert theirs.status_code == mine.status_code == 409
+    assert theirs.json()["detail"] == conflict_with_existing("uid", other.device_uid)
+    assert mine.json()["detail"] == conflict_with_existing("uid", own.device_uid)
+    for response, key, value in (
+        (members_file, "code", other.member_code),
+        (devices_file, "uid", other.device_uid),
+        (orgs_file, "code", "B3"),
+    ):
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert detail.endswith(f"line 2: {conflict_with_existing(key, value)}"), detail
+        assert "scope" not in detail and "党员 T-outside" not in detail
