@@ -1,7 +1,9 @@
 """Access tokens, the login throttle, and the principal behind a token.
 
 Tokens are short-lived JWTs (HS256 with ``settings.secret_key``, ``access_token_minutes``)
-naming the user id only: role and scope are read from the user row on every request.
+naming the user id and a fingerprint of the user's password hash: role and scope are read from
+the user row on every request, and a new password (a new hash) voids every token issued
+before it.
 A token arrives as ``Authorization: Bearer`` (always accepted) or as the HttpOnly
 ``partymap_token`` cookie the login also sets, accepted for GET and HEAD only: the map page and
 its EventSource authenticate with it, while a forged cross-site POST carries no usable cookie
@@ -9,19 +11,23 @@ its EventSource authenticate with it, while a forged cross-site POST carries no 
 
 >>> from partymap.settings import Settings
 >>> settings = Settings(secret_key="s" * 32, access_token_minutes=5)
->>> token, seconds = create_access_token(settings, user_id=42)
->>> decode_access_token(settings, token), seconds
-(42, 300)
+>>> token, seconds = create_access_token(settings, user_id=42, password_hash="$argon2id$…")
+>>> claims = decode_access_token(settings, token)
+>>> claims.user_id, seconds, claims.credential == credential_of(settings, "$argon2id$…")
+(42, 300, True)
 >>> decode_access_token(settings, token + "x") is None
 True
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import threading
 import time
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -38,10 +44,19 @@ _ALGORITHM = "HS256"
 _AUDIENCE = "partymap-api"
 
 
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a valid token says: whose it is, and which password it was issued under."""
+
+    user_id: int
+    credential: str
+
+
 def create_access_token(
-    settings: Settings, *, user_id: int, now: datetime | None = None
+    settings: Settings, *, user_id: int, password_hash: str, now: datetime | None = None
 ) -> tuple[str, int]:
-    """A signed token for ``user_id`` and its lifetime in seconds."""
+    """A signed token for ``user_id`` (whose password hash is ``password_hash``) and its
+    lifetime in seconds."""
     issued = now or datetime.now(UTC)
     lifetime = timedelta(minutes=settings.access_token_minutes)
     claims = {
@@ -49,24 +64,32 @@ def create_access_token(
         "aud": _AUDIENCE,
         "iat": int(issued.timestamp()),
         "exp": int((issued + lifetime).timestamp()),
+        "pwd": credential_of(settings, password_hash),
     }
     token = jwt.encode(claims, _signing_key(settings), algorithm=_ALGORITHM)
     return token, int(lifetime.total_seconds())
 
 
-def decode_access_token(settings: Settings, token: str) -> int | None:
-    """The user id of a valid, unexpired token; None for anything else."""
+def decode_access_token(settings: Settings, token: str) -> TokenClaims | None:
+    """The claims of a valid, unexpired token; None for anything else."""
     try:
         claims = jwt.decode(
             token,
             _signing_key(settings),
             algorithms=[_ALGORITHM],
             audience=_AUDIENCE,
-            options={"require": ["sub", "exp", "aud"]},
+            options={"require": ["sub", "exp", "aud", "pwd"]},
         )
-        return int(claims["sub"])
+        return TokenClaims(user_id=int(claims["sub"]), credential=str(claims["pwd"]))
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
+
+
+def credential_of(settings: Settings, password_hash: str) -> str:
+    """A keyed fingerprint of a password hash: equal while the password is unchanged. It
+    says nothing of the hash to the token's holder (HMAC with the token key)."""
+    digest = hmac.new(_signing_key(settings), password_hash.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 def _signing_key(settings: Settings) -> bytes:
@@ -77,10 +100,13 @@ def _signing_key(settings: Settings) -> bytes:
     ).digest()
 
 
-def principal_for(session: Session, *, user_id: int) -> Principal | None:
-    """The principal of an active user, with their scope as of now; None if there is none."""
-    user = session.get(User, user_id)
+def principal_for(session: Session, settings: Settings, claims: TokenClaims) -> Principal | None:
+    """The principal behind a token, with their scope as of now; None when the user is gone,
+    deactivated, or has a new password since the token was issued."""
+    user = session.get(User, claims.user_id)
     if user is None or not user.active:
+        return None
+    if not hmac.compare_digest(credential_of(settings, user.password_hash), claims.credential):
         return None
     return principal_of(session, user)
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     ingest_max_bytes: int = Field(default=1_048_576, gt=0)
     # An SSE comment line this often keeps proxies from closing an idle live stream.
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # An open live stream reads its user again this often and ends when they were deactivated,
+    # got a new password, role or organisation.
+    sse_recheck_seconds: float = Field(default=2.0, gt=0)
 
     # Ingestion daemon (partymap serve, partymap replay): sources, micro-batches, write buffer.
     # TCP server for field devices (first line REG,<device_id>,<token>); port None: no server.

@@ -75,7 +75,9 @@ async def login(
         )
     throttle.succeeded(form.username)
     session.commit()  # last login time, and a rehashed password if argon2's parameters moved
-    token, seconds = create_access_token(settings, user_id=user.id)
+    token, seconds = create_access_token(
+        settings, user_id=user.id, password_hash=user.password_hash
+    )
     secure = settings.cookie_secure
     if secure is None:
         secure = settings.environment != "development"

@@ -53,10 +53,13 @@ def test_bad_and_expired_tokens(world_app: World3) -> None:
     old, _seconds = create_access_token(
         app.state.settings,
         user_id=world.user_ids["whole_tree"],
+        password_hash=world.password_hash,
         now=datetime.now(UTC) - timedelta(hours=2),
     )
     other = Settings(environment="test", secret_key="another-secret-Qz7vN2kLp9Xw4Rt8Jc5")  # type: ignore[arg-type]
-    forged, _ = create_access_token(other, user_id=world.user_ids["whole_tree"])
+    forged, _ = create_access_token(
+        other, user_id=world.user_ids["whole_tree"], password_hash=world.password_hash
+    )
     with client_for(app) as client:
         for token in (old, forged, "not-a-jwt", world.tokens["device"]):
             response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})

@@ -9,10 +9,12 @@ every member whose location data was returned has an audit entry written by that
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -21,13 +23,21 @@ from sqlalchemy.orm import Session
 
 from api.reports import meeting_attendance
 from geo.model import MeetingKind
-from store import devices, meetings, members, orgs, sites
+from store import devices, meetings, members, orgs, sites, users
 from store.db import make_engine
 from store.migrations import upgrade
 from store.models import AuditEntry, Member, Organisation, OrgKind
 from tests.api.conftest import client_for, make_app
-from tests.api.matrix import Op, Request, expected, extension_cases
-from tests.api.world import PERSONAL, ROLES, T0, TARGETS, World, square
+from tests.api.live import StreamReader, event, serving
+from tests.api.matrix import (
+    AFTER_TRANSFER,
+    STREAM_ROLES,
+    Op,
+    Request,
+    expected,
+    extension_cases,
+)
+from tests.api.world import PERSONAL, ROLES, T0, TARGETS, World, build_world, square
 
 
 def _t(world: World, target: str) -> Any:
@@ -525,3 +535,84 @@ def test_every_attendance_read_is_audited_per_member(
                 )
             )
             assert sorted(audited) == sorted(returned), (role, format)
+
+
+@pytest.mark.parametrize("role", STREAM_ROLES)
+def test_the_stream_follows_a_transfer_at_once(role: str, engine: Engine, tmp_path: Path) -> None:
+    """regression: after a member's transfer the former organisation's admins kept receiving
+    their positions for several seconds (until the pipeline's directory refreshed)."""
+    app = make_app(engine, tmp_path, sse_keepalive_seconds=0.2)
+    world = build_world(engine, app.state.settings)
+    peer = world.targets["peer"].member_id
+    with serving(app) as base:
+        reader = StreamReader(base, world.headers(role))
+        try:
+            with Session(engine) as db:
+                members.transfer_member(db, member_id=peer, org_id=world.org_ids["B3"])
+                db.commit()
+            # The pipeline still says B1 for the moved member; the last event marks the end.
+            app.state.live.publish_many(
+                [event(world, t, branch="B1" if t == "peer" else None) for t in TARGETS[1:]]
+                + [event(world, "self")]
+            )
+            mark = f'"member_id":{world.targets["self"].member_id},'
+            lines, complete = reader.until(lambda line: mark in line)
+        finally:
+            reader.close()
+    assert complete, lines
+    received = {
+        t for t in TARGETS if any(f'"member_id":{world.targets[t].member_id},' in x for x in lines)
+    }
+    assert received == AFTER_TRANSFER[role]
+
+
+def _new_organisation(db: Session, world: World, role: str) -> None:
+    if role == "member":
+        members.transfer_member(
+            db, member_id=world.targets["self"].member_id, org_id=world.org_ids["B2"]
+        )
+        return
+    moved_to = {"branch_admin": "B2", "committee_admin": "C2", "whole_tree": "C1"}[role]
+    users.update_user(db, user_id=world.user_ids[role], org_id=world.org_ids[moved_to])
+
+
+CHANGES = {
+    "deactivated": lambda db, w, role: users.update_user(
+        db, user_id=w.user_ids[role], active=False
+    ),
+    "new password": lambda db, w, role: users.set_password(
+        db, user_id=w.user_ids[role], password="a brand new password"
+    ),
+    "new organisation": _new_organisation,
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+@pytest.mark.parametrize("role", STREAM_ROLES)
+def test_the_stream_ends_with_the_users_rights(
+    role: str, change: str, engine: Engine, tmp_path: Path
+) -> None:
+    """regression: a deactivated user's open stream kept receiving events; a password, role or
+    organisation change left it open too, and a token from before a new password still
+    worked."""
+    app = make_app(engine, tmp_path, sse_keepalive_seconds=0.2, sse_recheck_seconds=0.3)
+    world = build_world(engine, app.state.settings)
+    with serving(app) as base:
+        reader = StreamReader(base, world.headers(role))
+        try:
+            with Session(engine) as db:
+                CHANGES[change](db, world, role)
+                db.commit()
+            changed_at = time.monotonic()
+            lines, ended = reader.until(lambda line: line == "event: end", timeout=10)
+            took_s = time.monotonic() - changed_at
+            closed = reader.ended(5)
+            # Whatever is published now reaches no one: the stream is gone.
+            app.state.live.publish(event(world, "self"))
+        finally:
+            reader.close()
+        with httpx.Client(base_url=base, timeout=10) as client:
+            me = client.get("/api/v1/auth/me", headers=world.headers(role))
+    assert ended and closed and took_s < 3, (lines, took_s)
+    assert not [x for x in lines if x.startswith("data: ") and '"type":"end"' not in x]
+    assert me.status_code == (200 if change == "new organisation" else 401)

@@ -131,9 +131,10 @@ def test_site_files_of_every_kind(engine: Engine, tmp_path: Path) -> None:
     _orgs_up_to(engine, 26)
     app = make_app(engine, tmp_path)
     with Session(engine) as db:
-        user_id = create_user(db, username="root", password=PASSWORD, role=Role.COMMITTEE_ADMIN).id
+        root = create_user(db, username="root", password=PASSWORD, role=Role.COMMITTEE_ADMIN)
+        user_id, password_hash = root.id, root.password_hash
         db.commit()
-    token, _ = create_access_token(app.state.settings, user_id=user_id)
+    token, _ = create_access_token(app.state.settings, user_id=user_id, password_hash=password_hash)
     headers = {"Authorization": f"Bearer {token}"}
     sites = FIXTURES / "sites"
     with client_for(app) as client:
