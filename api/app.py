@@ -61,6 +61,10 @@ offset; answers are in UTC. Lists take `limit` and `offset` and say `next_offset
 follow.
 """
 
+# uvicorn's proxy_headers for every server of this app: X-Forwarded-For is the app's to read,
+# from the proxies PARTYMAP_TRUSTED_PROXIES names (uvicorn would believe it from 127.0.0.1).
+PROXY_HEADERS = False
+
 TAGS = [
     {"name": "auth", "description": "Log in and out; who am I."},
     {"name": "organisations", "description": "The organisation tree (党委 → 党总支 → 党支部)."},

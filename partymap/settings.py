@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-in-production"
@@ -88,10 +88,14 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=365, ge=0)
 
     # HTTP API (api/): login throttling, cookies, ingest and live stream limits.
-    # Failed logins allowed per username, and login attempts per client address, in a window.
+    # Login attempts allowed per (username, client address) and per client address (successes
+    # not counted) in a window; counted in the database, shared by every API process.
     login_max_failures: int = Field(default=5, gt=0)
     login_max_attempts_per_address: int = Field(default=30, gt=0)
     login_window_seconds: float = Field(default=300.0, gt=0)
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; from any other
+    # peer the header is ignored. Empty: the peer is the client.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # The session cookie is marked Secure (HTTPS only) unless this says otherwise; None: Secure
     # everywhere but in development, where the map is served over plain http://localhost.
     cookie_secure: bool | None = None

@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from api.app import PROXY_HEADERS
 from partymap.testing import free_port
 from tests.api.world import World
 
@@ -24,7 +25,8 @@ CHAIN = {"B1": ("C1", "G1", "B1"), "B2": ("C1", "G1", "B2"), "B3": ("C2", "B3")}
 @contextlib.contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """The app served by uvicorn on a free port; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, port=free_port(), log_level="warning"))
+    config = uvicorn.Config(app, port=free_port(), log_level="warning", proxy_headers=PROXY_HEADERS)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -320,3 +320,23 @@ def replay(server: DemoServer, log: Path, uid: str) -> None:
         assert daemon.failure is None, daemon.failure
 
     off_the_loop(run())
+
+
+def test_the_login_form_says_why_it_refused(browser: Browser, server: DemoServer) -> None:
+    """regression: the form said "wrong username or password" when logins were throttled."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+        page.goto(f"{server.url}/map?lang=en")
+        said = []
+        for _ in range(6):  # five wrong passwords for one name from one address, then refused
+            with page.expect_response(re.compile(r"/api/v1/auth/token$")):
+                page.fill("#pm-login input[name=username]", "nobody-in-particular")
+                page.fill("#pm-login input[name=password]", "not the password")
+                page.click("#pm-login button[type=submit]")
+            said.append(page.inner_text("#pm-login-error"))
+    finally:
+        context.close()
+    assert said[:5] == ["Wrong username or password"] * 5
+    assert re.fullmatch(r"Too many login attempts: try again in \d+ s", said[5]), said[5]
