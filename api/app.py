@@ -32,6 +32,7 @@ from api.routes import (
     admin,
     auth,
     devices,
+    docs,
     health,
     meetings,
     members,
@@ -110,6 +111,9 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # /docs and /redoc come from api.routes.docs, with their files served from the package.
+        docs_url=None,
+        redoc_url=None,
     )
     metrics = HttpMetrics()
     app.state.settings = settings
@@ -138,6 +142,7 @@ def create_app(
         stream.router,
         map_routes.router,
         health.router,
+        docs.router,
     ):
         app.include_router(router)
     return app

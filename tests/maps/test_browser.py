@@ -340,3 +340,28 @@ def test_the_login_form_says_why_it_refused(browser: Browser, server: DemoServer
         context.close()
     assert said[:5] == ["Wrong username or password"] * 5
     assert re.fullmatch(r"Too many login attempts: try again in \d+ s", said[5]), said[5]
+
+
+@pytest.mark.parametrize(("path", "title"), [("/docs", ".swagger-ui .info .title"),
+                                             ("/redoc", "h1")])  # fmt: skip
+def test_the_api_documentation_works_offline(
+    browser: Browser, server: DemoServer, path: str, title: str
+) -> None:
+    """regression: /docs and /redoc loaded Swagger UI and ReDoc from a CDN: blank on an
+    intranet."""
+    context = browser.new_context()
+    outside: list[str] = []
+    try:
+        page = context.new_page()
+
+        def refuse(route: Route) -> None:
+            outside.append(route.request.url)
+            route.abort()
+
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), refuse)
+        page.goto(f"{server.url}{path}")
+        heading = page.wait_for_selector(title, timeout=20_000)
+        assert heading is not None and "partymap" in heading.inner_text()
+    finally:
+        context.close()
+    assert outside == []
