@@ -28,6 +28,7 @@ from api.auth import LoginThrottle
 from api.errors import install_error_handlers
 from api.ingest import IngestSink
 from api.metrics import HttpMetrics, MetricsMiddleware
+from api.openapi import document_errors
 from api.routes import (
     admin,
     auth,
@@ -127,6 +128,7 @@ def create_app(
     app.state.login_throttle = LoginThrottle.from_settings(settings)
 
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         auth.router,

@@ -118,6 +118,7 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this needs the role {names}")
         return user
 
+    check.roles = allowed  # type: ignore[attr-defined]  # read by api.openapi (403)
     return check
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.common import Id, In, Out
+from api.schemas.common import Flag, Id, In, Out
 from store.models import Role
 
 Username = Annotated[
@@ -37,7 +37,7 @@ class UserIn(In):
 
 class UserPatch(In):
     password: Password | None = None
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class AuditOut(Out):

