@@ -28,10 +28,12 @@ from api.auth import LoginThrottle
 from api.errors import install_error_handlers
 from api.ingest import IngestSink
 from api.metrics import HttpMetrics, MetricsMiddleware
+from api.openapi import document_errors
 from api.routes import (
     admin,
     auth,
     devices,
+    docs,
     health,
     meetings,
     members,
@@ -60,6 +62,10 @@ Geometry is GeoJSON (RFC 7946): WGS 84, `[longitude, latitude]`. Times are ISO 8
 offset; answers are in UTC. Lists take `limit` and `offset` and say `next_offset` when more
 follow.
 """
+
+# uvicorn's proxy_headers for every server of this app: X-Forwarded-For is the app's to read,
+# from the proxies PARTYMAP_TRUSTED_PROXIES names (uvicorn would believe it from 127.0.0.1).
+PROXY_HEADERS = False
 
 TAGS = [
     {"name": "auth", "description": "Log in and out; who am I."},
@@ -106,6 +112,9 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # /docs and /redoc come from api.routes.docs, with their files served from the package.
+        docs_url=None,
+        redoc_url=None,
     )
     metrics = HttpMetrics()
     app.state.settings = settings
@@ -119,6 +128,7 @@ def create_app(
     app.state.login_throttle = LoginThrottle.from_settings(settings)
 
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         auth.router,
@@ -134,6 +144,7 @@ def create_app(
         stream.router,
         map_routes.router,
         health.router,
+        docs.router,
     ):
         app.include_router(router)
     return app

@@ -81,20 +81,25 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
+Bearer = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def request_token(request: Request, bearer: str | None) -> str | None:
+    """The token a request carries: a Bearer token, or on GET/HEAD the session cookie."""
+    if bearer is None and request.method in _COOKIE_METHODS:
+        return request.cookies.get(COOKIE_NAME)
+    return bearer
+
+
 def current_user(
-    request: Request,
-    session: DbSession,
-    settings: AppSettings,
-    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, session: DbSession, settings: AppSettings, bearer: Bearer
 ) -> Principal:
     """The authenticated user: a Bearer token, or on GET/HEAD the session cookie."""
-    token = bearer
-    if token is None and request.method in _COOKIE_METHODS:
-        token = request.cookies.get(COOKIE_NAME)
+    token = request_token(request, bearer)
     if not token:
         raise _unauthorized("not authenticated: log in at POST /api/v1/auth/token")
-    user_id = decode_access_token(settings, token)
-    principal = principal_for(session, user_id=user_id) if user_id is not None else None
+    claims = decode_access_token(settings, token)
+    principal = principal_for(session, settings, claims) if claims is not None else None
     if principal is None:
         raise _unauthorized("the access token is invalid or expired: log in again")
     return principal
@@ -113,6 +118,7 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this needs the role {names}")
         return user
 
+    check.roles = allowed  # type: ignore[attr-defined]  # read by api.openapi (403)
     return check
 
 

@@ -10,7 +10,7 @@ StoreError subclass                   status
 ====================================  ======
 NotFoundError                         404
 InvalidValueError, GeoError           422
-ConflictError, IntegrityError         409
+ConflictError, IntegrityError         409 (a taken key: the same words whoever holds it)
 DatabaseUnavailableError, schema      503
 ====================================  ======
 """
@@ -28,6 +28,7 @@ from geo.errors import GeoError
 from store.errors import (
     ConflictError,
     DatabaseUnavailableError,
+    DuplicateKeyError,
     InvalidValueError,
     NotFoundError,
     SchemaOutOfDateError,
@@ -56,6 +57,9 @@ def error(status_code: int, detail: str, **extra: Any) -> JSONResponse:
 
 async def _store_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StoreError)
+    if isinstance(exc, DuplicateKeyError):
+        # Whose the key is may lie outside the caller's scope: the words name only the key.
+        return error(status.HTTP_409_CONFLICT, exc.public)
     return error(store_status(exc), str(exc))
 
 

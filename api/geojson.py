@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, Strict
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -31,8 +31,8 @@ GEOJSON = "application/geo+json"
 MAX_RING = 10_000  # positions per ring
 MAX_PARTS = 1_000  # rings per polygon, polygons per multipolygon
 
-Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Lon = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False)]
+Lat = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False)]
 # RFC 7946 allows an altitude; a site is a footprint, so two numbers exactly.
 Position = tuple[Lon, Lat]
 

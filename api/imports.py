@@ -12,7 +12,10 @@ orgs      code*, name*, kind*, parent_code (empty: a root)        code
 members   code*, name*, org_code*, phone, active                  code (a new org_code is a
                                                                   transfer, 组织关系转接)
 devices   uid*, member_code (empty: unassigned), name, active     uid
-sites     see :mod:`geo.sites`; org_id is the organisation's id   organisation and name
+sites     id*, org_id or org_code*, name*, tz*, kind,          organisation and name
+          radius_m, coord_sys, presence and quality parameters
+          (:mod:`geo.sites`); GeoJSON, GeoPackage, zipped
+          Shapefile
 ========  =====================================================  ==========================
 
 ``kind`` is one of party_committee, general_branch, branch, party_group; ``active`` is
@@ -22,6 +25,7 @@ true/false (also 1/0, yes/no). Every row must lie in the importer's scope.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import multiprocessing
 import tempfile
@@ -42,10 +46,12 @@ from geo.model import Site
 from geo.sites import SiteFile, load_sites
 from store import devices, members, orgs, sites
 from store.audit import record_audit
-from store.errors import InvalidValueError, StoreError
+from store.errors import DuplicateKeyError, InvalidValueError, StoreError, conflict_with_existing
 from store.models import Organisation, OrgKind
 
 MAX_ROWS = 200_000
+SITE_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
+SITE_FORMATS = "sites come as .geojson, .json, .gpkg or .zip (zipped Shapefile)"
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 _MAX_TEXT = {"code": 64, "name": 200, "uid": 64, "phone": 32}
@@ -68,6 +74,7 @@ class ImportResult:
     updated: int = 0
     notes: list[str] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)  # device uid → new token (shown once)
+    site_ids: dict[int, int] = field(default_factory=dict)  # sites: file id → stored site id
 
 
 Row = dict[str, str]
@@ -171,7 +178,7 @@ def _upsert_org(
         )
         result.created += 1
         return
-    _need(user.can_admin_org(existing.path), f"{row['code']!r} is outside your scope")
+    _need(user.can_admin_org(existing.path), conflict_with_existing("code", row["code"]))
     orgs.update_organisation(session, org_id=existing.id, name=row["name"], kind=kind)
     new_parent = parent.id if parent else None
     if existing.parent_id != new_parent:
@@ -211,7 +218,7 @@ def _upsert_member(session: Session, user: Principal, row: Row, result: ImportRe
         result.created += 1
     else:
         path = orgs.get_organisation(session, org_id=member.org_id).path
-        _need(user.can_admin_org(path), f"member {row['code']!r} is outside your scope")
+        _need(user.can_admin_org(path), conflict_with_existing("code", row["code"]))
         if member.org_id != org.id:
             record_audit(
                 session,
@@ -268,9 +275,9 @@ def _upsert_device(
         if device.member_id is not None:
             current = members.get_member(session, member_id=device.member_id)
             path = orgs.get_organisation(session, org_id=current.org_id).path
-            _need(user.can_admin_org(path), f"device {row['uid']!r} is outside your scope")
+            _need(user.can_admin_org(path), conflict_with_existing("uid", row["uid"]))
         else:
-            _need(user.whole_tree, f"device {row['uid']!r} is outside your scope")
+            _need(user.whole_tree, conflict_with_existing("uid", row["uid"]))
         devices.assign_device(session, device_id=device.id, member_id=member_id)
         if row.get("name"):
             device.name = row["name"]
@@ -297,22 +304,28 @@ def import_sites(
     ``layer`` picks a GeoPackage layer; ``crs`` supplies the CRS of a file that declares none.
     """
     source = source or path.name
-    loaded = read_site_file(path, coord_sys=coord_sys, repair=repair, layer=layer, crs=crs)
+    if path.suffix.lower() not in (*SITE_SUFFIXES, ".shp"):
+        raise ImportFileError(source, [SITE_FORMATS + ", or a .shp beside its .dbf and .shx"])
+    loaded = read_site_file(
+        path, coord_sys=coord_sys, repair=repair, layer=layer, crs=crs, source=source
+    )
     result = ImportResult("sites", notes=list(loaded.notes))
     problems: list[str] = []
+    codes = dict(loaded.org_codes)
     for site in loaded.sites:
 
         def store_site(site: Site = site) -> None:
-            org = (
-                orgs.get_organisation(session, org_id=site.org_id)
-                if _org_exists(session, site.org_id)
-                else None
-            )
-            _need(
-                org is not None and user.can_admin_org(org.path),
-                _not_in_scope("org_id", site.org_id),
-            )
+            code = codes.get(site.id)
+            if code is not None:
+                org = orgs.find_organisation(session, code=code)
+                column, named = "org_code", code
+            else:
+                exists = _org_exists(session, site.org_id)
+                org = orgs.get_organisation(session, org_id=site.org_id) if exists else None
+                column, named = "org_id", str(site.org_id)
+            _need(org is not None and user.can_admin_org(org.path), _not_in_scope(column, named))
             assert org is not None
+            site = dataclasses.replace(site, org_id=org.id)
             fields = {
                 "name": site.name,
                 "geometry": site.geometry,
@@ -329,7 +342,7 @@ def import_sites(
             else:
                 stored = sites.update_site(session, site_id=existing.id, **fields)
                 result.updated += 1
-            result.notes.append(f"file id {site.id} → site {stored.id}")
+            result.site_ids[site.id] = stored.id
 
         _guard(problems, site.id, store_site, what="site with file id")
     _finish(source, problems)
@@ -337,18 +350,30 @@ def import_sites(
 
 
 def read_site_file(
-    path: Path, *, coord_sys: str, repair: bool, layer: str | None = None, crs: str | None = None
+    path: Path,
+    *,
+    coord_sys: str,
+    repair: bool,
+    layer: str | None = None,
+    crs: str | None = None,
+    source: str | None = None,
 ) -> SiteFile:
     """:func:`geo.sites.load_sites` in a separate process.
 
     GDAL brings its own SQLite; reading a GeoPackage in a process that has SpatiaLite loaded
     through another SQLite library crashes the process (GDAL 3 with pysqlite3). A spawned
     worker keeps the two apart, and a file that crashes GDAL costs an import, not the server.
+    Problems name the file as ``source`` (an upload's own name), never the path it was
+    kept at while it was read.
     """
-    outcome = _READER.run(_load_sites, str(path), coord_sys, repair, layer, crs, source=path.name)
+    name = source or path.name
+    outcome = _READER.run(_load_sites, str(path), coord_sys, repair, layer, crs, source=name)
     if isinstance(outcome, SiteFile):
         return outcome
-    raise SiteFileError(*outcome)
+    _where, problems = outcome
+    raise SiteFileError(
+        name, [p.replace(str(path), name).replace(path.name, name) for p in problems]
+    )
 
 
 class _Worker:
@@ -383,6 +408,8 @@ def _load_sites(
         return load_sites(path, coord_sys=coord_sys, repair=repair, layer=layer, crs=crs)
     except SiteFileError as exc:
         return exc.source, list(exc.problems)
+    except Exception as exc:
+        return path, [f"cannot read: {type(exc).__name__}: {exc}"]
 
 
 def import_upload(
@@ -399,10 +426,8 @@ def import_upload(
     """Import the bytes of an uploaded file of ``kind`` (orgs, members, devices, sites)."""
     if kind == "sites":
         suffix = Path(filename).suffix.lower() or ".geojson"
-        if suffix not in (".geojson", ".json", ".gpkg", ".zip"):
-            raise ImportFileError(
-                filename, ["sites come as .geojson, .json, .gpkg or .zip (zipped Shapefile)"]
-            )
+        if suffix not in SITE_SUFFIXES:
+            raise ImportFileError(filename, [SITE_FORMATS])
         with tempfile.TemporaryDirectory(prefix="partymap-import-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
@@ -436,6 +461,8 @@ def _guard(
     so the report lists them all; the caller rolls everything back)."""
     try:
         step()
+    except DuplicateKeyError as exc:
+        problems.append(f"{what} {where}: {exc.public}")
     except (_RefusedError, StoreError, ValueError) as exc:
         problems.append(f"{what} {where}: {exc}")
 

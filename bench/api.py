@@ -199,7 +199,10 @@ def _requests(engine: Engine, customer: Customer, url: str) -> Requests:
             ),
         }
         session.commit()
-        tokens = {k: create_access_token(conf, user_id=u.id)[0] for k, u in users.items()}
+        tokens = {
+            k: create_access_token(conf, user_id=u.id, password_hash=u.password_hash)[0]
+            for k, u in users.items()
+        }
         in_branch = len(latest_positions(session, within_org_id=branch))
         in_view = len(latest_positions(session, within_org_id=region.committee_id, bbox=box))
     print(

@@ -5,8 +5,12 @@ One feature per site. Columns (a Shapefile keeps the first 10 characters of each
 =================  ========  ===========================================================
 column             needed    meaning
 =================  ========  ===========================================================
-id, org_id         yes       integers; ids unique in the file
-name               yes       display name
+id                 yes       integer, unique in the file: names the feature in messages and
+                             in the file id → site id map an import prints; a stored site is
+                             matched by organisation and name, not by this id
+org_id / org_code  one       the organisation: its numeric id, or its code (as the CSV
+                             imports take); :attr:`SiteFile.org_codes` keeps the codes
+name               yes       display name, unique within the organisation
 tz                 yes       IANA time zone of the site (``Asia/Shanghai``, ``Africa/Nairobi``)
 kind               no        office (default), meeting_room, project_worksite, camp
 radius_m           points    a Point is a circle of this radius in metres
@@ -47,6 +51,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyogrio.raw
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
@@ -58,7 +63,9 @@ from geo.errors import SiteError, SiteFileError
 from geo.model import QualityThresholds, Site, SiteKind, SiteParams
 from geo.shapes import compile_site
 
-REQUIRED = ("id", "org_id", "name", "tz")
+REQUIRED = ("id", "org_id", "name", "tz")  # org_code may stand for org_id
+# A code too long for the organisations' column is refused here, not by the database.
+MAX_CODE = 64
 GCJ02, WGS84 = "gcj02", "wgs84"
 COORD_SYSTEMS = {GCJ02: GCJ02, WGS84: WGS84, "cgcs2000": WGS84}
 ACCEPTED_DATUMS = ("World Geodetic System 1984", "China 2000")
@@ -66,8 +73,12 @@ ACCEPTED_DATUMS = ("World Geodetic System 1984", "China 2000")
 
 @dataclass(frozen=True, slots=True)
 class SiteFile:
+    """The sites of a file. A feature that names its organisation by ``org_code`` has its code
+    in ``org_codes`` (by file id) and ``org_id`` 0 until the importer resolves the code."""
+
     sites: tuple[Site, ...]
     notes: tuple[str, ...] = ()  # repairs made, and how the coordinates were read
+    org_codes: tuple[tuple[int, str], ...] = ()  # (file id, organisation code)
 
 
 def _missing(value: Any) -> bool:
@@ -136,17 +147,40 @@ def _params(row: dict[str, Any]) -> tuple[SiteParams, QualityThresholds]:
     return pick(SiteParams, SiteParams()), pick(QualityThresholds, QualityThresholds())
 
 
+def _organisation(row: dict[str, Any]) -> tuple[int, str | None]:
+    """The feature's organisation: (id, None), or (0, code) when it is named by code."""
+    org_id, code = _column(row, "org_id"), _column(row, "org_code")
+    if org_id is not None and code is not None:
+        raise SiteError("give org_id or org_code, not both")
+    if code is not None:
+        text = str(code).strip()
+        if not text or len(text) > MAX_CODE or not text.isprintable():
+            raise SiteError(f"org_code {str(code)[:80]!r} is not an organisation code")
+        return 0, text
+    number = _int(org_id)
+    if number < 1:
+        raise SiteError(f"org_id {org_id!r} is not an organisation id")
+    return number, None
+
+
 def _site(
     row: dict[str, Any],
     geometry: BaseGeometry | None,
     coord_sys: str,
     repair: bool,
     notes: list[str],
+    *,
+    codes: list[tuple[int, str]],
 ) -> Site:
-    missing = [name for name in REQUIRED if _column(row, name) is None]
+    missing = [
+        name
+        for name in REQUIRED
+        if _column(row, name) is None and (name != "org_id" or _column(row, "org_code") is None)
+    ]
     if missing:
         raise SiteError(f"missing {', '.join(missing)}")
-    site_id, org_id = _int(_column(row, "id")), _int(_column(row, "org_id"))
+    site_id = _int(_column(row, "id"))
+    org_id, org_code = _organisation(row)
     tz = str(_column(row, "tz"))
     try:
         zoneinfo.ZoneInfo(tz)
@@ -181,6 +215,8 @@ def _site(
         quality=quality,
     )
     compile_site(site)  # geometry type, circle radius, coordinate range, size
+    if org_code is not None:
+        codes.append((site_id, org_code))
     return site
 
 
@@ -198,13 +234,7 @@ def load_sites(
     ``crs`` supplies a CRS for a file that has none; ``repair`` mends invalid polygons.
     """
     source = str(path)
-    try:
-        # GDAL's warnings (duplicate feature ids, odd fields…) become notes, not noise.
-        with warnings.catch_warnings(record=True) as gdal_warnings:
-            warnings.simplefilter("always")
-            frame = gpd.read_file(path, layer=layer, engine="pyogrio")
-    except (OSError, RuntimeError, ValueError) as exc:  # pyogrio's errors are RuntimeErrors
-        raise SiteFileError(source, [f"cannot read: {exc}"]) from exc
+    frame, gdal_warnings = _read(Path(path), layer)
     try:
         file_crs = CRS.from_user_input(crs) if crs else frame.crs
     except CRSError as exc:
@@ -220,16 +250,17 @@ def load_sites(
     notes = [f"read as {file_crs.name}, stored as WGS 84"]
     notes += [f"reader: {w.message}" for w in gdal_warnings]
     sites, problems, seen = [], [], set()
+    codes: list[tuple[int, str]] = []
     rows = frame.drop(columns=frame.geometry.name).to_dict("records")
     for n, (row, geometry) in enumerate(zip(rows, frame.geometry, strict=True), start=1):
-        where = f"feature {n}" + (f" (id {row['id']})" if not _missing(row.get("id")) else "")
         try:
-            site = _site(row, geometry, coord_sys, repair, notes)
-        except (SiteError, ValueError, TypeError) as exc:
+            site = _site(row, geometry, coord_sys, repair, notes, codes=codes)
+        except (SiteError, ValueError, TypeError, shapely.errors.GEOSException) as exc:
+            where = _feature(n, row)
             problems.append(f"{where}: {exc}")
             continue
         if site.id in seen:
-            problems.append(f"{where}: duplicate id {site.id}")
+            problems.append(f"{_feature(n, row)}: duplicate id {site.id}")
         seen.add(site.id)
         sites.append(site)
     if problems:
@@ -238,4 +269,51 @@ def load_sites(
         COORD_SYSTEMS[str(_column(row, "coord_sys") or coord_sys).lower()] == GCJ02 for row in rows
     ):
         notes.append(f"{converted} site(s) declared GCJ-02, converted to WGS 84")
-    return SiteFile(tuple(sites), tuple(notes))
+    return SiteFile(tuple(sites), tuple(notes), tuple(codes))
+
+
+def _feature(n: int, row: dict[str, Any]) -> str:
+    """How a message names the feature: its place in the file, and its id if it has one."""
+    site_id = row.get("id")
+    return f"feature {n}" + (f" (id {str(site_id)[:40]})" if not _missing(site_id) else "")
+
+
+def _read(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, list[warnings.WarningMessage]]:
+    """The file as a GeoDataFrame, and GDAL's warnings (duplicate feature ids, odd fields…),
+    which become notes rather than noise.
+
+    GDAL and its bindings fail on damaged files in many ways (``IndexError`` on a zero-filled
+    Shapefile, GEOS refusing an unclosed ring while the whole file is decoded): every failure
+    is a :class:`SiteFileError` naming the file by its name only (never where it was kept)
+    and, for a geometry GEOS refuses, the feature.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as gdal_warnings:
+            warnings.simplefilter("always")
+            frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except shapely.errors.GEOSException:
+        raise SiteFileError(str(path), _refused_geometries(path, layer)) from None
+    except Exception as exc:
+        reason = str(exc).replace(str(path), path.name).strip() or type(exc).__name__
+        raise SiteFileError(str(path), [f"cannot read: {reason}"]) from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
+        raise SiteFileError(
+            str(path), ["no geometry: a site file is GeoJSON, GeoPackage or a zipped Shapefile"]
+        )
+    return frame, list(gdal_warnings)
+
+
+def _refused_geometries(path: Path, layer: str | None) -> list[str]:
+    """Each feature whose geometry GEOS refuses to build, with GEOS's reason."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GDAL's own words on the same rings
+        meta, _fids, wkbs, columns = pyogrio.raw.read(path, layer=layer)
+    names = [str(name) for name in meta["fields"]]
+    problems = []
+    for n, wkb in enumerate(wkbs, start=1):
+        try:
+            shapely.from_wkb(wkb)
+        except shapely.errors.GEOSException as exc:
+            row = {name: column[n - 1] for name, column in zip(names, columns, strict=True)}
+            problems.append(f"{_feature(n, row)}: invalid geometry: {exc}")
+    return problems or ["a geometry GEOS cannot build"]

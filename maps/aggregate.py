@@ -2,6 +2,7 @@
 
 At country zoom 140,000 members fall into a few hundred grid cells; the browser gets one small
 record per cell (where, how many, how many in each state) instead of one marker per member.
+A cluster says where its points are only to the grid's resolution (see :class:`Cluster`).
 Cells holding a single point, and every point once the map is zoomed in far enough, come back
 as points. The grid is aligned to the pixel origin of the zoom level, so panning never makes
 clusters jump: a cell is the same cell in every request at that zoom.
@@ -35,11 +36,16 @@ POINTS_ZOOM = 17
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    lon: float  # mean position of its points
+    """A grid cell holding two or more points. It tells where they are only to the zoom's
+    resolution: ``lon``/``lat`` is their mean position snapped to the centre of a quarter
+    cell (15 px at that zoom), and the bounds are the cell's own. Points are members' positions, so
+    no single one may be read back from a cluster (drawn one by one, they are audited)."""
+
+    lon: float
     lat: float
     count: int
     by_category: tuple[int, ...]  # how many points of each category (state, site kind…)
-    west: float  # bounds of its points: a click zooms there
+    west: float  # the cell's bounds: a click zooms there
     south: float
     east: float
     north: float
@@ -62,6 +68,17 @@ def mercator_px(
     x = (np.asarray(lon) + 180.0) / 360.0 * size
     y = (1.0 - np.log(np.tan(phi) + 1.0 / np.cos(phi)) / math.pi) / 2.0 * size
     return x, y
+
+
+def mercator_lonlat(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], zoom: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Longitude and latitude of global pixel coordinates at ``zoom`` (:func:`mercator_px`
+    inverted)."""
+    size = TILE_PX * 2.0**zoom
+    lon = np.asarray(x) / size * 360.0 - 180.0
+    lat = np.degrees(np.arctan(np.sinh(math.pi * (1.0 - 2.0 * np.asarray(y) / size))))
+    return lon, lat
 
 
 def in_bbox(
@@ -95,38 +112,39 @@ def cluster(
         return Grid((), np.arange(n, dtype=np.intp))
     x, y = mercator_px(lon, lat, zoom)
     cells_per_row = int(TILE_PX * 2**zoom // cell_px) + 1
-    key = (y // cell_px).astype(np.int64) * cells_per_row + (x // cell_px).astype(np.int64)
+    column, row = (x // cell_px).astype(np.int64), (y // cell_px).astype(np.int64)
+    key = row * cells_per_row + column
     cells, cell_of, counts = np.unique(key, return_inverse=True, return_counts=True)
     lone = counts[cell_of] == 1
     many = np.flatnonzero(counts > 1)
     if len(many) == 0:
         return Grid((), np.flatnonzero(lone))
-    sum_lon = np.bincount(cell_of, weights=lon, minlength=len(cells))
-    sum_lat = np.bincount(cell_of, weights=lat, minlength=len(cells))
+    # The mean in pixels, snapped to a quarter cell; the cell's corners; all in lon/lat.
+    snap = cell_px / 4
+    mean_x = np.bincount(cell_of, weights=x, minlength=len(cells))[many] / counts[many]
+    mean_y = np.bincount(cell_of, weights=y, minlength=len(cells))[many] / counts[many]
+    at_lon, at_lat = mercator_lonlat(
+        (np.floor(mean_x / snap) + 0.5) * snap, (np.floor(mean_y / snap) + 0.5) * snap, zoom
+    )
+    left, top = (cells[many] % cells_per_row) * cell_px, (cells[many] // cells_per_row) * cell_px
+    west, north = mercator_lonlat(left, top, zoom)
+    east, south = mercator_lonlat(left + cell_px, top + cell_px, zoom)
     per_category = np.bincount(
         cell_of * categories + np.asarray(category, dtype=np.int64),
         minlength=len(cells) * categories,
     ).reshape(len(cells), categories)
-    west = np.full(len(cells), np.inf)
-    south = np.full(len(cells), np.inf)
-    east = np.full(len(cells), -np.inf)
-    north = np.full(len(cells), -np.inf)
-    np.minimum.at(west, cell_of, lon)
-    np.minimum.at(south, cell_of, lat)
-    np.maximum.at(east, cell_of, lon)
-    np.maximum.at(north, cell_of, lat)
     clusters = tuple(
         Cluster(
-            lon=float(sum_lon[c] / counts[c]),
-            lat=float(sum_lat[c] / counts[c]),
+            lon=float(at_lon[i]),
+            lat=float(at_lat[i]),
             count=int(counts[c]),
             by_category=tuple(int(v) for v in per_category[c]),
-            west=float(west[c]),
-            south=float(south[c]),
-            east=float(east[c]),
-            north=float(north[c]),
+            west=float(west[i]),
+            south=float(max(south[i], -MAX_MERCATOR_LAT)),
+            east=float(min(east[i], 180.0)),
+            north=float(min(north[i], MAX_MERCATOR_LAT)),
         )
-        for c in many
+        for i, c in enumerate(many)
     )
     return Grid(clusters, np.flatnonzero(lone))
 

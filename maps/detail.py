@@ -50,13 +50,18 @@ def org_detail(session: Session, roster: Roster, scope: Scope, *, org_id: int) -
         if scope.covers(str(o.path[o.index[i]]))
     ]
     m = roster.members
-    subtree = o.subtree_mask(row)
+    # What of the subtree the caller may see: a member, their own organisation only (as
+    # GET /api/v1/sites answers them), not its party groups below.
+    subtree = o.subtree_mask(row) & o.in_scope(scope)
     rows = np.flatnonzero(subtree[m.org] & m.in_scope(scope, o.in_scope(scope)))
     # Most present first, then by name: the list reads as "who is here".
     order = sorted(rows.tolist(), key=lambda r: (-int(m.state[r]), m.name[r]))
     listed = order[:MEMBERS_LISTED]
     members = [_member_row(roster, r) for r in listed]
-    sites = list_sites(session, within_org_id=org_id, limit=SITES_DRAWN)
+    if scope.member_id is None:
+        sites = list_sites(session, within_org_id=org_id, limit=SITES_DRAWN)
+    else:
+        sites = list_sites(session, org_id=org_id, limit=SITES_DRAWN)
     body = {
         "org": {"id": org_id, "name": o.name[row], "kind": ORG_KINDS[o.kind[row]].value},
         "breadcrumbs": breadcrumbs,

@@ -23,6 +23,9 @@ from store.errors import NotFoundError
 from store.query import BBox
 
 COORD_DIGITS = 6
+# An organisation's bounds reveal no member's position: members count by the cell of this
+# size (about 1 km) they stand in; sites, which are no one's personal data, exactly.
+BOUNDS_CELL_DEG = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,8 @@ def tree(roster: Roster, scope: Scope, *, parent_id: int | None) -> dict[str, An
         m.org[in_scope] * n_states + m.state[in_scope], minlength=n_orgs * n_states
     ).reshape(n_orgs, n_states)
     by_state = o.roll_up(by_state)
-    sites = o.roll_up(np.bincount(roster.sites.org, minlength=n_orgs))
+    site_orgs = roster.sites.org
+    sites = o.roll_up(np.bincount(site_orgs[orgs_mask[site_orgs]], minlength=n_orgs))
     children = np.bincount(o.parent[(o.parent >= 0) & orgs_mask], minlength=n_orgs)
     nodes = [
         {
@@ -184,12 +188,15 @@ def org_bounds(roster: Roster, scope: Scope, row: int) -> list[float] | None:
     """``[west, south, east, north]`` around the sites and placed members of the organisation
     at ``row`` and its subtree."""
     o = roster.orgs
-    subtree = o.subtree_mask(row)
+    orgs_mask = o.in_scope(scope)
+    subtree = o.subtree_mask(row) & orgs_mask
     s = roster.sites
     boxes = [s.bounds[subtree[s.org]]]
     m = roster.members
-    placed = subtree[m.org] & m.in_scope(scope, o.in_scope(scope)) & ~np.isnan(m.lon)
-    boxes.append(np.column_stack([m.lon[placed], m.lat[placed], m.lon[placed], m.lat[placed]]))
+    placed = subtree[m.org] & m.in_scope(scope, orgs_mask) & ~np.isnan(m.lon)
+    # Members widen the box by whole cells of BOUNDS_CELL_DEG, never to one's exact position.
+    west, south = _floor(m.lon[placed]), _floor(m.lat[placed])
+    boxes.append(np.column_stack([west, south, west + BOUNDS_CELL_DEG, south + BOUNDS_CELL_DEG]))
     every = np.concatenate(boxes)
     if len(every) == 0:
         return None
@@ -232,6 +239,11 @@ def _clusters(grid: Grid) -> list[list[Any]]:
         ]
         for c in grid.clusters
     ]
+
+
+def _floor(degrees: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The south-west corner of the ``BOUNDS_CELL_DEG`` cell holding each value."""
+    return np.floor(degrees / BOUNDS_CELL_DEG) * BOUNDS_CELL_DEG
 
 
 def _round(value: float) -> float:

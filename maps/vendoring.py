@@ -77,7 +77,8 @@ def topojson_to_geojson(topology: dict[str, Any], name: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _npm_pack(spec: str, into: Path) -> Path:
+def npm_pack(spec: str, into: Path) -> Path:
+    """The ``package/`` folder of ``spec`` (``name@version``) from the npm registry."""
     subprocess.run(["npm", "pack", "--silent", spec], cwd=into, check=True, capture_output=True)
     name = spec.rpartition("@")[0]
     (archive,) = into.glob(f"{name}-*.tgz")
@@ -89,7 +90,7 @@ def _npm_pack(spec: str, into: Path) -> Path:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        leaflet = _npm_pack(LEAFLET, Path(tmp))
+        leaflet = npm_pack(LEAFLET, Path(tmp))
         out = VENDOR / "leaflet"
         shutil.rmtree(out, ignore_errors=True)
         (out / "images").mkdir(parents=True)
@@ -99,7 +100,7 @@ def main() -> None:
             shutil.copy(image, out / "images" / image.name)
         shutil.copy(leaflet / "LICENSE", out / "LICENSE")
 
-        atlas = _npm_pack(WORLD_ATLAS, Path(tmp))
+        atlas = npm_pack(WORLD_ATLAS, Path(tmp))
         topology = json.loads((atlas / "land-110m.json").read_text())
         land = topojson_to_geojson(topology, "land")
         out = VENDOR / "world-atlas"

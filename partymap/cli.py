@@ -1,5 +1,8 @@
 """The ``partymap`` command line: one typer app, one module per command group.
 
+Every command ends bad input with one ``error: …`` line and exit code 2
+(:mod:`partymap.commands.common`).
+
 Command modules import their heavy dependencies inside the command functions so that
 ``partymap --help`` stays fast.
 """
@@ -9,9 +12,11 @@ from __future__ import annotations
 import typer
 
 from partymap.commands import admin, db, demo, gnss, maps, serve
+from partymap.commands.common import OneLineErrors
 
 app = typer.Typer(
     name="partymap",
+    cls=OneLineErrors,
     help="BeiDou/GNSS presence, check-ins and meeting attendance for party organisations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -6,14 +6,53 @@ file. This module imports no other partymap module, so every layer above ``geo``
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-in-production"
+MIN_SECRET_BYTES = 32
+MIN_SECRET_BITS = 80.0
+GENERATE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` cannot sign tokens outside development (None: it can).
+
+    Refused: fewer than 32 bytes; fewer than 80 bits by the frequency of its characters
+    (``"a" * 40``); a run of six or more characters that repeats (a phrase typed twice); the
+    built-in default in any form. A random ``secrets.token_urlsafe(32)`` (43 characters, about
+    208 bits by this estimate) or ``token_hex(32)`` passes; ``token_hex(16)`` is the shortest
+    that does (32 characters, about 114 bits).
+
+    >>> secret_problem("s" * 40)
+    'it has about 0 bits of entropy (at least 80)'
+    >>> secret_problem("change-me-in-production ")
+    'it is 24 bytes long (at least 32)'
+    >>> secret_problem("partymap-secret!partymap-secret!")
+    "it repeats 'partym'"
+    >>> secret_problem("Jm8_yq2Xh0cQv7LzR4tWb9NpK1sFd6Ge3aUo5iYxT") is None
+    True
+    """
+    size = len(secret.encode())
+    if size < MIN_SECRET_BYTES:
+        return f"it is {size} bytes long (at least {MIN_SECRET_BYTES})"
+    if DEFAULT_SECRET in secret:
+        return "it contains the built-in default"
+    counts = Counter(secret)
+    bits = sum(n * math.log2(len(secret) / n) for n in counts.values())
+    if bits < MIN_SECRET_BITS:
+        return f"it has about {bits:.0f} bits of entropy (at least {MIN_SECRET_BITS:.0f})"
+    for start in range(len(secret) - 11):
+        piece = secret[start : start + 6]
+        if piece in secret[start + 6 :]:
+            return f"it repeats {piece!r}"
+    return None
 
 
 def default_data_dir() -> Path:
@@ -49,10 +88,14 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=365, ge=0)
 
     # HTTP API (api/): login throttling, cookies, ingest and live stream limits.
-    # Failed logins allowed per username, and login attempts per client address, in a window.
+    # Login attempts allowed per (username, client address) and per client address (successes
+    # not counted) in a window; counted in the database, shared by every API process.
     login_max_failures: int = Field(default=5, gt=0)
     login_max_attempts_per_address: int = Field(default=30, gt=0)
     login_window_seconds: float = Field(default=300.0, gt=0)
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; from any other
+    # peer the header is ignored. Empty: the peer is the client.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # The session cookie is marked Secure (HTTPS only) unless this says otherwise; None: Secure
     # everywhere but in development, where the map is served over plain http://localhost.
     cookie_secure: bool | None = None
@@ -60,6 +103,9 @@ class Settings(BaseSettings):
     ingest_max_bytes: int = Field(default=1_048_576, gt=0)
     # An SSE comment line this often keeps proxies from closing an idle live stream.
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # An open live stream reads its user again this often and ends when they were deactivated,
+    # got a new password, role or organisation.
+    sse_recheck_seconds: float = Field(default=2.0, gt=0)
 
     # Ingestion daemon (partymap serve, partymap replay): sources, micro-batches, write buffer.
     # TCP server for field devices (first line REG,<device_id>,<token>); port None: no server.
@@ -115,12 +161,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Self:
         if self.environment != "development" and (
-            self.secret_key.get_secret_value() == DEFAULT_SECRET
+            problem := secret_problem(self.secret_key.get_secret_value())
         ):
             raise ValueError(
-                "PARTYMAP_SECRET_KEY is the built-in default; set a random secret "
-                "(for example `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
-                f"before running with PARTYMAP_ENVIRONMENT={self.environment}"
+                f"PARTYMAP_SECRET_KEY cannot sign logins with PARTYMAP_ENVIRONMENT="
+                f"{self.environment}: {problem}; set a random one, made for example with "
+                f"`{GENERATE_SECRET}`"
             )
         if self.tiles == "tianditu" and self.tianditu_key is None:
             raise ValueError("PARTYMAP_TILES=tianditu needs PARTYMAP_TIANDITU_KEY")

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.errors import ConflictError, NotFoundError
+from store.errors import DuplicateKeyError, NotFoundError
 from store.members import get_member
 from store.models import Device, Member
 from store.orgs import org_scope
@@ -43,7 +43,7 @@ def create_device(
     session: Session, *, uid: str, member_id: int | None = None, name: str | None = None
 ) -> Device:
     if find_device(session, uid=uid) is not None:
-        raise ConflictError(f"a device with uid {uid!r} already exists")
+        raise DuplicateKeyError("device", "uid", uid)
     if member_id is not None:
         get_member(session, member_id=member_id)
     device = Device(uid=uid, member_id=member_id, name=name, active=True)

@@ -50,3 +50,25 @@ class InvalidValueError(StoreError, ValueError):
 
 class ConflictError(StoreError, ValueError):
     """The change is refused: a duplicate key, a cycle in the tree, rows still depending on it."""
+
+
+class DuplicateKeyError(ConflictError):
+    """A unique key (an organisation's or member's code, a device uid, a username) is taken.
+
+    ``public`` says so naming only the key as the caller gave it, never whose it is: an API
+    caller must not learn that the key belongs to something outside their scope.
+
+    >>> str(DuplicateKeyError("device", "uid", "imei-7"))
+    "a device with uid 'imei-7' already exists"
+    >>> DuplicateKeyError("device", "uid", "imei-7").public
+    "uid 'imei-7' cannot be used: the change conflicts with existing data"
+    """
+
+    def __init__(self, what: str, key: str, value: object) -> None:
+        super().__init__(f"a {what} with {key} {value!r} already exists")
+        self.public = conflict_with_existing(key, value)
+
+
+def conflict_with_existing(key: str, value: object) -> str:
+    """The words for a key that cannot be used, the same whatever holds it."""
+    return f"{key} {value!r} cannot be used: the change conflicts with existing data"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from store.errors import ConflictError, NotFoundError
+from store.errors import DuplicateKeyError, NotFoundError
 from store.models import LatestPosition, Member
 from store.orgs import get_organisation, org_scope
 from store.query import SelectT, matching, page
@@ -96,6 +96,22 @@ def member_names(session: Session, *, member_ids: Sequence[int]) -> dict[int, st
     return {member_id: name for member_id, name in rows}
 
 
+def member_paths(session: Session, *, member_ids: Sequence[int]) -> dict[int, str]:
+    """The materialised path of each given member's organisation as it is now (what decides
+    who may see them: a transfer moves it at once)."""
+    ids = [int(m) for m in member_ids]
+    if not ids:
+        return {}
+    where = "m.id = ANY(CAST(:ids AS integer[]))"
+    if session.get_bind().dialect.name != "postgresql":
+        where = "m.id IN (SELECT value FROM json_each(:ids))"
+    stmt = text(
+        f"SELECT m.id, o.path FROM members m JOIN organisations o ON o.id = m.org_id WHERE {where}"
+    )
+    params = {"ids": ids if session.get_bind().dialect.name == "postgresql" else json.dumps(ids)}
+    return {member_id: path for member_id, path in session.execute(stmt, params)}
+
+
 def update_member(
     session: Session,
     *,
@@ -148,4 +164,4 @@ def _filtered(
 
 def _refuse_duplicate_code(session: Session, code: str) -> None:
     if find_member(session, code=code) is not None:
-        raise ConflictError(f"a member with code {code!r} already exists")
+        raise DuplicateKeyError("member", "code", code)

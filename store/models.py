@@ -340,6 +340,17 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
 
 
+class LoginCounter(Base):
+    """Login attempts counted in a fixed window per key (a hash of an address, or of a
+    username and an address), shared by every API process using the database."""
+
+    __tablename__ = "login_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start_s: Mapped[float] = mapped_column(Float, index=True)  # Unix seconds
+    attempts: Mapped[int] = mapped_column(Integer)
+
+
 class AuditEntry(Base):
     """Who did what to whose data, when. Actors are kept by name so entries outlive users."""
 

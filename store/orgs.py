@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from store.errors import ConflictError, NotFoundError
+from store.errors import ConflictError, DuplicateKeyError, NotFoundError
 from store.models import MeetingRow, Member, Organisation, OrgKind, SiteRow, User
 from store.query import SelectT, page
 from store.rawsql import raw_rows
@@ -208,4 +208,4 @@ def _join_subtree(stmt: SelectT, root_id: int) -> SelectT:
 
 def _refuse_duplicate_code(session: Session, code: str) -> None:
     if find_organisation(session, code=code) is not None:
-        raise ConflictError(f"an organisation with code {code!r} already exists")
+        raise DuplicateKeyError("organisation", "code", code)

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.errors import ConflictError, InvalidValueError, NotFoundError
+from store.errors import DuplicateKeyError, InvalidValueError, NotFoundError
 from store.members import get_member
 from store.models import Role, User
 from store.orgs import get_organisation, org_scope
@@ -41,7 +41,7 @@ def create_user(
     member_id: int | None = None,
 ) -> User:
     if find_user(session, username=username) is not None:
-        raise ConflictError(f"user {username!r} already exists")
+        raise DuplicateKeyError("user", "username", username)
     _check_scope(session, role, org_id, member_id)
     user = User(
         username=username,

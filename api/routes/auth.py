@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -9,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from api.auth import COOKIE_NAME, create_access_token
+from api.auth import COOKIE_NAME, LoginThrottle, client_address, create_access_token
 from api.deps import AppSettings, CurrentUser, DbSession
 from api.routes import API_PREFIX
 from store.users import authenticate_user
@@ -38,7 +39,10 @@ class Me(BaseModel):
     summary="Log in",
     responses={
         401: {"description": "Wrong username or password."},
-        429: {"description": "Too many attempts: wait `Retry-After` seconds."},
+        429: {
+            "description": "Too many attempts from this address (for this username, or in "
+            "all): wait `Retry-After` seconds."
+        },
     },
 )
 async def login(
@@ -53,29 +57,34 @@ async def login(
     The token comes back in the body (send it as ``Authorization: Bearer``) and as an HttpOnly,
     SameSite=Strict cookie that GET requests from the map page and its EventSource use.
     """
-    throttle = request.app.state.login_throttle
-    address = request.client.host if request.client else "unknown"
-    wait = throttle.retry_after(form.username, address)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = client_address(request, settings.trusted_proxies)
+    # Counted (and committed) before the password is checked: parallel guesses past the
+    # limit are refused, on every worker, since the counters are in the database.
+    wait = await run_in_threadpool(throttle.begin, session, form.username, address)
     if wait:
+        seconds = math.ceil(wait)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="too many login attempts; try again later",
-            headers={"Retry-After": str(int(wait + 0.999))},
+            detail=f"too many login attempts: try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
         )
     # argon2 is deliberately slow: keep it off the event loop.
     user = await run_in_threadpool(
         authenticate_user, session, username=form.username, password=form.password
     )
     if user is None:
-        throttle.failed(form.username)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="wrong username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    throttle.succeeded(form.username)
-    session.commit()  # last login time, and a rehashed password if argon2's parameters moved
-    token, seconds = create_access_token(settings, user_id=user.id)
+    throttle.succeeded(session, form.username, address)
+    # The counters, the last login time, and a rehashed password if argon2's parameters moved.
+    session.commit()
+    token, seconds = create_access_token(
+        settings, user_id=user.id, password_hash=user.password_hash
+    )
     secure = settings.cookie_secure
     if secure is None:
         secure = settings.environment != "development"

@@ -11,7 +11,14 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
-from api.deps import AdminUser, CurrentUser, DbSession, Pagination, Principal
+from api.deps import (
+    AdminUser,
+    CurrentUser,
+    DbSession,
+    Pagination,
+    Principal,
+    audit_member_read,
+)
 from api.formats import CSV, XLSX, csv_table, xlsx_table
 from api.reports import (
     STATS_HEADER,
@@ -154,21 +161,35 @@ def read_attendance(
     format: FormatQuery = TableFormat.JSON,
 ) -> Response | Page[AttendanceOut]:
     """Each member of the meeting's organisation: present, late, left_early or absent, as
-    their visits to the site say now. A member sees their own line only."""
+    their visits to the site say now. A member sees their own line only. Every member
+    returned (a JSON page, or the whole CSV / XLSX table) is audited: ``read_attendance``."""
     meeting_in_scope(session, user, meeting_id)
     report = meeting_attendance(session, meeting_id=meeting_id)
     if user.role is Role.MEMBER:
         lines = tuple(line for line in report.lines if line.member_id == user.member_id)
         report = type(report)(report.meeting, report.site, lines)
     if format is TableFormat.JSON:
-        return paged(
+        page = paged(
             AttendanceOut,
             params.window(report.lines),
             params,
             lambda line: AttendanceOut.model_validate(line._asdict()),
         )
+        _audit_attendance(session, user, meeting_id, [a.member_id for a in page.items], format)
+        return page
+    _audit_attendance(session, user, meeting_id, [line.member_id for line in report.lines], format)
     header, rows = report.table()
     return _download(f"attendance-{meeting_id}", "attendance", format, header, rows)
+
+
+def _audit_attendance(
+    session: Session, user: Principal, meeting_id: int, member_ids: list[int], format: TableFormat
+) -> None:
+    """Attendance is personal data: one ``read_attendance`` entry per member returned,
+    committed before the answer leaves."""
+    detail = {"meeting_id": meeting_id, "format": format.value}
+    audit_member_read(session, user, member_ids, "read_attendance", detail)
+    session.commit()
 
 
 @router.post(

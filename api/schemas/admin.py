@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.common import Id, In, Out
+from api.schemas.common import Flag, Id, In, Out
 from store.models import Role
 
 Username = Annotated[
@@ -37,7 +37,7 @@ class UserIn(In):
 
 class UserPatch(In):
     password: Password | None = None
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class AuditOut(Out):
@@ -56,3 +56,6 @@ class ImportOut(Out):
     updated: int
     notes: list[str]
     tokens: dict[str, str] = Field(description="Device uid → its new token, shown once.")
+    site_ids: dict[int, int] = Field(
+        description="Sites: each feature's ``id`` in the file → the stored site's id."
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -34,7 +34,13 @@ TimeZone = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$"),
     Field(examples=["Asia/Shanghai"]),
 ]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Numbers and flags in request bodies are strict, as the document says: false is not 0, "3" is
+# not 3 (an integer where a number is asked for is fine). Query and path parameters arrive as
+# text and are parsed as the document says instead.
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+Flag = Annotated[bool, Strict()]
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
 
 
 def path_id(what: str) -> object:

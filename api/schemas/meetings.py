@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
-from api.schemas.common import Id, In, Name, Out
+from api.schemas.common import Id, In, Name, Number, Out
 from geo.model import AttendanceOutcome, Meeting, MeetingKind
 
-Seconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
+Seconds = Annotated[Number, Field(ge=0, le=86_400, allow_inf_nan=False)]
 
 
 class MeetingOut(Out):

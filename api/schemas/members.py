@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from api.schemas.common import Code, Id, In, Name, Out, Phone
+from api.schemas.common import Code, Flag, Id, In, Name, Out, Phone
 
 
 class MemberOut(Out):
@@ -30,7 +30,7 @@ class MemberPatch(In):
     name: Name | None = None
     code: Code | None = None
     phone: Phone | None = None
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class Transfer(In):
@@ -68,7 +68,7 @@ class DevicePatch(In):
     member_id: Id | None = Field(
         default=None, description="Hand the device to this member; null unassigns it."
     )
-    active: bool | None = Field(default=None, description="A deactivated device is refused.")
+    active: Flag | None = Field(default=None, description="A deactivated device is refused.")
 
 
 class DeviceToken(Out):

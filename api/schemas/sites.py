@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from api.geojson import SiteGeometry, feature, geometry_of
-from api.schemas.common import Id, In, Name, TimeZone
+from api.schemas.common import Id, In, Int, Name, Number, TimeZone
 from geo.model import QualityThresholds, Site, SiteKind, SiteParams
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+Finite = Annotated[Number, Field(allow_inf_nan=False)]
 _PARAMS, _QUALITY = SiteParams(), QualityThresholds()  # the defaults of DESIGN §4
 
 
@@ -33,7 +33,7 @@ class SiteParamsIn(In):
 class QualityIn(In):
     """Quality-rule thresholds for fixes at this site; missing ones keep their defaults."""
 
-    min_sats: Annotated[int, Field(ge=0, le=64)] = _QUALITY.min_sats
+    min_sats: Annotated[Int, Field(ge=0, le=64)] = _QUALITY.min_sats
     max_hdop: Annotated[Finite, Field(gt=0, le=99.99)] = _QUALITY.max_hdop
     max_speed_mps: Annotated[Finite, Field(gt=0, le=10_000)] = _QUALITY.max_speed_mps
     max_future_s: Annotated[Finite, Field(ge=0, le=86_400)] = _QUALITY.max_future_s

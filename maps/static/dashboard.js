@@ -664,7 +664,16 @@ function partymapDashboard(map, baseLayers, layerControl) {
     e.preventDefault();
     const body = new URLSearchParams(new FormData(e.target));
     const response = await fetch(cfg.api + "/auth/token", { method: "POST", body, credentials: "same-origin" });
-    if (!response.ok) { $("pm-login-error").hidden = false; return; }
+    if (!response.ok) {
+      // Say why: a wrong password, or too many attempts (with how long to wait).
+      const error = $("pm-login-error");
+      const wait = response.headers.get("Retry-After");
+      error.textContent = response.status === 429 && wait
+        ? T.login_throttled.replace("{s}", wait)
+        : T.login_failed;
+      error.hidden = false;
+      return;
+    }
     e.target.hidden = true;
     document.body.classList.remove("pm-locked");
     start();

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from partymap.commands.common import UrlOption, require_database, settings_for
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -26,37 +28,25 @@ import_app = typer.Typer(
 user_app = typer.Typer(help="Manage users who log in to the API and map.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        help="Database URL (default: PARTYMAP_DATABASE_URL, else the embedded SpatiaLite file).",
-    ),
-]
 FileArgument = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The file to import.")
 ]
 
 
 @contextlib.contextmanager
-def _session(url: str | None) -> Iterator[Session]:
-    """A session on the configured database; refusals end the command with their message."""
-    from geo.errors import GeoError
-    from partymap.settings import Settings
+def _session(url: str | None, *, must_exist: bool = False) -> Iterator[Session]:
+    """A session on the configured database (with ``must_exist``, refuse to create it)."""
     from store.db import make_sessionmaker, open_engine
-    from store.errors import StoreError
 
+    settings = settings_for(url)
+    if must_exist:
+        require_database(settings)
+    engine = open_engine(settings)
     try:
-        settings = Settings(database_url=url) if url else Settings()
-        engine = open_engine(settings)
-        try:
-            with make_sessionmaker(engine)() as session:
-                yield session
-        finally:
-            engine.dispose()
-    except (StoreError, GeoError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def _report_import(result: object) -> None:
@@ -66,6 +56,11 @@ def _report_import(result: object) -> None:
     typer.echo(f"{result.kind}: {result.created} created, {result.updated} updated", err=True)
     for note in result.notes:
         typer.echo(f"  {note}", err=True)
+    if result.site_ids:
+        # The map from the file's ids to the stored sites' goes to stdout, for scripts.
+        typer.echo("file_id,site_id")
+        for file_id, site_id in result.site_ids.items():
+            typer.echo(f"{file_id},{site_id}")
     if result.tokens:
         # Tokens go to stdout (redirect them into a file for the devices); shown only once.
         typer.echo("uid,token")
@@ -209,6 +204,7 @@ def report_attendance(
     url: UrlOption = None,
 ) -> None:
     """A meeting's attendance (--meeting), or stored attendance per organisation."""
+    import getpass
     import json
     from datetime import UTC
 
@@ -220,15 +216,24 @@ def report_attendance(
         record_meeting_attendance,
         stats_rows,
     )
+    from store.audit import record_audit_many
 
     if format not in FORMATS:
         raise typer.BadParameter(f"format must be one of {', '.join(FORMATS)}")
     if format == "xlsx" and out is None:
         raise typer.BadParameter("xlsx is binary: give --out FILE")
-    with _session(url) as session:
+    with _session(url, must_exist=True) as session:
         if meeting is not None:
             decide = record_meeting_attendance if record else meeting_attendance
             report = decide(session, meeting_id=meeting)
+            # Attendance is personal data: its readers are in the audit log, here too.
+            record_audit_many(
+                session,
+                actor=f"cli:{getpass.getuser()}",
+                action="read_attendance",
+                subject_member_ids=sorted({line.member_id for line in report.lines}),
+                detail={"via": "cli", "meeting_id": meeting},
+            )
             session.commit()
             header, rows = report.table()
             title = f"meeting {meeting}"

@@ -8,18 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from partymap.commands.common import UrlOption, require_database, settings_for
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        help="Database URL (default: PARTYMAP_DATABASE_URL, else the embedded SpatiaLite file).",
-    ),
-]
 
 
 @app.command()
@@ -43,7 +37,7 @@ def current(url: UrlOption = None) -> None:
     """Show the database's schema revision and the newest this partymap knows."""
     from store import migrations
 
-    with _database(url) as engine:
+    with _database(url, must_exist=True) as engine:
         revision = migrations.current_revision(engine)
     typer.echo(f"current: {revision or 'empty'}\nhead: {migrations.head_revision()}")
 
@@ -59,35 +53,31 @@ def purge(
     """Delete positions received longer ago than the retention period (0 keeps everything)."""
     from datetime import UTC, datetime
 
-    from partymap.settings import Settings
     from store.db import make_sessionmaker
     from store.positions import purge_positions, retention_cutoff
 
-    keep = days if days is not None else Settings().retention_days
+    keep = days if days is not None else settings_for(url).retention_days
     cutoff = retention_cutoff(now=datetime.now(UTC), retention_days=keep)
     if cutoff is None:
         typer.echo("retention is 0 days: positions are kept forever, nothing purged")
         return
-    with _database(url) as engine, make_sessionmaker(engine)() as session:
+    with _database(url, must_exist=True) as engine, make_sessionmaker(engine)() as session:
         removed = purge_positions(session, received_before=cutoff)
         session.commit()
     typer.echo(f"purged {removed} positions received before {cutoff.isoformat()}")
 
 
 @contextlib.contextmanager
-def _database(url: str | None) -> Iterator[Engine]:
-    """The engine for ``url`` (or the settings'); a store error ends the command with its
-    message (what to install or run) instead of a traceback."""
-    from partymap.settings import Settings
+def _database(url: str | None, *, must_exist: bool = False) -> Iterator[Engine]:
+    """The engine for ``url`` (or the settings'); with ``must_exist`` an embedded database
+    file that is not there is refused rather than created."""
     from store.db import make_engine
-    from store.errors import StoreError
 
+    settings = settings_for(url)
+    if must_exist:
+        require_database(settings)
+    engine = make_engine(settings.sqlalchemy_url)
     try:
-        engine = make_engine(url or Settings().sqlalchemy_url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        yield engine
+    finally:
+        engine.dispose()

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from partymap.commands.common import UrlOption, require_database, settings_for
+
 Language = Literal["zh-CN", "en"]
 Tiles = Literal["osm", "tianditu", "amap", "none"]
 
@@ -27,6 +29,7 @@ def export_map(
     tiles: Annotated[
         Tiles | None, typer.Option(help="Base layer shown first (default: from settings).")
     ] = None,
+    url: UrlOption = None,
 ) -> None:
     """Export the electronic map with today's positions, tracks, check-ins and meetings.
 
@@ -38,12 +41,11 @@ def export_map(
 
     from maps.export import export_html
     from maps.snapshot import Scope
-    from partymap.settings import Settings
     from store.db import make_sessionmaker, open_engine
-    from store.errors import StoreError
     from store.orgs import get_organisation
 
-    settings = Settings()
+    settings = settings_for(url)
+    require_database(settings)
     engine = open_engine(settings)
     try:
         with make_sessionmaker(engine)() as session:
@@ -63,8 +65,6 @@ def export_map(
             )
             out.write_text(html, encoding="utf-8")
             session.commit()
-    except StoreError as exc:
-        raise typer.BadParameter(str(exc)) from exc
     finally:
         engine.dispose()
     typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gnss.sources.loop import run as run_loop
+from partymap.commands.common import BadInputError, UrlOption, settings_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -62,14 +63,14 @@ def serve(
     no_http: Annotated[
         bool, typer.Option("--no-http", help="Run the ingestion daemon alone, without the API.")
     ] = False,
+    url: UrlOption = None,
 ) -> None:
     """Serve the API and the map, and ingest NMEA from every configured source."""
     from partymap.ingest.run import serve as run_serve
     from partymap.ingest.sources import SourcePlan, SourceSpecError
-    from partymap.settings import Settings
 
     _logging()
-    settings = Settings()
+    settings = settings_for(url)
     if host is not None or port is not None:
         settings = settings.model_copy(
             update={"host": host or settings.host, "port": settings.port if port is None else port}
@@ -108,23 +109,22 @@ def replay(
             help="Pace by the log's time tags × SPEED (default: as fast as possible).", min=0
         ),
     ] = None,
+    url: UrlOption = None,
 ) -> None:
     """Feed LOG through the ingestion pipeline as DEVICE, from where the last run stopped."""
     from partymap.ingest.run import replay as run_replay
     from partymap.ingest.sources import ReplaySpec
-    from partymap.settings import Settings
     from store.db import make_sessionmaker
     from store.devices import find_device
 
     _logging()
-    settings = Settings()
+    settings = settings_for(url)
     engine = _engine(settings)
     try:
         with make_sessionmaker(engine)() as session:
             known = find_device(session, uid=device)
         if known is None or not known.active:
-            typer.echo(f"error: device {device!r} is not registered, or inactive", err=True)
-            raise typer.Exit(1)
+            raise BadInputError(f"device {device!r} is not registered, or inactive")
         spec = ReplaySpec(log, device, speed or None)
         report = run_loop(run_replay(settings, engine, spec))
     finally:

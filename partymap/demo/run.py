@@ -24,7 +24,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from api.app import create_app
+from api.app import PROXY_HEADERS, create_app
 from partymap.demo.logs import HISTORY, LIVE, RECORDED, retime_logs
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.run import HTTP_GRACE_S, stop_on_signals
@@ -102,6 +102,7 @@ async def run(prepared: Prepared, *, say: Callable[[str], None]) -> None:
             port=settings.port,
             log_level="warning",
             timeout_graceful_shutdown=HTTP_GRACE_S,
+            proxy_headers=PROXY_HEADERS,
         )
     )
     stop = asyncio.Event()
@@ -168,6 +169,9 @@ def instructions(prepared: Prepared) -> str:
             f"        {MEETING.title} at {meeting_at:%H:%M} ({room.tz}). Check-ins appear in the",
             "        live feed; the 三会一课 (meetings) tab shows attendance as it unfolds.",
             f"Data    {settings.data_dir / DATABASE} (new on every run); tiles: {settings.tiles}",
+            "CLI     other partymap commands read this database with",
+            f"        --url {settings.sqlalchemy_url}",
+            f"        or: export PARTYMAP_DATABASE_URL={settings.sqlalchemy_url}",
             "",
             "Ctrl-C stops the demo.",
             "",

@@ -22,7 +22,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from api.app import create_app
+from api.app import PROXY_HEADERS, create_app
 from gnss.sources.devicesim import raise_open_file_limit
 from partymap import heap
 from partymap.ingest.daemon import Daemon
@@ -93,6 +93,7 @@ async def serve(
                 port=settings.port,
                 timeout_graceful_shutdown=HTTP_GRACE_S,
                 log_config=None,
+                proxy_headers=PROXY_HEADERS,
             )
             server = uvicorn.Server(config)
             heap.settle()

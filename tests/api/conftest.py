@@ -33,7 +33,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 BACKENDS = ["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)]
-SECRET = "api-tests-secret-0123456789abcdef0123456789"
+SECRET = "api-tests-secret-7Hq2vX9mL4pR8kZ3wN6cT1yB5"
 
 
 def api_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -43,6 +43,18 @@ class Op:
 ADMIN_SCOPE = {role: PERSONAL[role] for role in ("branch_admin", "committee_admin", "whole_tree")}
 
 
+# The live stream after a change (tests/api/test_authorization.py, on a real server): whose
+# events each role receives once "peer" (B1) is transferred to B3, and that every role's own
+# stream ends when the user is deactivated, gets a new password or a new organisation.
+STREAM_ROLES = ("member", "branch_admin", "committee_admin", "whole_tree")
+AFTER_TRANSFER = {
+    "member": {"self"},
+    "branch_admin": {"self"},
+    "committee_admin": {"self", "sibling"},
+    "whole_tree": {"self", "peer", "sibling", "outside"},
+}
+
+
 def expected(op: Op, role: str, target: str) -> set[int]:
     """The statuses this role may get for this target."""
     ok = {200, 201, 202, 204}

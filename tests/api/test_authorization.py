@@ -9,24 +9,35 @@ every member whose location data was returned has an audit entry written by that
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from api.reports import meeting_attendance
 from geo.model import MeetingKind
-from store import devices, meetings, members, orgs, sites
+from store import devices, meetings, members, orgs, sites, users
 from store.db import make_engine
 from store.migrations import upgrade
 from store.models import AuditEntry, Member, Organisation, OrgKind
 from tests.api.conftest import client_for, make_app
-from tests.api.matrix import Op, Request, expected, extension_cases
-from tests.api.world import PERSONAL, ROLES, T0, TARGETS, World, square
+from tests.api.live import StreamReader, event, serving
+from tests.api.matrix import (
+    AFTER_TRANSFER,
+    STREAM_ROLES,
+    Op,
+    Request,
+    expected,
+    extension_cases,
+)
+from tests.api.world import PERSONAL, ROLES, T0, TARGETS, World, build_world, square
 
 
 def _t(world: World, target: str) -> Any:
@@ -260,7 +271,9 @@ OPS: dict[tuple[str, str], Op] = {
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}"}
     ),
     ("GET", "/api/v1/meetings/{meeting_id}/attendance"): Op(
-        "org_read", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+        "org_read",
+        lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"},
+        audit="read_attendance",
     ),
     ("POST", "/api/v1/meetings/{meeting_id}/attendance"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
@@ -485,3 +498,121 @@ def test_targeted_reads_return_their_member(world_app: tuple[FastAPI, World, Eng
         world.targets["peer"].member_id,
     }
     assert [v["member_id"] for v in visits.json()["items"]] == [member]
+
+
+@pytest.mark.parametrize("format", ["json", "csv", "xlsx"])
+def test_every_attendance_read_is_audited_per_member(
+    format: str, world_app: tuple[FastAPI, World, Engine]
+) -> None:
+    """regression: reads of a meeting's attendance (JSON, CSV, XLSX) wrote no audit entry for
+    the members they returned."""
+    app, world, engine = world_app
+    meeting_id = world.targets["self"].meeting_id
+    with Session(engine) as db:
+        everyone = {line.member_id for line in meeting_attendance(db, meeting_id=meeting_id).lines}
+    assert len(everyone) >= 2  # self, peer, and members other tests of the module added
+    with client_for(app) as client, Session(engine) as db:
+        for role, returned in (
+            ("member", {world.targets["self"].member_id}),
+            ("branch_admin", everyone),
+            ("whole_tree", everyone),
+        ):
+            before = _last_audit(db)
+            response = client.get(
+                f"/api/v1/meetings/{meeting_id}/attendance",
+                params={"format": format},
+                headers=world.headers(role),
+            )
+            assert response.status_code == 200, response.text
+            db.rollback()
+            audited = list(
+                db.scalars(
+                    select(AuditEntry.subject_member_id).where(
+                        AuditEntry.id > before,
+                        AuditEntry.action == "read_attendance",
+                        AuditEntry.actor_user_id == world.user_ids[role],
+                    )
+                )
+            )
+            assert sorted(audited) == sorted(returned), (role, format)
+
+
+@pytest.mark.parametrize("role", STREAM_ROLES)
+def test_the_stream_follows_a_transfer_at_once(role: str, engine: Engine, tmp_path: Path) -> None:
+    """regression: after a member's transfer the former organisation's admins kept receiving
+    their positions for several seconds (until the pipeline's directory refreshed)."""
+    app = make_app(engine, tmp_path, sse_keepalive_seconds=0.2)
+    world = build_world(engine, app.state.settings)
+    peer = world.targets["peer"].member_id
+    with serving(app) as base:
+        reader = StreamReader(base, world.headers(role))
+        try:
+            with Session(engine) as db:
+                members.transfer_member(db, member_id=peer, org_id=world.org_ids["B3"])
+                db.commit()
+            # The pipeline still says B1 for the moved member; the last event marks the end.
+            app.state.live.publish_many(
+                [event(world, t, branch="B1" if t == "peer" else None) for t in TARGETS[1:]]
+                + [event(world, "self")]
+            )
+            mark = f'"member_id":{world.targets["self"].member_id},'
+            lines, complete = reader.until(lambda line: mark in line)
+        finally:
+            reader.close()
+    assert complete, lines
+    received = {
+        t for t in TARGETS if any(f'"member_id":{world.targets[t].member_id},' in x for x in lines)
+    }
+    assert received == AFTER_TRANSFER[role]
+
+
+def _new_organisation(db: Session, world: World, role: str) -> None:
+    if role == "member":
+        members.transfer_member(
+            db, member_id=world.targets["self"].member_id, org_id=world.org_ids["B2"]
+        )
+        return
+    moved_to = {"branch_admin": "B2", "committee_admin": "C2", "whole_tree": "C1"}[role]
+    users.update_user(db, user_id=world.user_ids[role], org_id=world.org_ids[moved_to])
+
+
+CHANGES = {
+    "deactivated": lambda db, w, role: users.update_user(
+        db, user_id=w.user_ids[role], active=False
+    ),
+    "new password": lambda db, w, role: users.set_password(
+        db, user_id=w.user_ids[role], password="a brand new password"
+    ),
+    "new organisation": _new_organisation,
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+@pytest.mark.parametrize("role", STREAM_ROLES)
+def test_the_stream_ends_with_the_users_rights(
+    role: str, change: str, engine: Engine, tmp_path: Path
+) -> None:
+    """regression: a deactivated user's open stream kept receiving events; a password, role or
+    organisation change left it open too, and a token from before a new password still
+    worked."""
+    app = make_app(engine, tmp_path, sse_keepalive_seconds=0.2, sse_recheck_seconds=0.3)
+    world = build_world(engine, app.state.settings)
+    with serving(app) as base:
+        reader = StreamReader(base, world.headers(role))
+        try:
+            with Session(engine) as db:
+                CHANGES[change](db, world, role)
+                db.commit()
+            changed_at = time.monotonic()
+            lines, ended = reader.until(lambda line: line == "event: end", timeout=10)
+            took_s = time.monotonic() - changed_at
+            closed = reader.ended(5)
+            # Whatever is published now reaches no one: the stream is gone.
+            app.state.live.publish(event(world, "self"))
+        finally:
+            reader.close()
+        with httpx.Client(base_url=base, timeout=10) as client:
+            me = client.get("/api/v1/auth/me", headers=world.headers(role))
+    assert ended and closed and took_s < 3, (lines, took_s)
+    assert not [x for x in lines if x.startswith("data: ") and '"type":"end"' not in x]
+    assert me.status_code == (200 if change == "new organisation" else 401)

@@ -4,6 +4,7 @@ named, the same file twice is an update, and the site files of fixtures/sites lo
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,10 @@ def test_site_files_of_every_kind(engine: Engine, tmp_path: Path) -> None:
     _orgs_up_to(engine, 26)
     app = make_app(engine, tmp_path)
     with Session(engine) as db:
-        user_id = create_user(db, username="root", password=PASSWORD, role=Role.COMMITTEE_ADMIN).id
+        root = create_user(db, username="root", password=PASSWORD, role=Role.COMMITTEE_ADMIN)
+        user_id, password_hash = root.id, root.password_hash
         db.commit()
-    token, _ = create_access_token(app.state.settings, user_id=user_id)
+    token, _ = create_access_token(app.state.settings, user_id=user_id, password_hash=password_hash)
     headers = {"Authorization": f"Bearer {token}"}
     sites = FIXTURES / "sites"
     with client_for(app) as client:
@@ -181,7 +183,7 @@ def test_the_command_line_runs_the_same_imports_and_reports(engine: Engine, tmp_
     assert results[2].stdout.startswith("uid,token\nimei-9,")
     assert "user li" in results[3].stdout and results[4].stdout.strip() == "[]"
     bad = runner.invoke(cli, ["import", "members", str(tmp_path / "orgs.csv"), "--url", url])
-    assert bad.exit_code == 1 and "missing column(s) org_code" in bad.stderr
+    assert bad.exit_code == 2 and "missing column(s) org_code" in bad.stderr
 
 
 def test_site_import_options_pick_a_layer_and_supply_a_missing_crs(
@@ -192,7 +194,7 @@ def test_site_import_options_pick_a_layer_and_supply_a_missing_crs(
     runner = CliRunner()
     gpkg = str(FIXTURES / "sites" / "overseas.gpkg")
     no_such = runner.invoke(cli, ["import", "sites", gpkg, "--layer", "camps", "--url", url])
-    assert no_such.exit_code == 1 and "camps" in no_such.stderr
+    assert no_such.exit_code == 2 and "camps" in no_such.stderr
     layer = runner.invoke(cli, ["import", "sites", gpkg, "--layer", "sites", "--url", url])
     assert layer.exit_code == 0, layer.output
     # A Shapefile whose .prj went missing: refused, unless its CRS is given.
@@ -201,9 +203,101 @@ def test_site_import_options_pick_a_layer_and_supply_a_missing_crs(
             (tmp_path / part.name).write_bytes(part.read_bytes())
     shp = str(tmp_path / "china_cgcs2000.shp")
     refused = runner.invoke(cli, ["import", "sites", shp, "--url", url])
-    assert refused.exit_code == 1 and "no CRS declared" in refused.stderr
+    assert refused.exit_code == 2 and "no CRS declared" in refused.stderr
     bogus = runner.invoke(cli, ["import", "sites", shp, "--crs", "EPSG:nonsense", "--url", url])
-    assert bogus.exit_code == 1 and "unknown CRS 'EPSG:nonsense'" in bogus.stderr
+    assert bogus.exit_code == 2 and "unknown CRS 'EPSG:nonsense'" in bogus.stderr
     given = runner.invoke(cli, ["import", "sites", shp, "--crs", "EPSG:4490", "--url", url])
     assert given.exit_code == 0, given.output
     assert _count(engine, SiteRow) == 6 + 3  # overseas.gpkg holds six sites, the Shapefile three
+
+
+def _site_collection(*features: dict[str, Any]) -> bytes:
+    return json.dumps({"type": "FeatureCollection", "features": list(features)}).encode()
+
+
+def _polygon(ring: list[list[float]], **properties: Any) -> dict[str, Any]:
+    base = {"id": 1, "org_id": 1, "name": "会议室", "tz": "Asia/Shanghai"}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {**base, **properties},
+    }
+
+
+def _by_code(file_id: int, code: str, name: str) -> dict[str, Any]:
+    feature = _polygon(CLOSED, id=file_id, name=name)
+    feature["properties"] = {"id": file_id, "org_code": code, "name": name, "tz": "Asia/Shanghai"}
+    return feature
+
+
+CLOSED = [[114.0, 30.0], [114.01, 30.0], [114.01, 30.01], [114.0, 30.01], [114.0, 30.0]]
+
+
+def _zeros_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for suffix in ("shp", "dbf", "shx"):
+            archive.writestr(f"sites.{suffix}", b"\0" * 200)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "words"),
+    [
+        ("open.geojson", _site_collection(_polygon(CLOSED[:-1], id=5)),
+         "feature 1 (id 5): invalid geometry"),
+        ("nan.geojson", _site_collection(_polygon(CLOSED, id=6)).replace(b"30.01", b"NaN"),
+         "feature 1 (id 6)"),
+        ("zeros.zip", _zeros_zip(), "zeros.zip: "),
+        ("empty.gpkg", b"", "empty.gpkg: "),
+        ("garbage.zip", b"PK\x03\x04" + b"\xff" * 64, "garbage.zip: "),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("repair", [False, True])
+def test_every_site_file_reader_error_is_a_422_naming_file_and_feature(
+    world_app: tuple[FastAPI, World, Engine], name: str, data: bytes, words: str, repair: bool
+) -> None:
+    """regression: an unclosed ring, a NaN coordinate or a zero-filled Shapefile gave a 500."""
+    app, world, engine = world_app
+    before = _count(engine, SiteRow)
+    with client_for(app) as client:
+        response = _post(client, "sites", data, name, world.headers("whole_tree"), repair=repair)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"{name}: ") and words in detail
+    assert "partymap-import" not in detail and "/tmp" not in detail and "upload" not in detail
+    assert _count(engine, SiteRow) == before
+
+
+def test_site_files_name_organisations_by_code_and_print_the_id_map(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Site files take the organisation's code, as the CSV files do; the command prints the
+    map from the file's ids to the stored sites' ids on stdout."""
+    url = engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    (tmp_path / "orgs.csv").write_text(ORGS, encoding="utf-8")
+    assert (
+        runner.invoke(cli, ["import", "orgs", str(tmp_path / "orgs.csv"), "--url", url]).exit_code
+        == 0
+    )
+    shifted = [[lon + 0.1, lat] for lon, lat in CLOSED]
+    (tmp_path / "sites.geojson").write_bytes(
+        _site_collection(_by_code(41, "B9", "九支部会议室"), _polygon(shifted, id=42, name="工地"))
+    )
+    result = runner.invoke(cli, ["import", "sites", str(tmp_path / "sites.geojson"), "--url", url])
+    assert result.exit_code == 0, result.output
+    with Session(engine) as db:
+        b9 = orgs.find_organisation(db, code="B9")
+        stored = dict(db.execute(select(SiteRow.name, SiteRow.id)).all())
+        assert b9 is not None
+        assert db.scalar(select(SiteRow.org_id).where(SiteRow.name == "九支部会议室")) == b9.id
+    assert result.stdout.splitlines() == [
+        "file_id,site_id",
+        f"41,{stored['九支部会议室']}",
+        f"42,{stored['工地']}",
+    ]
+    unknown = tmp_path / "unknown.geojson"
+    unknown.write_bytes(_site_collection(_by_code(43, "NOPE", "x")))
+    refused = runner.invoke(cli, ["import", "sites", str(unknown), "--url", url])
+    assert refused.exit_code == 2 and "org_code 'NOPE' is not an organisation" in refused.stderr

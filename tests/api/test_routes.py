@@ -269,3 +269,43 @@ def test_openapi_documents_examples(world_app: World3) -> None:
     text = json.dumps(app.openapi(), ensure_ascii=False)
     for example in ("第一党支部会议室", "Asia/Shanghai", "868120301234567", "read_track"):
         assert example in text
+
+
+def test_bodies_are_as_strict_as_the_document(world_app: tuple[FastAPI, World, Engine]) -> None:
+    """regression: ``"max_future_s": false`` was stored as 0 (lax bool → number coercion), a
+    422's ``detail`` was a list where the document promised one thing and got another, and a
+    404 on POST /sites was not in the document."""
+    app, world, _engine = world_app
+    headers = world.headers("whole_tree")
+    org_id = world.targets["self"].org_id
+    point = {"type": "Point", "coordinates": [114.3, 30.5]}
+
+    def site(**properties: object) -> dict[str, object]:
+        base = {"org_id": org_id, "name": world.unique("门岗"), "radius_m": 20}
+        return {"type": "Feature", "geometry": point, "properties": {**base, **properties}}
+
+    refused = [
+        site(quality={"max_future_s": False}),
+        site(radius_m=True),
+        site(org_id="5"),
+        site(params={"dwell_s": "120"}),
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [True, 30.5]},
+         "properties": site()["properties"]},
+    ]  # fmt: skip
+    with client_for(app) as client:
+        answers = [client.post("/api/v1/sites", json=body, headers=headers) for body in refused]
+        unknown_org = client.post("/api/v1/sites", json=site(org_id=999_999), headers=headers)
+        flag = client.patch(
+            f"/api/v1/users/{world.user_ids['branch_admin']}", json={"active": 1}, headers=headers
+        )
+        document = client.get("/openapi.json").json()
+    assert [a.status_code for a in answers] == [422] * len(refused)
+    for answer in [*answers, flag]:
+        body = answer.json()
+        assert isinstance(body["detail"], str) and isinstance(body["errors"], list)
+    assert flag.status_code == 422
+    assert unknown_org.status_code == 404
+    post_sites = document["paths"]["/api/v1/sites"]["post"]["responses"]
+    assert "404" in post_sites and "422" in post_sites
+    error = document["components"]["schemas"]["HTTPValidationError"]
+    assert error["properties"]["detail"]["type"] == "string"

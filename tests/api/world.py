@@ -72,11 +72,16 @@ class World:
     tokens: dict[str, str]  # role → bearer token (the device role: M1's device token)
     user_ids: dict[str, int]
     org_ids: dict[str, int]  # C1, G1, B1, B2, C2, B3
+    password_hash: str  # every user's (one password for all)
     counter: list[int] = field(default_factory=lambda: [0])
 
     def unique(self, prefix: str) -> str:
         self.counter[0] += 1
         return f"{prefix}-{self.counter[0]}"
+
+    def token(self, settings: Settings, user_id: int) -> str:
+        """A fresh login token for one of the world's users."""
+        return create_access_token(settings, user_id=user_id, password_hash=self.password_hash)[0]
 
     def headers(self, role: str) -> dict[str, str]:
         token = self.tokens.get(role)
@@ -201,12 +206,16 @@ def build_world(engine: Engine, settings: Settings) -> World:
         targets["self"].admin_user_id = targets["peer"].admin_user_id = user_rows["branch_admin"].id
         device_token = devices.issue_device_token(db, device_id=targets["self"].device_id)
         db.commit()
-    tokens = {role: create_access_token(settings, user_id=u.id)[0] for role, u in user_rows.items()}
+    tokens = {
+        role: create_access_token(settings, user_id=u.id, password_hash=u.password_hash)[0]
+        for role, u in user_rows.items()
+    }
     tokens["device"] = device_token
     return World(
         targets=targets,
         tokens=tokens,
         user_ids={role: u.id for role, u in user_rows.items()},
+        password_hash=first.password_hash,
         org_ids={key: o.id for key, o in org.items()},
     )
 

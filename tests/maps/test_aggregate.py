@@ -29,9 +29,30 @@ def test_near_points_cluster_and_far_ones_stand_alone() -> None:
     (wuhan,) = grid.clusters
     assert wuhan.count == 3
     assert wuhan.by_category == (0, 0, 0, 1, 2)
-    assert (wuhan.west, wuhan.east) == (114.2655, 114.2657)
-    assert wuhan.lon == pytest.approx(114.2656)
+    # Where they are, only to the grid's resolution: the cell's bounds, a snapped centre.
+    cell_deg = 360.0 * CELL_PX / (256 * 2**5)
+    assert wuhan.east - wuhan.west == pytest.approx(cell_deg)
+    assert wuhan.west <= 114.2655 and wuhan.east >= 114.2657
+    assert wuhan.south <= 30.619 and wuhan.north >= 30.6191
+    assert wuhan.west <= wuhan.lon <= wuhan.east and wuhan.south <= wuhan.lat <= wuhan.north
+    assert abs(wuhan.lon - 114.2656) < cell_deg / 4
     assert sorted(grid.points.tolist()) == [3, 4]
+
+
+def test_a_cluster_reveals_no_single_position() -> None:
+    """regression: a cluster's bounds were exactly its outermost members' positions (and the
+    mean of two members at one spot is that spot)."""
+    rng = np.random.default_rng(11)
+    lon = np.concatenate([rng.uniform(114.0, 114.5, 400), np.full(2, 114.3)])
+    lat = np.concatenate([rng.uniform(30.4, 30.8, 400), np.full(2, 30.6)])
+    exact = set(np.round(lon, 6)) | set(np.round(lat, 6))
+    for zoom in range(3, POINTS_ZOOM):
+        grid = cluster(lon, lat, np.zeros(len(lon), int), zoom=zoom, categories=1)
+        for c in grid.clusters:
+            shown = {round(v, 6) for v in (c.lon, c.lat, c.west, c.south, c.east, c.north)}
+            assert not shown & exact, (zoom, c)
+        counted = sum(c.count for c in grid.clusters) + len(grid.points)
+        assert counted == len(lon)
 
 
 def test_every_point_alone_at_street_zoom_unless_too_many() -> None:

@@ -320,3 +320,48 @@ def replay(server: DemoServer, log: Path, uid: str) -> None:
         assert daemon.failure is None, daemon.failure
 
     off_the_loop(run())
+
+
+def test_the_login_form_says_why_it_refused(browser: Browser, server: DemoServer) -> None:
+    """regression: the form said "wrong username or password" when logins were throttled."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+        page.goto(f"{server.url}/map?lang=en")
+        said = []
+        for _ in range(6):  # five wrong passwords for one name from one address, then refused
+            with page.expect_response(re.compile(r"/api/v1/auth/token$")):
+                page.fill("#pm-login input[name=username]", "nobody-in-particular")
+                page.fill("#pm-login input[name=password]", "not the password")
+                page.click("#pm-login button[type=submit]")
+            said.append(page.inner_text("#pm-login-error"))
+    finally:
+        context.close()
+    assert said[:5] == ["Wrong username or password"] * 5
+    assert re.fullmatch(r"Too many login attempts: try again in \d+ s", said[5]), said[5]
+
+
+@pytest.mark.parametrize(("path", "title"), [("/docs", ".swagger-ui .info .title"),
+                                             ("/redoc", "h1")])  # fmt: skip
+def test_the_api_documentation_works_offline(
+    browser: Browser, server: DemoServer, path: str, title: str
+) -> None:
+    """regression: /docs and /redoc loaded Swagger UI and ReDoc from a CDN: blank on an
+    intranet."""
+    context = browser.new_context()
+    outside: list[str] = []
+    try:
+        page = context.new_page()
+
+        def refuse(route: Route) -> None:
+            outside.append(route.request.url)
+            route.abort()
+
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), refuse)
+        page.goto(f"{server.url}{path}")
+        heading = page.wait_for_selector(title, timeout=20_000)
+        assert heading is not None and "partymap" in heading.inner_text()
+    finally:
+        context.close()
+    assert outside == []

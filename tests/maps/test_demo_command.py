@@ -63,6 +63,14 @@ def test_the_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
         assert found is not None
         assert f"Open    http://127.0.0.1:{port}/map" in text
         assert "branch   " in text and "机关第一党支部 only" in text
+        # The printed --url points the other commands at the demo's database.
+        url = re.search(r"--url (\S+)", text)
+        assert url is not None and url.group(1).endswith("demo.sqlite")
+        current = subprocess.run(
+            [PARTYMAP, "db", "current", "--url", url.group(1)],
+            check=False, capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert current.returncode == 0 and "current: empty" not in current.stdout, current.stderr
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=10) as client:
             assert "partymapDashboard(" in client.get("/map").text

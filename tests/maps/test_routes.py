@@ -51,7 +51,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for login in ("admin", "branch"):
             user = find_user(db, username=login)
             assert user is not None
-            tokens[login] = create_access_token(app.state.settings, user_id=user.id)[0]
+            tokens[login] = create_access_token(
+                app.state.settings, user_id=user.id, password_hash=user.password_hash
+            )[0]
         with client_for(app) as client:
             yield Served(client, db, demo, tokens)
     engine.dispose()

@@ -15,6 +15,9 @@ from store.db import is_sqlite, make_engine, make_sessionmaker, open_engine, sql
 from store.errors import SchemaOutOfDateError, SpatiaLiteMissingError, UnsupportedDatabaseError
 from tests.store.conftest import ScratchDatabases
 
+# Outside development a secret must be long and random-looking.
+DB_SECRET = "db-tests-secret-0123456789abcdefghijk"
+
 
 def test_the_driver_can_load_extensions() -> None:
     driver = sqlite_driver()
@@ -134,7 +137,7 @@ def test_a_plain_postgresql_url_gets_psycopg(postgis_url: str) -> None:
 
 
 def test_the_embedded_default_is_migrated_on_first_use(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", environment="test", secret_key="s" * 32)
+    settings = Settings(data_dir=tmp_path / "data", environment="test", secret_key=DB_SECRET)
     engine = open_engine(settings)
     try:
         assert is_sqlite(engine)
@@ -147,7 +150,7 @@ def test_the_embedded_default_is_migrated_on_first_use(tmp_path: Path) -> None:
 @pytest.mark.postgis
 def test_a_server_database_must_be_migrated_explicitly(scratch_postgis: ScratchDatabases) -> None:
     url = scratch_postgis.create()
-    settings = Settings(database_url=url, environment="test", secret_key="s" * 32)
+    settings = Settings(database_url=url, environment="test", secret_key=DB_SECRET)
     with pytest.raises(SchemaOutOfDateError, match="partymap db upgrade"):
         open_engine(settings)
     engine = make_engine(url)
