@@ -15,7 +15,7 @@ from store.devices import get_device
 from store.errors import NotFoundError
 from store.meetings import get_meeting
 from store.members import get_member
-from store.models import Device, Member, Organisation
+from store.models import Device, Member, Organisation, Role
 from store.orgs import get_organisation
 from store.sites import get_site
 
@@ -49,8 +49,15 @@ def site_in_scope(session: Session, user: Principal, site_id: int, *, write: boo
 def meeting_in_scope(
     session: Session, user: Principal, meeting_id: int, *, write: bool = False
 ) -> Meeting:
+    """A meeting the caller may read: an admin's within their subtree; a member's when they
+    are on its roll (a meeting of their organisation or of one above it)."""
     meeting = get_meeting(session, meeting_id=meeting_id)
-    if not _org_allows(user, _path(session, meeting.org_id), write):
+    path = _path(session, meeting.org_id)
+    if write or user.role is not Role.MEMBER:
+        allowed = _org_allows(user, path, write)
+    else:
+        allowed = user.org_path is not None and user.org_path.startswith(path)
+    if not allowed:
         raise NotFoundError("meeting", meeting_id)
     return meeting
 

@@ -9,7 +9,7 @@ every member whose location data was returned has an audit entry written by that
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +62,16 @@ def _spare_site(db: Session, world: World, org_id: int) -> int:
 
 
 def _spare_meeting(db: Session, world: World, target: str) -> int:
+    """A meeting of the target's branch a month ahead."""
     t = world.targets[target]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
     meeting = meetings.create_meeting(
         db,
         org_id=t.org_id,
         site_id=t.site_id,
         kind=MeetingKind.PARTY_LECTURE,
-        start=T0,
-        end=T0 + timedelta(hours=1),
+        start=start,
+        end=start + timedelta(hours=1),
     )
     db.commit()
     return meeting.id
@@ -259,8 +261,21 @@ OPS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/v1/meetings/{meeting_id}"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}"}
     ),
+    ("POST", "/api/v1/meetings/{meeting_id}/cancel"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}/cancel",
+            "json": {"reason": "改期"},
+        },
+    ),
     ("GET", "/api/v1/meetings/{meeting_id}/attendance"): Op(
-        "org_read", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+        "org_read",
+        lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"},
+        audit="read_attendance",
+    ),
+    ("GET", "/api/v1/meetings/{meeting_id}/attendance/counts"): Op(
+        "org_read",
+        lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance/counts"},
     ),
     ("POST", "/api/v1/meetings/{meeting_id}/attendance"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
