@@ -38,8 +38,8 @@ def describe_meetings(
     session: Session, infos: Sequence[MeetingInfo], *, now: datetime
 ) -> list[MeetingOut]:
     """The API's view of meetings, with names looked up once for the whole list."""
-    orgs = _names(session, Organisation, {i.meeting.org_id for i in infos})
-    sites = _names(session, SiteRow, {i.meeting.site_id for i in infos})
+    orgs = names(session, Organisation, {i.meeting.org_id for i in infos})
+    sites = names(session, SiteRow, {i.meeting.site_id for i in infos})
     people = member_names(
         session, {m for i in infos for m in (i.host_member_id, i.recorder_member_id)}
     )
@@ -187,9 +187,9 @@ def attendance_stats(
     for row in attendance_counts(session, within_org_id=within_org_id, start=start, end=end):
         if row.outcome.value in counts[row.org_id]:
             counts[row.org_id][row.outcome.value] += row.total
-    names = _names(session, Organisation, set(counts))
+    found = names(session, Organisation, set(counts))
     return [
-        OrgAttendance(org_id, names.get(org_id, ""), **values)
+        OrgAttendance(org_id, found.get(org_id, ""), **values)
         for org_id, values in sorted(counts.items())
     ]
 
@@ -215,7 +215,7 @@ def member_names(
     return {member_id: (code, name) for member_id, code, name in rows}
 
 
-def _names(
+def names(
     session: Session, table: type[Organisation] | type[SiteRow], ids: Collection[int | None]
 ) -> dict[int | None, str]:
     wanted = sorted({i for i in ids if i is not None})

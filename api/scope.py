@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.principal import Principal
 from geo.model import Meeting, Site
 from store.devices import get_device
-from store.errors import NotFoundError
+from store.errors import InvalidValueError, NotFoundError
 from store.meetings import get_meeting
 from store.members import get_member
 from store.models import Device, Member, Organisation, Role
@@ -96,3 +96,39 @@ def _org_allows(user: Principal, org_path: str, write: bool) -> bool:
 
 def _member_allows(user: Principal, member: Member, org_path: str, write: bool) -> bool:
     return user.can_admin_org(org_path) if write else user.can_see_member(member.id, org_path)
+
+
+def meeting_zone(
+    *,
+    session: Session,
+    user: Principal,
+    site_id: int | None,
+    tz: str | None,
+    org_path: str,
+    default_tz: str,
+) -> str:
+    """A meeting's zone: its site's (a site the caller may use: in their scope, or of an
+    organisation above the meeting's), else ``tz``, else ``default_tz``."""
+    if site_id is None:
+        return tz or default_tz
+    site = get_site(session, site_id=site_id)
+    site_path = get_organisation(session, org_id=site.org_id).path
+    if not (user.can_see_org(site_path) or org_path.startswith(site_path)):
+        raise NotFoundError("site", site_id)
+    if tz is not None and tz != site.tz:
+        raise InvalidValueError(
+            f"a meeting at site {site_id} is held in the site's time zone ({site.tz}), not {tz}"
+        )
+    return site.tz
+
+
+def check_person(session: Session, user: Principal, member_id: int | None, org_path: str) -> None:
+    """A host or recorder: a member the caller may see, or one of an organisation above the
+    meeting's (a committee member giving a branch's party lecture)."""
+    if member_id is None:
+        return
+    member = get_member(session, member_id=member_id)
+    path = session.get(Organisation, member.org_id)
+    member_path = path.path if path is not None else ""
+    if not (user.can_see_member(member_id, member_path) or org_path.startswith(member_path)):
+        raise NotFoundError("member", member_id)

@@ -49,7 +49,7 @@ from api.schemas.meetings import (
     OrgAttendanceOut,
     SummaryOut,
 )
-from api.scope import meeting_in_scope, org_in_scope, within
+from api.scope import check_person, meeting_in_scope, meeting_zone, org_in_scope, within
 from geo.model import MeetingKind
 from geo.recurrence import to_utc
 from partymap.settings import Settings
@@ -57,11 +57,9 @@ from store import meetings
 from store.alerts import AlertRules
 from store.attendance import record_meeting
 from store.audit import record_audit
-from store.errors import InvalidValueError, NotFoundError
-from store.members import get_member
-from store.models import Organisation, Role
+from store.errors import NotFoundError
+from store.models import Role
 from store.orgs import get_organisation
-from store.sites import get_site
 
 router = APIRouter(prefix=API_PREFIX, tags=["meetings"])
 
@@ -151,16 +149,16 @@ def create_meeting(
     meeting's (a branch meeting in the party committee's hall); so must the host and the
     recorder. Times without an offset are the site's local time."""
     org = org_in_scope(session, user, body.org_id, write=True)
-    tz = _zone(
+    tz = meeting_zone(
         session=session,
         user=user,
         site_id=body.site_id,
         tz=body.tz,
         org_path=org.path,
-        settings=settings,
+        default_tz=settings.meetings_tz,
     )
     for member_id in (body.host_member_id, body.recorder_member_id):
-        _check_person(session, user, member_id, org.path)
+        check_person(session, user, member_id, org.path)
     meeting = meetings.create_meeting(
         session,
         org_id=body.org_id,
@@ -200,20 +198,20 @@ def update_meeting(
     clear = {f for f in meetings.CLEARABLE if f in given and getattr(body, f) is None}
     new_site = body.site_id if "site_id" in given else meeting.site_id
     if new_site is not None and ("site_id" in given or body.tz is not None):
-        tz = _zone(
+        tz = meeting_zone(
             session=session,
             user=user,
             site_id=new_site,
             tz=body.tz,
             org_path=org_path,
-            settings=settings,
+            default_tz=settings.meetings_tz,
         )
     elif new_site is None and body.tz is not None:
         tz = body.tz
     else:
         tz = info.tz
     for member_id in (body.host_member_id, body.recorder_member_id):
-        _check_person(session, user, member_id, org_path)
+        check_person(session, user, member_id, org_path)
     meetings.update_meeting(
         session,
         meeting_id=meeting_id,
@@ -418,39 +416,3 @@ def _member_orgs(user: Principal, org_id: int | None) -> list[int]:
     if org_id not in chain:
         raise NotFoundError("organisation", org_id)
     return [org_id]
-
-
-def _zone(
-    *,
-    session: Session,
-    user: Principal,
-    site_id: int | None,
-    tz: str | None,
-    org_path: str,
-    settings: Settings,
-) -> str:
-    """The meeting's zone: its site's (which the caller must be able to use), else ``tz``,
-    else the reporting zone."""
-    if site_id is None:
-        return tz or settings.meetings_tz
-    site = get_site(session, site_id=site_id)
-    site_path = get_organisation(session, org_id=site.org_id).path
-    if not (user.can_see_org(site_path) or org_path.startswith(site_path)):
-        raise NotFoundError("site", site_id)
-    if tz is not None and tz != site.tz:
-        raise InvalidValueError(
-            f"a meeting at site {site_id} is held in the site's time zone ({site.tz}), not {tz}"
-        )
-    return site.tz
-
-
-def _check_person(session: Session, user: Principal, member_id: int | None, org_path: str) -> None:
-    """A host or recorder: a member the caller may see, or one of an organisation above the
-    meeting's (a committee member giving a branch's party lecture)."""
-    if member_id is None:
-        return
-    member = get_member(session, member_id=member_id)
-    path = session.get(Organisation, member.org_id)
-    member_path = path.path if path is not None else ""
-    if not (user.can_see_member(member_id, member_path) or org_path.startswith(member_path)):
-        raise NotFoundError("member", member_id)

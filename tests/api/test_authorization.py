@@ -9,7 +9,7 @@ every member whose location data was returned has an audit entry written by that
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from geo.model import MeetingKind
-from store import devices, meetings, members, orgs, sites
+from geo.recurrence import Frequency, Rule
+from store import devices, meetings, members, orgs, plans, sites
 from store.db import make_engine
 from store.migrations import upgrade
 from store.models import AuditEntry, Member, Organisation, OrgKind
@@ -75,6 +76,27 @@ def _spare_meeting(db: Session, world: World, target: str) -> int:
     )
     db.commit()
     return meeting.id
+
+
+def _spare_plan(db: Session, world: World, target: str) -> int:
+    """A monthly plan of the target's branch (its meetings not yet scheduled)."""
+    t = world.targets[target]
+    plan = plans.create_plan(
+        db,
+        org_id=t.org_id,
+        site_id=t.site_id,
+        kind=MeetingKind.BRANCH_COMMITTEE_MEETING,
+        rule=Rule(Frequency.MONTHLY, weekday=1, nth=1),
+        start_time=time(15, 0),
+        duration=timedelta(minutes=90),
+        starts_on=T0.date(),
+    )
+    db.commit()
+    return plan.id
+
+
+PLAN = {"kind": "BRANCH_COMMITTEE_MEETING", "frequency": "monthly", "weekday": 1, "nth": 1,
+        "time": "15:00"}  # fmt: skip
 
 
 def _move(w: World, t: str, db: Session) -> Request:
@@ -279,6 +301,25 @@ OPS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/v1/meetings/{meeting_id}/attendance"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+    ),
+    ("GET", "/api/v1/meeting-plans"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("POST", "/api/v1/meeting-plans"): Op(
+        "admin", lambda w, t, db: {"json": {**PLAN, "org_id": _t(w, t).org_id}}
+    ),
+    ("GET", "/api/v1/meeting-plans/{plan_id}"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/meeting-plans/{_spare_plan(db, w, t)}"}
+    ),
+    ("PATCH", "/api/v1/meeting-plans/{plan_id}"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/meeting-plans/{_spare_plan(db, w, t)}",
+            "json": {"time": "14:30"},
+        },
+    ),
+    ("POST", "/api/v1/meeting-plans/{plan_id}/stop"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/meeting-plans/{_spare_plan(db, w, t)}/stop"}
     ),
     ("GET", "/api/v1/stats/attendance"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
