@@ -204,3 +204,43 @@ class OrgAttendanceOut(Out):
     total: int = Field(description="应到: every recorded line.")
     attended: int = Field(description="实到: present, late or left early.")
     attendance_rate: float | None = Field(description="出席率: attended / total.")
+
+
+class LeaveIn(In):
+    member_id: Id | None = Field(
+        default=None, description="Whose leave (a member asking for themself may leave it out)."
+    )
+    reason: Reason = Field(examples=["赴项目部出差"])
+
+
+class DecisionIn(In):
+    approve: bool
+    note: Note | None = None
+
+
+class LeaveOut(Out):
+    id: int
+    meeting_id: int
+    member_id: int
+    member_name: str
+    status: LeaveStatus = Field(description="requested, approved, refused or withdrawn.")
+    reason: str
+    requested_at: datetime
+    requested_by: str
+    decided_at: datetime | None
+    decided_by: str | None
+    note: str | None
+    meeting_kind: MeetingKind
+    meeting_title: str
+    meeting_start: datetime
+    meeting_start_local: str
+    meeting_tz: str
+
+
+class CorrectionIn(In):
+    member_id: Id
+    status: AttendanceOutcome = Field(
+        description="present, late, left_early, absent or excused.",
+        examples=[AttendanceOutcome.PRESENT],
+    )
+    reason: Reason = Field(examples=["定位终端故障，现场签到表为证"])

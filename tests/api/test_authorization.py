@@ -19,9 +19,9 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from geo.model import MeetingKind
+from geo.model import AttendanceOutcome, MeetingKind
 from geo.recurrence import Frequency, Rule
-from store import devices, meetings, members, orgs, plans, sites
+from store import attendance, devices, leave, meetings, members, orgs, plans, sites
 from store.db import make_engine
 from store.migrations import upgrade
 from store.models import AuditEntry, Member, Organisation, OrgKind
@@ -93,6 +93,48 @@ def _spare_plan(db: Session, world: World, target: str) -> int:
     )
     db.commit()
     return plan.id
+
+
+def _ended_meeting(db: Session, world: World, target: str, *, corrected: bool = False) -> int:
+    """A meeting of the target's branch that ended yesterday (not yet recorded); with
+    ``corrected``, the target member's status corrected to excused."""
+    t = world.targets[target]
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    meeting = meetings.create_meeting(
+        db,
+        org_id=t.org_id,
+        site_id=t.site_id,
+        kind=MeetingKind.BRANCH_COMMITTEE_MEETING,
+        start=start,
+        end=start + timedelta(hours=1),
+    )
+    if corrected:
+        attendance.correct_attendance(
+            db,
+            meeting_id=meeting.id,
+            member_id=t.member_id,
+            status=AttendanceOutcome.EXCUSED,
+            reason="事先口头请假",
+            actor="com",
+        )
+    db.commit()
+    return meeting.id
+
+
+def _with_leave(db: Session, world: World, target: str, *, approved: bool) -> str:
+    """The URL of the target member's leave from a coming meeting of their branch."""
+    meeting_id = _spare_meeting(db, world, target)
+    member_id = world.targets[target].member_id
+    leave.record_leave(
+        db,
+        meeting_id=meeting_id,
+        member_id=member_id,
+        reason="出差",
+        actor="mem",
+        approved=approved,
+    )
+    db.commit()
+    return f"/api/v1/meetings/{meeting_id}/leave/{member_id}"
 
 
 PLAN = {"kind": "BRANCH_COMMITTEE_MEETING", "frequency": "monthly", "weekday": 1, "nth": 1,
@@ -301,6 +343,42 @@ OPS: dict[tuple[str, str], Op] = {
     ),
     ("POST", "/api/v1/meetings/{meeting_id}/attendance"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+    ),
+    ("GET", "/api/v1/leave"): Op(
+        "personal",
+        lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}},
+        audit="read_leave",
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/leave"): Op(
+        "personal",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}/leave",
+            "json": {"member_id": _t(w, t).member_id, "reason": "赴项目部出差"},
+        },
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/leave/{member_id}/decision"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"{_with_leave(db, w, t, approved=False)}/decision",
+            "json": {"approve": True},
+        },
+    ),
+    ("DELETE", "/api/v1/meetings/{meeting_id}/leave/{member_id}"): Op(
+        "personal", lambda w, t, db: {"url": _with_leave(db, w, t, approved=True)}
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/corrections"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_ended_meeting(db, w, t)}/corrections",
+            "json": {"member_id": _t(w, t).member_id, "status": "excused", "reason": "补请假"},
+        },
+    ),
+    ("GET", "/api/v1/meetings/{meeting_id}/corrections"): Op(
+        "org_read",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_ended_meeting(db, w, t, corrected=True)}/corrections"
+        },
+        audit="read_attendance",
     ),
     ("GET", "/api/v1/meeting-plans"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
