@@ -137,6 +137,15 @@ def _with_leave(db: Session, world: World, target: str, *, approved: bool) -> st
     return f"/api/v1/meetings/{meeting_id}/leave/{member_id}"
 
 
+def _recorded(db: Session, world: World, target: str) -> int:
+    """The target's branch, with its meeting's attendance recorded."""
+    t = world.targets[target]
+    if meetings.get_meeting_info(db, meeting_id=t.meeting_id).recorded_at is None:
+        attendance.record_meeting(db, meeting_id=t.meeting_id)
+        db.commit()
+    return t.org_id
+
+
 PLAN = {"kind": "BRANCH_COMMITTEE_MEETING", "frequency": "monthly", "weekday": 1, "nth": 1,
         "time": "15:00"}  # fmt: skip
 
@@ -400,6 +409,31 @@ OPS: dict[tuple[str, str], Op] = {
         "admin", lambda w, t, db: {"url": f"/api/v1/meeting-plans/{_spare_plan(db, w, t)}/stop"}
     ),
     ("GET", "/api/v1/stats/attendance"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("GET", "/api/v1/stats/overview"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id, "start": "2026-01-01"}}
+    ),
+    ("GET", "/api/v1/stats/organisations"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id, "start": "2026-01-01"}}
+    ),
+    ("GET", "/api/v1/stats/ranking"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id, "start": "2026-01-01"}}
+    ),
+    ("GET", "/api/v1/stats/members"): Op(
+        "admin",
+        lambda w, t, db: {"params": {"org_id": _recorded(db, w, t), "start": "2026-01-01"}},
+        audit="read_attendance",
+    ),
+    ("GET", "/api/v1/members/{member_id}/attendance"): Op(
+        "personal",
+        lambda w, t, db: {"url": f"/api/v1/members/{_t(w, t).member_id}/attendance"},
+        audit="read_attendance",
+    ),
+    ("GET", "/api/v1/alerts"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}, audit="read_attendance"
+    ),
+    ("GET", "/api/v1/alerts/counts"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
     ),
     ("GET", "/api/v1/users"): Op("committee_any", lambda w, t, db: {}),
