@@ -32,6 +32,7 @@ from api.routes import (
     admin,
     auth,
     devices,
+    display,
     health,
     leave,
     meetings,
@@ -76,6 +77,7 @@ TAGS = [
     {"name": "statistics", "description": "The committee's view (考核): figures and alerts."},
     {"name": "admin", "description": "Users, imports and the audit log."},
     {"name": "live", "description": "Server-Sent Events of positions and check-ins."},
+    {"name": "display", "description": "The big screen (大屏): read-only display tokens."},
     {"name": "service", "description": "Health and metrics."},
 ]
 
@@ -137,6 +139,7 @@ def create_app(
         plans.router,
         leave.router,
         stats.router,
+        display.router,
         admin.router,
         stream.router,
         map_routes.router,

@@ -21,7 +21,17 @@ from sqlalchemy.orm import Session
 
 from geo.model import AttendanceOutcome, MeetingKind
 from geo.recurrence import Frequency, Rule
-from store import attendance, devices, leave, meetings, members, orgs, plans, sites
+from store import (
+    attendance,
+    devices,
+    displays,
+    leave,
+    meetings,
+    members,
+    orgs,
+    plans,
+    sites,
+)
 from store.db import make_engine
 from store.migrations import upgrade
 from store.models import AuditEntry, Member, Organisation, OrgKind
@@ -144,6 +154,14 @@ def _recorded(db: Session, world: World, target: str) -> int:
         attendance.record_meeting(db, meeting_id=t.meeting_id)
         db.commit()
     return t.org_id
+
+
+def _display(db: Session, world: World, target: str) -> int:
+    made, _token = displays.create_display(
+        db, name="大屏", org_id=world.targets[target].org_id, created_by="com"
+    )
+    db.commit()
+    return made.id
 
 
 PLAN = {"kind": "BRANCH_COMMITTEE_MEETING", "frequency": "monthly", "weekday": 1, "nth": 1,
@@ -436,6 +454,22 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/alerts/counts"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
     ),
+    ("POST", "/api/v1/display-tokens"): Op(
+        "admin", lambda w, t, db: {"json": {"name": "大屏", "org_id": _t(w, t).org_id}}
+    ),
+    ("GET", "/api/v1/display-tokens"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("DELETE", "/api/v1/display-tokens/{display_id}"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/display-tokens/{_display(db, w, t)}"}
+    ),
+    ("GET", "/api/v1/display/me"): Op("display", lambda w, t, db: {}),
+    ("GET", "/api/v1/display/map/overview"): Op(
+        "display", lambda w, t, db: {"params": {"bbox": "-180,-85,180,85", "zoom": 18}}
+    ),
+    ("GET", "/api/v1/display/map/tree"): Op("display", lambda w, t, db: {}),
+    ("GET", "/api/v1/display/meetings/today"): Op("display", lambda w, t, db: {}),
+    ("GET", "/api/v1/display/stats"): Op("display", lambda w, t, db: {}),
     ("GET", "/api/v1/users"): Op("committee_any", lambda w, t, db: {}),
     ("POST", "/api/v1/users"): Op(
         "committee",
