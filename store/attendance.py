@@ -28,7 +28,7 @@ from geo.meetings import as_of, attendance
 from geo.model import Attendance, AttendanceOutcome, EvidenceKind
 from store.alerts import ABSENT_STREAK, LOW_ATTENDANCE, AlertRules, raise_alert
 from store.errors import ConflictError, InvalidValueError
-from store.leave import Leave, meeting_leave
+from store.leave import Leave, leave_value, meeting_leave
 from store.meetings import (
     MeetingInfo,
     Summary,
@@ -41,6 +41,7 @@ from store.models import (
     AbsenceRunRow,
     AttendanceCorrectionRow,
     AttendanceRow,
+    LeaveRow,
     LeaveStatus,
     MeetingRow,
     MeetingStatus,
@@ -391,20 +392,7 @@ def _stored_entries(session: Session, meeting_id: int) -> list[Entry]:
         .order_by(AttendanceRow.member_id)
     )
     leave = meeting_leave(session, meeting_id=meeting_id)
-    return [
-        Entry(
-            member_id=a.member_id,
-            status=a.status,
-            outcome=a.outcome,
-            evidence=EvidenceKind.MANUAL if c is not None else a.evidence,
-            checkin_evidence=a.evidence,
-            first_checkin=a.first_checkin_at,
-            last_leave=a.last_leave_at,
-            leave=leave.get(a.member_id),
-            correction=_correction(c) if c is not None else None,
-        )
-        for a, c in rows
-    ]
+    return [_entry(a, c, leave.get(a.member_id)) for a, c in rows]
 
 
 def _latest_corrections(session: Session, meeting_id: int) -> dict[int, Correction]:
@@ -502,3 +490,49 @@ def _correction(row: AttendanceCorrectionRow) -> Correction:
 
 def _chunks(rows: list[dict[str, object]], size: int) -> list[list[dict[str, object]]]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def stored_entries(
+    session: Session, *, meeting_ids: Sequence[int], chunk: int = 1000
+) -> dict[int, list[Entry]]:
+    """The recorded lines of many meetings at once (a period's report), by meeting, each
+    meeting's by member id: a few set-based queries whatever their number."""
+    found: dict[int, list[Entry]] = {m: [] for m in meeting_ids}
+    for n in range(0, len(meeting_ids), chunk):
+        part = list(meeting_ids[n : n + chunk])
+        leave = _leave_of(session, part)
+        rows = session.execute(
+            select(AttendanceRow, AttendanceCorrectionRow)
+            .outerjoin(
+                AttendanceCorrectionRow,
+                AttendanceCorrectionRow.id == AttendanceRow.correction_id,
+            )
+            .where(AttendanceRow.meeting_id.in_(part))
+            .order_by(AttendanceRow.meeting_id, AttendanceRow.member_id)
+        ).all()
+        for a, c in rows:
+            found[a.meeting_id].append(_entry(a, c, leave.get((a.meeting_id, a.member_id))))
+    return found
+
+
+def _leave_of(session: Session, meeting_ids: list[int]) -> dict[tuple[int, int], Leave]:
+    rows = session.scalars(
+        select(LeaveRow).where(
+            LeaveRow.meeting_id.in_(meeting_ids), LeaveRow.status != LeaveStatus.WITHDRAWN
+        )
+    )
+    return {(r.meeting_id, r.member_id): leave_value(r) for r in rows}
+
+
+def _entry(a: AttendanceRow, c: AttendanceCorrectionRow | None, leave: Leave | None) -> Entry:
+    return Entry(
+        member_id=a.member_id,
+        status=a.status,
+        outcome=a.outcome,
+        evidence=EvidenceKind.MANUAL if c is not None else a.evidence,
+        checkin_evidence=a.evidence,
+        first_checkin=a.first_checkin_at,
+        last_leave=a.last_leave_at,
+        leave=leave,
+        correction=_correction(c) if c is not None else None,
+    )
