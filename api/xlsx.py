@@ -84,8 +84,8 @@ class Book:
         for r, row in enumerate(rows, start=1):
             style = ' s="1"' if r in strong else ""
             cells = [
-                _cell(f"{column(c)}{r}", value, style)
-                for c, value in enumerate(row, start=1)
+                _cell(_COLUMNS[c] if c < len(_COLUMNS) else column(c + 1), r, value, style)
+                for c, value in enumerate(row)
                 if value is not None and value != ""
             ]
             out.append(f'<row r="{r}">{"".join(cells)}</row>')
@@ -159,16 +159,21 @@ class Book:
         return name
 
 
-def _cell(ref: str, value: Any, style: str) -> str:
+_COLUMNS = [column(n) for n in range(1, 53)]
+_KEEP = ' xml:space="preserve"'
+_NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _cell(col: str, row: int, value: Any, style: str) -> str:
+    if isinstance(value, str):
+        text = value
+        if _NEEDS_ESCAPE.search(text):
+            text = escape(_ILLEGAL.sub("", text))
+        if text[:1] in ("=", "+", "-", "@"):
+            text = "'" + text  # text that reads like a formula must stay text
+        return f'<c r="{col}{row}" t="inlineStr"{style}><is><t{_KEEP}>{text}</t></is></c>'
     if isinstance(value, bool):
-        return f'<c r="{ref}" t="b"{style}><v>{int(value)}</v></c>'
-    if isinstance(value, int | float) and not (
-        isinstance(value, float) and not math.isfinite(value)
-    ):
-        return f'<c r="{ref}"{style}><v>{value!r}</v></c>'
-    text = _ILLEGAL.sub("", str(value))
-    if text[:1] in ("=", "+", "-", "@"):
-        text = "'" + text  # text that reads like a formula must stay text
-    return (
-        f'<c r="{ref}" t="inlineStr"{style}><is><t xml:space="preserve">{escape(text)}</t></is></c>'
-    )
+        return f'<c r="{col}{row}" t="b"{style}><v>{int(value)}</v></c>'
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return f'<c r="{col}{row}"{style}><v>{value!r}</v></c>'
+    return _cell(col, row, str(value), style)

@@ -501,17 +501,48 @@ def stored_entries(
     for n in range(0, len(meeting_ids), chunk):
         part = list(meeting_ids[n : n + chunk])
         leave = _leave_of(session, part)
+        a, c = AttendanceRow, AttendanceCorrectionRow
+        # Columns rather than ORM rows: a quarter of a large subtree is 60,000 lines.
         rows = session.execute(
-            select(AttendanceRow, AttendanceCorrectionRow)
-            .outerjoin(
-                AttendanceCorrectionRow,
-                AttendanceCorrectionRow.id == AttendanceRow.correction_id,
+            select(
+                a.meeting_id,
+                a.member_id,
+                a.status,
+                a.outcome,
+                a.evidence,
+                a.first_checkin_at,
+                a.last_leave_at,
+                c.id,
+                c.old_status,
+                c.new_status,
+                c.reason,
+                c.actor,
+                c.actor_user_id,
+                c.at,
             )
-            .where(AttendanceRow.meeting_id.in_(part))
-            .order_by(AttendanceRow.meeting_id, AttendanceRow.member_id)
+            .outerjoin(c, c.id == a.correction_id)
+            .where(a.meeting_id.in_(part))
+            .order_by(a.meeting_id, a.member_id)
         ).all()
-        for a, c in rows:
-            found[a.meeting_id].append(_entry(a, c, leave.get((a.meeting_id, a.member_id))))
+        for m, member, status, outcome, evidence, first, last, cid, *fix in rows:
+            correction = (
+                Correction(cid, m, member, fix[0], fix[1], fix[2], fix[3], fix[4], fix[5])
+                if cid is not None
+                else None
+            )
+            found[m].append(
+                Entry(
+                    member_id=member,
+                    status=status,
+                    outcome=outcome,
+                    evidence=EvidenceKind.MANUAL if correction else evidence,
+                    checkin_evidence=evidence,
+                    first_checkin=first,
+                    last_leave=last,
+                    leave=leave.get((m, member)),
+                    correction=correction,
+                )
+            )
     return found
 
 
