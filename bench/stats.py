@@ -278,7 +278,7 @@ def measure(engine: Engine, world: World, repeat: int) -> None:
         ratio = stats_lib.median(theirs) / p50 if p50 else float("nan")
         print(f"  {label:<20} {p50:8.1f} / {p99:8.1f} ms   target < {target:.0f} ms: "
               f"{_verdict(p99 < target)}   baseline (count attendance rows) "
-              f"{stats_lib.median(theirs):8.1f} ms, {ratio:.1f}× slower")  # fmt: skip
+              f"{stats_lib.median(theirs):8.1f} ms (baseline / ours {ratio:.2f})")  # fmt: skip
     with Session(engine) as session:
         size = session.scalar(
             text("SELECT count(*) FROM organisations WHERE path LIKE :p").bindparams(
