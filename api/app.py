@@ -33,13 +33,17 @@ from api.routes import (
     admin,
     auth,
     devices,
+    display,
     docs,
     health,
+    leave,
     meetings,
     members,
     orgs,
+    plans,
     positions,
     sites,
+    stats,
     stream,
     visits,
 )
@@ -55,8 +59,9 @@ BeiDou/GNSS presence, check-ins and meeting attendance (三会一课) for party 
 Log in with `POST /api/v1/auth/token` and send the token as `Authorization: Bearer …`.
 What a caller sees follows the organisation tree: a **member** their own data, a
 **branch_admin** their organisation's subtree, a **committee_admin** their subtree or the
-whole tree; **devices** only post NMEA with their device token. Every read of a member's
-positions, track, visits or check-ins is written to the audit log.
+whole tree; **devices** only post NMEA with their device token; a big screen reads
+`/api/v1/display/…` with a display token. Every read of a member's positions, track, visits,
+check-ins, attendance or leave is written to the audit log.
 
 Geometry is GeoJSON (RFC 7946): WGS 84, `[longitude, latitude]`. Times are ISO 8601 with an
 offset; answers are in UTC. Lists take `limit` and `offset` and say `next_offset` when more
@@ -75,9 +80,11 @@ TAGS = [
     {"name": "sites", "description": "Branch sites and worksites as GeoJSON."},
     {"name": "positions", "description": "Latest positions and tracks (audited reads)."},
     {"name": "visits", "description": "Visits and check-ins with their evidence (audited)."},
-    {"name": "meetings", "description": "三会一课 and 主题党日, attendance and statistics."},
+    {"name": "meetings", "description": "三会一课 and 主题党日: plans, leave, attendance."},
+    {"name": "statistics", "description": "The committee's view (考核): figures and alerts."},
     {"name": "admin", "description": "Users, imports and the audit log."},
     {"name": "live", "description": "Server-Sent Events of positions and check-ins."},
+    {"name": "display", "description": "The big screen (大屏): read-only display tokens."},
     {"name": "service", "description": "Health and metrics."},
 ]
 
@@ -140,6 +147,10 @@ def create_app(
         positions.router,
         visits.router,
         meetings.router,
+        plans.router,
+        leave.router,
+        stats.router,
+        display.router,
         admin.router,
         stream.router,
         map_routes.router,

@@ -1,8 +1,9 @@
 """``GET /api/v1/stream``: Server-Sent Events of live positions, presence and check-ins.
 
 The ingestion pipeline publishes dicts on the app's :class:`store.live.LiveFeed` with ``type``
-(``position``, ``presence``, ``checkin``, ``visit_ended``), ``member_id``, ``org_id`` and
-``org_path`` (the member's organisation's materialised path when the event was made). A caller
+(``position``, ``presence``, ``checkin``, ``visit_ended``; ``meeting`` and ``alert`` from the
+meeting task), ``member_id``, ``org_id`` and ``org_path`` (the member's, or the meeting's,
+organisation's materialised path when the event was made). A caller
 receives the events of the members they may see: a member their own, an admin those whose
 organisation lies in their subtree *now* — the stream looks up the current organisation of the
 members in each batch, so a transfer moves a member out of the former admins' streams at once
@@ -58,6 +59,8 @@ class EventType(enum.Enum):
     PRESENCE = "presence"
     CHECKIN = "checkin"
     VISIT_ENDED = "visit_ended"
+    MEETING = "meeting"  # a meeting started, ended or was recorded
+    ALERT = "alert"  # overdue, absent_streak or low_attendance
 
 
 def visible(principal: Principal, event: Event, path: str | None = None) -> bool:

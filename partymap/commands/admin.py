@@ -179,6 +179,7 @@ def add_user(
 
 
 FORMATS = ("csv", "xlsx", "json")
+LANGS = ("zh-CN", "en")
 
 
 @report_app.command("attendance")
@@ -195,67 +196,147 @@ def report_attendance(
         datetime | None, typer.Option("--to", help="Meetings starting before (UTC).")
     ] = None,
     format: Annotated[str, typer.Option(help="csv, xlsx or json.")] = "csv",
+    lang: Annotated[str, typer.Option(help="Headers: zh-CN or en.")] = "zh-CN",
     out: Annotated[
         Path | None, typer.Option(help="Write to this file (default: stdout; xlsx needs it).")
     ] = None,
     record: Annotated[
-        bool, typer.Option("--record", help="Store the meeting's attendance (for statistics).")
+        bool,
+        typer.Option("--record", help="Record the meeting's attendance now (it must have ended)."),
     ] = False,
     url: UrlOption = None,
 ) -> None:
-    """A meeting's attendance (--meeting), or stored attendance per organisation."""
-    import getpass
+    """A meeting's attendance (--meeting), the same file the API gives, or recorded
+    attendance per organisation. Reads of members' attendance are audited."""
     import json
     from datetime import UTC
 
+    from api.auth import system_principal
+    from api.deps import audit_member_read
+    from api.exports import meeting_csv, meeting_xlsx
     from api.formats import csv_table, xlsx_table
-    from api.reports import (
-        STATS_HEADER,
-        attendance_stats,
-        meeting_attendance,
-        record_meeting_attendance,
-        stats_rows,
-    )
-    from store.audit import record_audit_many
+    from api.reports import STATS_HEADER, attendance_out, attendance_stats, meeting_sheet
+    from api.reports import stats_rows as stats_table
+    from partymap.settings import Settings
+    from store.alerts import AlertRules
+    from store.attendance import record_meeting
 
     if format not in FORMATS:
         raise typer.BadParameter(f"format must be one of {', '.join(FORMATS)}")
+    if lang not in LANGS:
+        raise typer.BadParameter(f"lang must be one of {', '.join(LANGS)}")
     if format == "xlsx" and out is None:
         raise typer.BadParameter("xlsx is binary: give --out FILE")
     with _session(url, must_exist=True) as session:
         if meeting is not None:
-            decide = record_meeting_attendance if record else meeting_attendance
-            report = decide(session, meeting_id=meeting)
-            # Attendance is personal data: its readers are in the audit log, here too.
-            record_audit_many(
+            now = datetime.now(UTC)
+            if record:
+                settings = Settings(database_url=url) if url else Settings()
+                rules = AlertRules(
+                    absent_streak=settings.meetings_alert_absent_streak,
+                    min_rate=settings.meetings_alert_min_rate,
+                )
+                record_meeting(session, meeting_id=meeting, now=now, again=True, rules=rules)
+            sheet = meeting_sheet(session, meeting_id=meeting, now=now)
+            audit_member_read(
                 session,
-                actor=f"cli:{getpass.getuser()}",
-                action="read_attendance",
-                subject_member_ids=sorted({line.member_id for line in report.lines}),
-                detail={"via": "cli", "meeting_id": meeting},
+                system_principal(),
+                sheet.member_ids(),
+                "read_attendance",
+                {"meeting_id": meeting, "via": "cli", "format": format},
             )
             session.commit()
-            header, rows = report.table()
-            title = f"meeting {meeting}"
-        else:
-            stats = attendance_stats(
-                session,
-                within_org_id=org,
-                start=since.replace(tzinfo=UTC) if since else None,
-                end=until.replace(tzinfo=UTC) if until else None,
-            )
-            header, rows = STATS_HEADER, stats_rows(stats)
-            title = "attendance statistics"
+            if format == "xlsx":
+                assert out is not None
+                out.write_bytes(meeting_xlsx(sheet, lang))
+                return
+            if format == "json":
+                lines = [attendance_out(line).model_dump(mode="json") for line in sheet.lines]
+                text = json.dumps(lines, ensure_ascii=False) + "\n"
+            else:
+                text = meeting_csv(sheet, lang)
+            _write_text(text, out)
+            return
+        stats = attendance_stats(
+            session,
+            within_org_id=org,
+            start=since.replace(tzinfo=UTC) if since else None,
+            end=until.replace(tzinfo=UTC) if until else None,
+        )
+    header, rows = STATS_HEADER, stats_table(stats)
     if format == "xlsx":
         assert out is not None
-        out.write_bytes(xlsx_table(title, header, rows))
+        out.write_bytes(xlsx_table("attendance statistics", header, rows))
         return
     if format == "json":
         text = json.dumps([dict(zip(header, row, strict=True)) for row in rows], ensure_ascii=False)
         text += "\n"
     else:
         text = csv_table(header, rows)
+    _write_text(text, out)
+
+
+def _write_text(text: str, out: Path | None) -> None:
     if out is not None:
         out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text.removeprefix("\ufeff"))
+
+
+@report_app.command("period")
+def report_period(
+    *,
+    out: Annotated[Path, typer.Option(help="The workbook to write (.xlsx).")],
+    org: Annotated[
+        int | None, typer.Option(help="The subtree (default: the whole organisation).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--from", help="First local date, YYYY-MM-DD (default: 1 January)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Local date after the last (default: tomorrow).")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Headers: zh-CN or en.")] = "zh-CN",
+    url: UrlOption = None,
+) -> None:
+    """The period report workbook of a subtree, the file GET /api/v1/reports/period gives:
+    a summary per organisation, the period's meetings, a sheet per recorded meeting."""
+    from datetime import UTC, date
+
+    from api.auth import system_principal
+    from api.deps import audit_member_read
+    from api.period_report import period_workbook
+    from partymap.settings import Settings
+
+    if lang not in LANGS:
+        raise typer.BadParameter(f"lang must be one of {', '.join(LANGS)}")
+    try:
+        first = date.fromisoformat(since) if since else None
+        last = date.fromisoformat(until) if until else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
+    settings = Settings(database_url=url) if url else Settings()
+    with _session(url) as session:
+        if org is not None:
+            from store.orgs import get_organisation
+
+            get_organisation(session, org_id=org)
+        made = period_workbook(
+            session, settings, root_id=org, start=first, end=last, lang=lang,
+            now=datetime.now(UTC),
+        )  # fmt: skip
+        audit_member_read(
+            session,
+            system_principal(),
+            made.member_ids,
+            "read_attendance",
+            {"what": "period_report", "via": "cli", "org_id": org},
+        )
+        session.commit()
+    out.write_bytes(made.data)
+    typer.echo(
+        f"{out}: {made.meetings} meetings from {made.start} to {made.end} (exclusive), "
+        f"{made.sheets} sheets",
+        err=True,
+    )

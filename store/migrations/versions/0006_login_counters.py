@@ -3,8 +3,8 @@
 Counted before the password is checked and shared by every API process, so parallel guesses
 cannot pass the limit.
 
-Revision ID: 0005_login_counters
-Revises: 0004
+Revision ID: 0006_login_counters
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_login_counters"
-down_revision = "0004"
+revision = "0006_login_counters"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
