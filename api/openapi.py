@@ -9,7 +9,7 @@ document once, when it is first asked for, from what each route depends on:
 ===========================================  ============================================
 what the operation has                       statuses added (unless it declares its own)
 ===========================================  ============================================
-a login (Bearer token or cookie)             401
+a login or any bearer token                  401
 a role check                                 403
 a path id, or an id among its parameters     404 (outside the caller's scope reads as
 or body fields                               nonexistent)
@@ -28,6 +28,7 @@ from typing import Any, get_args
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security.base import SecurityBase
 
 from api.deps import current_user, get_session
 
@@ -116,10 +117,12 @@ def _statuses(route: APIRoute, method: str) -> set[int]:
     calls = {d.call for d in _walk(dependant)}
     # A user's login (devices' own endpoint declares its statuses itself).
     login = current_user in calls
+    # Any bearer scheme (a display token, a device token) answers 401 to a missing or bad one.
+    token = login or any(isinstance(call, SecurityBase) for call in calls)
     body = dependant.body_params
     params = [*dependant.path_params, *dependant.query_params, *dependant.header_params, *body]
     codes: set[int] = set()
-    if login:
+    if token:
         codes.add(401)
     if any(getattr(call, "roles", None) for call in calls):
         codes.add(403)
