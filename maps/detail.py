@@ -8,8 +8,9 @@ exist: no leak of what is there), and returns the members whose personal data it
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from shapely.geometry import mapping
@@ -85,15 +86,28 @@ def member_detail(
     member_id: int,
     now: datetime,
     hours: float,
+    day: date | None = None,
     track_points: int = TRACK_POINTS,
 ) -> Payload:
-    """A member: where they are, their track over the last ``hours`` (thinned to at most
-    ``track_points`` points: ``[lon, lat, unix seconds]``) and their recent check-ins."""
+    """A member: where they are, their track over the last ``hours`` or over one ``day`` of
+    their time zone (thinned to at most ``track_points`` points: ``[lon, lat, unix seconds]``)
+    and their recent check-ins.
+
+    ``tz``: the member's time zone (see :func:`member_tz`; null when nothing says), in which
+    their times are shown; each check-in carries its site's ``tz``.
+    """
     m = roster.members
     row = m.row(member_id)
     if row is None or not scope.sees_member(member_id, str(roster.orgs.path[m.org[row]])):
         raise NotFoundError("member", member_id)
-    points = track(session, member_id=member_id, start=now - timedelta(hours=hours), end=now)
+    tz = member_tz(roster, row)
+    if day is None:
+        start, end = now - timedelta(hours=hours), now
+    else:
+        zone = ZoneInfo(tz or "UTC")
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    points = track(session, member_id=member_id, start=start, end=end)
     stride = max(1, -(-len(points) // track_points))
     kept = points[::stride]
     if points and kept[-1] is not points[-1]:
@@ -103,6 +117,7 @@ def member_detail(
         {
             "site_id": v.site_id,
             "site": roster_site_name(roster, v.site_id),
+            "tz": roster_site_tz(roster, v.site_id),
             "start": _iso(v.start_at),
             "checkin_at": _iso(v.checkin_at),
             "end": _iso(v.end_at),
@@ -112,7 +127,8 @@ def member_detail(
     ]
     presence = [
         {"site_id": p.site_id, "site": roster_site_name(roster, p.site_id), "state": p.state,
-         "since": _iso(p.since), "checkin_at": _iso(p.checkin_at)}
+         "tz": roster_site_tz(roster, p.site_id), "since": _iso(p.since),
+         "checkin_at": _iso(p.checkin_at)}
         for p in list_presence(session, member_ids=[member_id])
     ]  # fmt: skip
     body = {
@@ -128,10 +144,12 @@ def member_detail(
             "sats_beidou": latest[0].sats_beidou,
             "hdop": latest[0].hdop,
         },
+        "tz": tz,
         "presence": presence,
         "track": {
-            "start": _iso(now - timedelta(hours=hours)),
-            "end": _iso(now),
+            "day": day.isoformat() if day is not None else None,
+            "start": _iso(start),
+            "end": _iso(end),
             "fixes": len(points),
             "points": [
                 [round(p.lon, 6), round(p.lat, 6), int(p.fix_time.timestamp())] for p in kept
@@ -223,6 +241,30 @@ def site_features(sites: list[Site]) -> dict[str, Any]:
             for s in sites
         ],
     }
+
+
+def member_tz(roster: Roster, row: int) -> str | None:
+    """The time zone a member's times are shown in: that of the site they are at, else of the
+    sites of their organisation or, failing that, of its nearest parent with sites."""
+    m, s, o = roster.members, roster.sites, roster.orgs
+    site = int(m.site_id[row])
+    if site >= 0:
+        return roster_site_tz(roster, site)
+    org = int(m.org[row])
+    while org >= 0:
+        own = np.flatnonzero(s.org == org)
+        if len(own):
+            return s.tz[int(own[0])]
+        org = int(o.parent[org])
+    return None
+
+
+def roster_site_tz(roster: Roster, site_id: int) -> str | None:
+    s = roster.sites
+    row = int(np.searchsorted(s.id, site_id))
+    if row < len(s.id) and s.id[row] == site_id:
+        return s.tz[row]
+    return None
 
 
 def roster_site_name(roster: Roster, site_id: int) -> str:
