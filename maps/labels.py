@@ -54,6 +54,25 @@ LABELS: dict[str, dict[str, str]] = {
         "static_export": "静态导出",
         "generated": "生成于",
         "connection_lost": "实时连接中断，正在重连…",
+        "legend": "图例",
+        "panel": "面板",
+        "open_panel": "展开面板",
+        "close_panel": "收起面板",
+        "loading": "加载中…",
+        "expand": "展开",
+        "people": "{n}人",
+        "open_branch": "打开所属组织",
+        "track_day": "日期",
+        "track_time": "轨迹时间",
+        "play": "播放轨迹",
+        "pause": "暂停",
+        "fixes": "{n} 个定位点",
+        "no_track": "该时段无轨迹",
+        "network_error": "无法连接服务器",
+        "login_needed": "请重新登录",
+        "request_failed": "请求失败",
+        "login_throttled": "登录尝试过多，请 {s} 秒后再试",
+        "no_site": "无阵地（人工登记）",
         # Organisation kinds.
         "party_committee": "党委",
         "general_branch": "党总支",
@@ -84,6 +103,7 @@ LABELS: dict[str, dict[str, str]] = {
         "outcome_left_early": "早退",
         "outcome_absent": "缺席",
         "outcome_pending": "未到",
+        "outcome_excused": "请假",
         "outcome_arriving": "正在到达",
     },
     "en": {
@@ -124,6 +144,25 @@ LABELS: dict[str, dict[str, str]] = {
         "static_export": "Static export",
         "generated": "Generated",
         "connection_lost": "Live connection lost, reconnecting…",
+        "legend": "Legend",
+        "panel": "Panel",
+        "open_panel": "Open the panel",
+        "close_panel": "Close the panel",
+        "loading": "Loading…",
+        "expand": "Expand",
+        "people": "{n} people",
+        "open_branch": "Open its organisation",
+        "track_day": "Day",
+        "track_time": "Track time",
+        "play": "Play the track",
+        "pause": "Pause",
+        "fixes": "{n} fixes",
+        "no_track": "No track in this period",
+        "network_error": "The server cannot be reached",
+        "login_needed": "Please log in again",
+        "request_failed": "Request failed",
+        "login_throttled": "Too many login attempts: try again in {s} s",
+        "no_site": "No site (recorded by hand)",
         "party_committee": "Party Committee",
         "general_branch": "General Party Branch",
         "branch": "Party Branch",
@@ -150,11 +189,54 @@ LABELS: dict[str, dict[str, str]] = {
         "outcome_left_early": "Left early",
         "outcome_absent": "Absent",
         "outcome_pending": "Not arrived",
+        "outcome_excused": "Excused",
         "outcome_arriving": "Arriving",
     },
 }
 
 
+# Names of time zones where partymap's users work, as people there say them; times are shown
+# with their zone named ("22:40 北京时间", "17:32 EAT"). Zones with daylight saving are left
+# to the browser, whose name follows the date (GMT+1, GMT+2).
+ZONE_NAMES: dict[str, tuple[str, str]] = {
+    "Asia/Shanghai": ("北京时间", "Beijing time"),
+    "Asia/Urumqi": ("乌鲁木齐时间", "Urumqi time"),
+    "Asia/Hong_Kong": ("香港时间", "HKT"),
+    "Asia/Macau": ("澳门时间", "Macau time"),
+    "UTC": ("UTC", "UTC"),
+    "Etc/UTC": ("UTC", "UTC"),
+    "Africa/Nairobi": ("EAT", "EAT"),
+    "Africa/Addis_Ababa": ("EAT", "EAT"),
+    "Africa/Dar_es_Salaam": ("EAT", "EAT"),
+    "Africa/Kampala": ("EAT", "EAT"),
+    "Africa/Lagos": ("WAT", "WAT"),
+    "Africa/Luanda": ("WAT", "WAT"),
+    "Africa/Johannesburg": ("SAST", "SAST"),
+    "Asia/Jakarta": ("WIB", "WIB"),
+    "Asia/Makassar": ("WITA", "WITA"),
+    "Asia/Bangkok": ("ICT", "ICT"),
+    "Asia/Vientiane": ("ICT", "ICT"),
+    "Asia/Phnom_Penh": ("ICT", "ICT"),
+    "Asia/Ho_Chi_Minh": ("ICT", "ICT"),
+    "Asia/Kuala_Lumpur": ("MYT", "MYT"),
+    "Asia/Singapore": ("SGT", "SGT"),
+    "Asia/Yangon": ("MMT", "MMT"),
+    "Asia/Dhaka": ("BST", "BST"),
+    "Asia/Karachi": ("PKT", "PKT"),
+    "Asia/Kolkata": ("IST", "IST"),
+    "Asia/Tashkent": ("UZT", "UZT"),
+    "Asia/Almaty": ("ALMT", "ALMT"),
+    "Asia/Dubai": ("GST", "GST"),
+    "Asia/Riyadh": ("AST", "AST"),
+    "Europe/Moscow": ("MSK", "MSK"),
+}
+
+
 def labels(language: Language | str) -> dict[str, str]:
-    """The table for ``language`` (``zh-CN`` or ``en``)."""
-    return LABELS[language]
+    """The table for ``language`` (``zh-CN`` or ``en``), with the zone names as ``tz:<zone>``.
+
+    >>> labels("zh-CN")["tz:Asia/Shanghai"], labels("en")["tz:Africa/Nairobi"]
+    ('北京时间', 'EAT')
+    """
+    which = 0 if language == "zh-CN" else 1
+    return {**LABELS[language], **{f"tz:{z}": n[which] for z, n in ZONE_NAMES.items()}}
