@@ -2,9 +2,10 @@
 desktop's 1440×900 and a phone's 390×844 (touch, mobile viewport).
 
 The server is the real app on the demo organisation, its history logs replayed through the
-ingestion daemon first; one server serves every browser test of the session. Requests leaving
-127.0.0.1 are refused, except map tiles, which get a blank image (so a tile layer works offline
-without pretending that a tile server answered anything but blank squares).
+ingestion daemon first; one server serves every browser test of the session (Chromium is
+started per module). Requests leaving 127.0.0.1 are refused, except map tiles, which get a
+blank image (so a tile layer works offline without pretending that a tile server answered
+anything but blank squares).
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
         prepared.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's synchronous API keeps an event loop running on the main thread while
+# it is open, and tests elsewhere that start their own (asyncio.run) must not find one.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = launch(playwright)
