@@ -5,7 +5,8 @@ these are for bad configuration: sites and site files that cannot be used.
 
     GeoError
      ├── SiteError        one site cannot be used (geometry, circle radius, parameters)
-     └── SiteFileError    a site file cannot be loaded; ``problems`` lists every reason found
+     ├── SiteFileError    a site file cannot be loaded; ``problems`` lists every reason found
+     └── ScheduleError    a meeting time or recurrence rule that cannot be used
 
 >>> err = SiteFileError("sites.geojson", ["feature 3 (id 12): invalid geometry: Self-intersection"])
 >>> print(err)
@@ -34,3 +35,7 @@ class SiteFileError(GeoError, ValueError):
         self.problems = tuple(problems)
         count = f"{len(self.problems)} problem" + ("s" if len(self.problems) != 1 else "")
         super().__init__("\n  ".join([f"{source}: {count}", *self.problems]))
+
+
+class ScheduleError(GeoError, ValueError):
+    """A local time that does not exist in its zone, an unknown zone, or an impossible rule."""

@@ -9,7 +9,9 @@ is still going counts too. Then, in this order:
 * the first check-in at or before ``start + late_grace``: ``present``;
 * otherwise ``late``.
 
-Visits without a check-in (walking past, a dwell cut short) never count.
+Visits without a check-in (walking past, a dwell cut short) never count. The evidence of an
+attendance is that of its first counted check-in: ``beidou`` when BeiDou-verified, else ``gnss``.
+A meeting without a site has no visits to count: everyone is ``absent`` until corrected by hand.
 
 >>> from datetime import datetime, timedelta, UTC
 >>> from geo.model import Meeting, MeetingKind, Visit
@@ -25,14 +27,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from geo.model import Attendance, AttendanceOutcome, CheckIn, Meeting, Visit, VisitEnded
+from geo.model import (
+    Attendance,
+    AttendanceOutcome,
+    CheckIn,
+    EvidenceKind,
+    Meeting,
+    Visit,
+    VisitEnded,
+)
 
 
 def counts_for(meeting: Meeting, visit: Visit) -> bool:
     """Whether a visit counts towards this meeting's attendance."""
     return (
-        visit.site_id == meeting.site_id
+        meeting.site_id is not None
+        and visit.site_id == meeting.site_id
         and visit.checkin_at is not None
         and visit.start < meeting.end
         and (visit.end is None or visit.end > meeting.start - meeting.early)
@@ -44,7 +56,10 @@ def outcome(meeting: Meeting, member_id: int, visits: Sequence[Visit]) -> Attend
     counted = [v for v in visits if counts_for(meeting, v)]
     if not counted:
         return Attendance(meeting.id, member_id, AttendanceOutcome.ABSENT)
-    first_checkin = min(v.checkin_at for v in counted if v.checkin_at is not None)
+    first = min(counted, key=lambda v: v.checkin_at or v.start)
+    first_checkin = first.checkin_at
+    assert first_checkin is not None  # counted visits were checked in
+    evidence = EvidenceKind.BEIDOU if first.beidou_verified else EvidenceKind.GNSS
     ends = [v.end for v in counted]
     last_leave = None if None in ends else max(e for e in ends if e is not None)
     if last_leave is not None and last_leave < meeting.end - meeting.left_early_margin:
@@ -53,7 +68,7 @@ def outcome(meeting: Meeting, member_id: int, visits: Sequence[Visit]) -> Attend
         result = AttendanceOutcome.PRESENT
     else:
         result = AttendanceOutcome.LATE
-    return Attendance(meeting.id, member_id, result, first_checkin, last_leave)
+    return Attendance(meeting.id, member_id, result, first_checkin, last_leave, evidence)
 
 
 def attendance(
@@ -76,9 +91,50 @@ def visits_from_events(events: Iterable[CheckIn | VisitEnded]) -> list[Visit]:
     for e in events:
         if isinstance(e, CheckIn):
             key = (e.member_id, e.site_id, e.time)
-            open_visits[key] = Visit(e.member_id, e.site_id, e.time, None, e.time)
+            open_visits[key] = Visit(
+                e.member_id, e.site_id, e.time, None, e.time, e.beidou_verified
+            )
         else:
-            open_visits.pop((e.member_id, e.site_id, e.start), None)
+            opened = open_visits.pop((e.member_id, e.site_id, e.start), None)
             checkin = e.start if e.checked_in else None
-            ended.append(Visit(e.member_id, e.site_id, e.start, e.end, checkin))
+            verified = opened is not None and opened.beidou_verified
+            ended.append(Visit(e.member_id, e.site_id, e.start, e.end, checkin, verified))
     return ended + list(open_visits.values())
+
+
+def as_of(
+    decided: Attendance,
+    *,
+    ended: bool,
+    excused: bool = False,
+    corrected: AttendanceOutcome | None = None,
+) -> Attendance:
+    """The status that counts, from the visits' decision: before the end a member not yet
+    there is ``pending`` (未到), not absent; approved leave excuses an absence or an early
+    departure (someone on leave who came anyway keeps present or late); a correction (补签)
+    overrides everything and rests on ``manual`` evidence.
+
+    >>> from datetime import datetime, UTC
+    >>> absent = Attendance(1, 7, AttendanceOutcome.ABSENT)
+    >>> as_of(absent, ended=False).outcome.value, as_of(absent, ended=True).outcome.value
+    ('pending', 'absent')
+    >>> as_of(absent, ended=False, excused=True).outcome.value
+    'excused'
+    >>> fixed = as_of(absent, ended=True, corrected=AttendanceOutcome.PRESENT)
+    >>> fixed.outcome.value, fixed.evidence.value
+    ('present', 'manual')
+    """
+    result = decided
+    if not ended and decided.outcome is AttendanceOutcome.ABSENT:
+        result = replace(decided, outcome=AttendanceOutcome.PENDING)
+    if excused and result.outcome in EXCUSABLE:
+        result = replace(result, outcome=AttendanceOutcome.EXCUSED)
+    if corrected is not None:
+        result = replace(result, outcome=corrected, evidence=EvidenceKind.MANUAL)
+    return result
+
+
+# What approved leave turns into 请假: not coming, not yet there, or leaving early.
+EXCUSABLE = frozenset(
+    {AttendanceOutcome.ABSENT, AttendanceOutcome.PENDING, AttendanceOutcome.LEFT_EARLY}
+)

@@ -135,6 +135,7 @@ class Visit:
     start: datetime
     end: datetime | None = None
     checkin_at: datetime | None = None
+    beidou_verified: bool = False  # the check-in used ≥ 4 BeiDou satellites throughout
 
 
 class MeetingKind(enum.Enum):
@@ -149,9 +150,11 @@ class MeetingKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Meeting:
+    """When and where a meeting is held; ``site_id`` None: attendance is entered by hand."""
+
     id: int
     org_id: int
-    site_id: int
+    site_id: int | None
     kind: MeetingKind
     start: datetime
     end: datetime
@@ -162,10 +165,29 @@ class Meeting:
 
 
 class AttendanceOutcome(enum.Enum):
-    PRESENT = "present"
-    LATE = "late"
-    LEFT_EARLY = "left_early"
-    ABSENT = "absent"
+    """The one attendance vocabulary (DESIGN §11) of the API, the files and the screen.
+
+    Visits decide the first four; ``excused`` (请假) comes from approved leave or a correction;
+    ``pending`` (未到) is a member not yet arrived while the meeting goes on, never stored.
+    """
+
+    PRESENT = "present"  # 按时出席
+    LATE = "late"  # 迟到
+    LEFT_EARLY = "left_early"  # 早退
+    ABSENT = "absent"  # 缺席
+    EXCUSED = "excused"  # 请假
+    PENDING = "pending"  # 未到
+
+
+class EvidenceKind(enum.Enum):
+    """What a member's attendance rests on (DESIGN §11)."""
+
+    BEIDOU = "beidou"  # receiver fixes, BeiDou-verified (≥ 4 BeiDou satellites)
+    GNSS = "gnss"  # receiver fixes, not BeiDou-verified
+    TERMINAL = "terminal"  # a JT/T 808 terminal's own BeiDou flag and satellite count
+    PHONE = "phone"  # browser geolocation
+    QR = "qr"  # the meeting's rotating code
+    MANUAL = "manual"  # a secretary's correction (补签), never BeiDou-verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +197,4 @@ class Attendance:
     outcome: AttendanceOutcome
     first_checkin: datetime | None = None
     last_leave: datetime | None = None
+    evidence: EvidenceKind | None = None  # of the first counted check-in; None when absent

@@ -16,13 +16,13 @@ import numpy as np
 from shapely.geometry import mapping
 from sqlalchemy.orm import Session
 
-from geo.meetings import attendance
-from geo.model import AttendanceOutcome, Meeting, Site
+from geo.model import AttendanceOutcome, Site
 from maps.overview import Payload, org_bounds, org_row
 from maps.snapshot import ORG_KINDS, STATE_NAMES, Roster, Scope
+from store.attendance import attendance_sheet
 from store.errors import NotFoundError
 from store.latest import latest_positions
-from store.meetings import get_meeting, list_meetings, meeting_roll
+from store.meetings import MeetingInfo, find_meetings, get_meeting
 from store.presence import list_presence
 from store.query import BBox
 from store.sites import get_site, list_sites
@@ -162,54 +162,62 @@ def member_detail(
 
 def meetings(session: Session, roster: Roster, scope: Scope, *, now: datetime) -> dict[str, Any]:
     """Meetings of the caller's organisations from a day ago to two weeks ahead."""
-    found = list_meetings(
+    orgs = _org_filter(scope)
+    found = find_meetings(
         session,
-        **_org_filter(scope),
+        within_org_id=orgs["within_org_id"],
+        org_ids=None if orgs["org_id"] is None else (orgs["org_id"],),
         start=now - timedelta(days=1),
         end=now + timedelta(days=14),
         limit=MEETINGS_LISTED,
     )
-    return {"meetings": [_meeting(session, roster, meeting, now) for meeting in found]}
+    return {"meetings": [_meeting(session, roster, info, now) for info in found]}
 
 
 def meeting_panel(
     session: Session, roster: Roster, scope: Scope, *, meeting_id: int, now: datetime
 ) -> Payload:
-    """A meeting with each expected member's attendance as it stands at ``now``.
+    """A meeting with each expected member's attendance as it stands at ``now``
+    (:func:`store.attendance.attendance_sheet`: leave and corrections included).
 
     Before the meeting ends, a member not yet checked in is ``pending`` (or ``arriving`` when
     already inside the site) rather than absent. ``roll``: ``{member_id, name, outcome,
-    first_checkin, last_leave}``.
+    evidence, first_checkin, last_leave}``, ``outcome`` in the attendance vocabulary.
     """
     meeting = get_meeting(session, meeting_id=meeting_id)
     row = roster.orgs.index.get(meeting.org_id)
     if row is None or not scope.covers(str(roster.orgs.path[row])):
         raise NotFoundError("meeting", meeting_id)
-    roll = meeting_roll(session, meeting_id=meeting_id)
-    expected = [m for m in roll.member_ids if scope.member_id in (None, m)]
-    arriving = {
-        p.member_id for p in list_presence(session, member_ids=expected, site_id=meeting.site_id)
-    }
+    sheet = attendance_sheet(session, meeting_id=meeting_id, now=now)
+    entries_seen = [e for e in sheet.entries if scope.member_id in (None, e.member_id)]
+    expected = [e.member_id for e in entries_seen]
+    arriving: set[int] = set()
+    if meeting.site_id is not None:
+        arriving = {
+            p.member_id
+            for p in list_presence(session, member_ids=expected, site_id=meeting.site_id)
+        }
     entries: list[dict[str, Any]] = []
-    for a in attendance(meeting, expected, roll.visits):
-        outcome = a.outcome.value
-        if a.outcome is AttendanceOutcome.ABSENT and now < meeting.end:
-            outcome = "arriving" if a.member_id in arriving else "pending"
-        r = roster.members.row(a.member_id)
+    for e in entries_seen:
+        outcome = e.status.value
+        if e.status is AttendanceOutcome.PENDING and e.member_id in arriving:
+            outcome = "arriving"
+        r = roster.members.row(e.member_id)
         entries.append(
             {
-                "member_id": a.member_id,
-                "name": roster.members.name[r] if r is not None else f"#{a.member_id}",
+                "member_id": e.member_id,
+                "name": roster.members.name[r] if r is not None else f"#{e.member_id}",
                 "outcome": outcome,
-                "first_checkin": _iso(a.first_checkin),
-                "last_leave": _iso(a.last_leave),
+                "evidence": e.evidence.value if e.evidence else None,
+                "first_checkin": _iso(e.first_checkin),
+                "last_leave": _iso(e.last_leave),
             }
         )
     counts: dict[str, int] = {}
-    for e in entries:
-        counts[e["outcome"]] = counts.get(e["outcome"], 0) + 1
+    for entry in entries:
+        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
     body = {
-        "meeting": _meeting(session, roster, meeting, now),
+        "meeting": _meeting(session, roster, sheet.info, now),
         "roll": entries,
         "counts": counts,
     }
@@ -275,10 +283,11 @@ def roster_site_name(roster: Roster, site_id: int) -> str:
     return f"#{site_id}"
 
 
-def _meeting(session: Session, roster: Roster, meeting: Meeting, now: datetime) -> dict[str, Any]:
-    status = "upcoming" if now < meeting.start else "in_progress" if now < meeting.end else "ended"
-    site = get_site(session, site_id=meeting.site_id)
+def _meeting(session: Session, roster: Roster, info: MeetingInfo, now: datetime) -> dict[str, Any]:
+    meeting = info.meeting
+    site = get_site(session, site_id=meeting.site_id) if meeting.site_id is not None else None
     row = roster.orgs.index.get(meeting.org_id)
+    centre = site.geometry.centroid if site is not None else None
     return {
         "id": meeting.id,
         "title": meeting.title,
@@ -286,13 +295,13 @@ def _meeting(session: Session, roster: Roster, meeting: Meeting, now: datetime) 
         "org_id": meeting.org_id,
         "org": roster.orgs.name[row] if row is not None else "",
         "site_id": meeting.site_id,
-        "site": site.name,
-        "tz": site.tz,
-        "lon": round(site.geometry.centroid.x, 6),
-        "lat": round(site.geometry.centroid.y, 6),
+        "site": site.name if site is not None else None,
+        "tz": info.tz,
+        "lon": round(centre.x, 6) if centre is not None else None,
+        "lat": round(centre.y, 6) if centre is not None else None,
         "start": _iso(meeting.start),
         "end": _iso(meeting.end),
-        "status": status,
+        "status": info.state(now).value,
     }
 
 

@@ -7,13 +7,44 @@ file. This module imports no other partymap module, so every layer above ``geo``
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-in-production"
+
+OrgKindName = Literal["party_committee", "general_branch", "branch", "party_group"]
+MeetingKindName = Literal[
+    "BRANCH_GENERAL_MEETING",
+    "BRANCH_COMMITTEE_MEETING",
+    "GROUP_MEETING",
+    "PARTY_LECTURE",
+    "THEMED_PARTY_DAY",
+]
+
+
+class MeetingRequirement(BaseModel):
+    """How many meetings of a kind an organisation of the given kinds must hold per period."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    period: Literal["month", "quarter", "year"]
+    count: int = Field(default=1, ge=1, le=31)
+    org_kinds: tuple[OrgKindName, ...]
+
+
+def default_requirements() -> dict[MeetingKindName, MeetingRequirement]:
+    """三会一课 as the rules set it: 支部党员大会 and 党课 quarterly, 支委会 monthly (for
+    branches), 党小组会 monthly (for party groups). 主题党日 is not required by default."""
+    return {
+        "BRANCH_GENERAL_MEETING": MeetingRequirement(period="quarter", org_kinds=("branch",)),
+        "BRANCH_COMMITTEE_MEETING": MeetingRequirement(period="month", org_kinds=("branch",)),
+        "GROUP_MEETING": MeetingRequirement(period="month", org_kinds=("party_group",)),
+        "PARTY_LECTURE": MeetingRequirement(period="quarter", org_kinds=("branch",)),
+    }
 
 
 def default_data_dir() -> Path:
@@ -105,6 +136,30 @@ class Settings(BaseSettings):
     # The map's overview and tree counts read the whole organisation at most this often:
     # panning and zooming by many users cost one read per period (0: every request).
     map_refresh_seconds: float = Field(default=2.0, ge=0)
+
+    # Meetings (三会一课): the reporting zone (periods of statistics, meetings without a site),
+    # when attendance is recorded automatically, how far plans schedule ahead, what each kind
+    # of organisation must hold, and when alerts are raised.
+    meetings_tz: str = "Asia/Shanghai"
+    # A meeting's attendance is recorded this long after its end (late, store-and-forward
+    # fixes still count); the recording task looks every meetings_tick_seconds.
+    meetings_record_grace_seconds: float = Field(default=900.0, ge=0, le=7 * 86_400)
+    meetings_tick_seconds: float = Field(default=30.0, gt=0)
+    meetings_plan_horizon_days: int = Field(default=92, ge=1, le=731)
+    meetings_required: dict[MeetingKindName, MeetingRequirement] = Field(
+        default_factory=default_requirements
+    )
+    meetings_alert_absent_streak: int = Field(default=3, ge=1, le=100)
+    meetings_alert_min_rate: float = Field(default=0.8, ge=0, le=1)
+
+    @field_validator("meetings_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -9,13 +9,14 @@ materialised path (``/1/5/23/``): a subtree is one index range scan (see :mod:`s
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -30,7 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from geo.model import AttendanceOutcome, MeetingKind, SiteKind
+from geo.model import AttendanceOutcome, EvidenceKind, MeetingKind, SiteKind
+from geo.recurrence import Frequency
 from store.types import UTCDateTime, enum_type, geometry, json_type, path_type, utcnow
 
 # SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid alias.
@@ -52,6 +54,22 @@ class Role(enum.Enum):
     MEMBER = "member"
     BRANCH_ADMIN = "branch_admin"  # branch secretary or admin: their organisation's subtree
     COMMITTEE_ADMIN = "committee_admin"  # the whole tree below their organisation (or all)
+
+
+class MeetingStatus(enum.Enum):
+    """A meeting's stored status: cancelling keeps the meeting and its history (取消)."""
+
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class LeaveStatus(enum.Enum):
+    """A leave (请假): asked for by the member, or recorded (approved) by a secretary."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
 
 
 class Base(DeclarativeBase):
@@ -296,24 +314,106 @@ class PresenceStateRow(Base):
 
 
 class MeetingRow(Base):
+    """A meeting (三会一课, 主题党日): planned, held, recorded or cancelled.
+
+    Times are UTC; ``tz`` is the zone they were given in and are shown in (the site's, or the
+    reporting zone for a meeting without a site). The ``*_n`` columns summarise the recorded
+    attendance (None until recorded) so that statistics over a year of meetings read this
+    table alone.
+    """
+
     __tablename__ = "meetings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))  # None: by hand
     kind: Mapped[MeetingKind] = mapped_column(enum_type(MeetingKind))
     title: Mapped[str] = mapped_column(String(200), default="")
+    topic: Mapped[str] = mapped_column(String(2000), default="")  # 议题
+    tz: Mapped[str] = mapped_column(String(64))
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
     early_s: Mapped[float] = mapped_column(Float)
     late_grace_s: Mapped[float] = mapped_column(Float)
     left_early_margin_s: Mapped[float] = mapped_column(Float)
+    host_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))  # 主持人
+    recorder_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))  # 记录人
+    status: Mapped[MeetingStatus] = mapped_column(
+        enum_type(MeetingStatus, 16), default=MeetingStatus.SCHEDULED
+    )
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(100))
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    # The plan that generated it and the local date of that occurrence; ``plan_detached``
+    # once edited by hand, so that a changed plan leaves it as it is.
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_plans.id"))
+    occurrence: Mapped[date | None] = mapped_column(Date)
+    plan_detached: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime | None]
+    expected_n: Mapped[int | None] = mapped_column(Integer)  # 应到
+    present_n: Mapped[int | None] = mapped_column(Integer)
+    late_n: Mapped[int | None] = mapped_column(Integer)
+    left_early_n: Mapped[int | None] = mapped_column(Integer)
+    absent_n: Mapped[int | None] = mapped_column(Integer)
+    excused_n: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_meetings_org_id_start_at", "org_id", "start_at"),)
+    __table_args__ = (
+        Index("ix_meetings_org_id_start_at", "org_id", "start_at"),
+        Index("ix_meetings_start_at", "start_at"),
+        UniqueConstraint("plan_id", "occurrence"),
+        # What the recording task looks for: scheduled meetings not yet recorded, by end.
+        Index(
+            "ix_meetings_due",
+            "end_at",
+            postgresql_where=text("recorded_at IS NULL AND status = 'scheduled'"),
+            sqlite_where=text("recorded_at IS NULL AND status = 'scheduled'"),
+        ),
+    )
+
+
+class MeetingPlanRow(Base):
+    """A recurring meeting ("支委会, monthly, first Tuesday 15:00") that schedules meetings
+    ahead (:mod:`geo.recurrence` says when)."""
+
+    __tablename__ = "meeting_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[MeetingKind] = mapped_column(enum_type(MeetingKind))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    topic: Mapped[str] = mapped_column(String(2000), default="")
+    tz: Mapped[str] = mapped_column(String(64))
+    frequency: Mapped[Frequency] = mapped_column(enum_type(Frequency, 16))
+    weekday: Mapped[int | None] = mapped_column(SmallInteger)  # 0 Monday … 6 Sunday
+    nth: Mapped[int | None] = mapped_column(SmallInteger)  # 1–4, or -1 for the last
+    day_of_month: Mapped[int | None] = mapped_column(SmallInteger)  # 1–31
+    month_of_quarter: Mapped[int | None] = mapped_column(SmallInteger)  # 1–3
+    start_time: Mapped[str] = mapped_column(String(5))  # "HH:MM", local
+    duration_min: Mapped[int] = mapped_column(Integer)
+    starts_on: Mapped[date] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+    host_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    recorder_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    early_s: Mapped[float] = mapped_column(Float)
+    late_grace_s: Mapped[float] = mapped_column(Float)
+    left_early_margin_s: Mapped[float] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    generated_through: Mapped[date | None] = mapped_column(Date)  # local date
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AttendanceRow(Base):
+    """A member's recorded attendance at a meeting.
+
+    ``outcome`` is the automatic decision (visits, then approved leave) and is never changed
+    by a correction; ``status`` is what counts: the latest correction (``correction_id``)
+    if any, else the outcome. ``evidence`` is that of the automatic decision's check-in.
+    """
+
     __tablename__ = "attendance"
 
     meeting_id: Mapped[int] = mapped_column(
@@ -321,9 +421,108 @@ class AttendanceRow(Base):
     )
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
     outcome: Mapped[AttendanceOutcome] = mapped_column(enum_type(AttendanceOutcome))
+    status: Mapped[AttendanceOutcome] = mapped_column(enum_type(AttendanceOutcome))
+    evidence: Mapped[EvidenceKind | None] = mapped_column(enum_type(EvidenceKind, 16))
+    correction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("attendance_corrections.id", ondelete="SET NULL")
+    )
     first_checkin_at: Mapped[datetime | None]
     last_leave_at: Mapped[datetime | None]
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_attendance_member_id", "member_id"),)
+
+
+class AttendanceCorrectionRow(Base):
+    """A secretary's correction (补签) of one member's status: who, when, why, old → new.
+
+    Kept beside the automatic decision, never replacing it; the evidence of a corrected
+    status is ``manual``.
+    """
+
+    __tablename__ = "attendance_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    old_status: Mapped[AttendanceOutcome] = mapped_column(enum_type(AttendanceOutcome))
+    new_status: Mapped[AttendanceOutcome] = mapped_column(enum_type(AttendanceOutcome))
+    reason: Mapped[str] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_attendance_corrections_meeting_id_member_id", "meeting_id", "member_id"),
+    )
+
+
+class LeaveRow(Base):
+    """A member's leave (请假) from one meeting: one row per member and meeting."""
+
+    __tablename__ = "meeting_leave"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    status: Mapped[LeaveStatus] = mapped_column(enum_type(LeaveStatus, 16))
+    reason: Mapped[str] = mapped_column(String(500))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+
+class AbsenceRunRow(Base):
+    """How many of a member's latest recorded meetings in a row they were absent from."""
+
+    __tablename__ = "absence_runs"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    absent_run: Mapped[int] = mapped_column(Integer)
+    last_meeting_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_absence_runs_absent_run", "absent_run"),)
+
+
+class AlertRow(Base):
+    """An alert raised once (``key`` is unique): every server process tails this table and
+    publishes new rows on its own live feed."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # overdue, absent_streak, low_attendance
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    org_id: Mapped[int] = mapped_column(Integer)
+    member_id: Mapped[int | None] = mapped_column(Integer)
+    meeting_id: Mapped[int | None] = mapped_column(Integer)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    detail: Mapped[dict[str, Any] | None]
+
+
+class DisplayTokenRow(Base):
+    """A read-only token for an activity centre's big screen (大屏), bound to a subtree."""
+
+    __tablename__ = "display_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))  # None: all
+    # sha256 of a 256-bit random token, as for devices.
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
 
 
 class User(Base):

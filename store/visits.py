@@ -154,6 +154,7 @@ def as_visit(row: VisitRow) -> Visit:
         start=row.start_at,
         end=row.end_at,
         checkin_at=row.checkin_at,
+        beidou_verified=row.beidou_verified,
     )
 
 

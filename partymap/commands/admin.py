@@ -184,6 +184,7 @@ def add_user(
 
 
 FORMATS = ("csv", "xlsx", "json")
+LANGS = ("zh-CN", "en")
 
 
 @report_app.command("attendance")
@@ -200,56 +201,80 @@ def report_attendance(
         datetime | None, typer.Option("--to", help="Meetings starting before (UTC).")
     ] = None,
     format: Annotated[str, typer.Option(help="csv, xlsx or json.")] = "csv",
+    lang: Annotated[str, typer.Option(help="Headers: zh-CN or en.")] = "zh-CN",
     out: Annotated[
         Path | None, typer.Option(help="Write to this file (default: stdout; xlsx needs it).")
     ] = None,
     record: Annotated[
-        bool, typer.Option("--record", help="Store the meeting's attendance (for statistics).")
+        bool,
+        typer.Option("--record", help="Record the meeting's attendance now (it must have ended)."),
     ] = False,
     url: UrlOption = None,
 ) -> None:
-    """A meeting's attendance (--meeting), or stored attendance per organisation."""
+    """A meeting's attendance (--meeting), the same file the API gives, or recorded
+    attendance per organisation. Reads of members' attendance are audited."""
     import json
     from datetime import UTC
 
+    from api.auth import system_principal
+    from api.deps import audit_member_read
+    from api.exports import meeting_csv, meeting_xlsx
     from api.formats import csv_table, xlsx_table
-    from api.reports import (
-        STATS_HEADER,
-        attendance_stats,
-        meeting_attendance,
-        record_meeting_attendance,
-        stats_rows,
-    )
+    from api.reports import STATS_HEADER, attendance_out, attendance_stats, meeting_sheet
+    from api.reports import stats_rows as stats_table
+    from store.attendance import record_meeting
 
     if format not in FORMATS:
         raise typer.BadParameter(f"format must be one of {', '.join(FORMATS)}")
+    if lang not in LANGS:
+        raise typer.BadParameter(f"lang must be one of {', '.join(LANGS)}")
     if format == "xlsx" and out is None:
         raise typer.BadParameter("xlsx is binary: give --out FILE")
     with _session(url) as session:
         if meeting is not None:
-            decide = record_meeting_attendance if record else meeting_attendance
-            report = decide(session, meeting_id=meeting)
-            session.commit()
-            header, rows = report.table()
-            title = f"meeting {meeting}"
-        else:
-            stats = attendance_stats(
+            now = datetime.now(UTC)
+            if record:
+                record_meeting(session, meeting_id=meeting, now=now, again=True)
+            sheet = meeting_sheet(session, meeting_id=meeting, now=now)
+            audit_member_read(
                 session,
-                within_org_id=org,
-                start=since.replace(tzinfo=UTC) if since else None,
-                end=until.replace(tzinfo=UTC) if until else None,
+                system_principal(),
+                sheet.member_ids(),
+                "read_attendance",
+                {"meeting_id": meeting, "via": "cli", "format": format},
             )
-            header, rows = STATS_HEADER, stats_rows(stats)
-            title = "attendance statistics"
+            session.commit()
+            if format == "xlsx":
+                assert out is not None
+                out.write_bytes(meeting_xlsx(sheet, lang))
+                return
+            if format == "json":
+                lines = [attendance_out(line).model_dump(mode="json") for line in sheet.lines]
+                text = json.dumps(lines, ensure_ascii=False) + "\n"
+            else:
+                text = meeting_csv(sheet, lang)
+            _write_text(text, out)
+            return
+        stats = attendance_stats(
+            session,
+            within_org_id=org,
+            start=since.replace(tzinfo=UTC) if since else None,
+            end=until.replace(tzinfo=UTC) if until else None,
+        )
+    header, rows = STATS_HEADER, stats_table(stats)
     if format == "xlsx":
         assert out is not None
-        out.write_bytes(xlsx_table(title, header, rows))
+        out.write_bytes(xlsx_table("attendance statistics", header, rows))
         return
     if format == "json":
         text = json.dumps([dict(zip(header, row, strict=True)) for row in rows], ensure_ascii=False)
         text += "\n"
     else:
         text = csv_table(header, rows)
+    _write_text(text, out)
+
+
+def _write_text(text: str, out: Path | None) -> None:
     if out is not None:
         out.write_text(text, encoding="utf-8")
     else:

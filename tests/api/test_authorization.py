@@ -9,7 +9,7 @@ every member whose location data was returned has an audit entry written by that
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,9 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from geo.model import MeetingKind
-from store import devices, meetings, members, orgs, sites
+from geo.model import AttendanceOutcome, MeetingKind
+from geo.recurrence import Frequency, Rule
+from store import attendance, devices, leave, meetings, members, orgs, plans, sites
 from store.db import make_engine
 from store.migrations import upgrade
 from store.models import AuditEntry, Member, Organisation, OrgKind
@@ -62,17 +63,82 @@ def _spare_site(db: Session, world: World, org_id: int) -> int:
 
 
 def _spare_meeting(db: Session, world: World, target: str) -> int:
+    """A meeting of the target's branch a month ahead."""
     t = world.targets[target]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
     meeting = meetings.create_meeting(
         db,
         org_id=t.org_id,
         site_id=t.site_id,
         kind=MeetingKind.PARTY_LECTURE,
-        start=T0,
-        end=T0 + timedelta(hours=1),
+        start=start,
+        end=start + timedelta(hours=1),
     )
     db.commit()
     return meeting.id
+
+
+def _spare_plan(db: Session, world: World, target: str) -> int:
+    """A monthly plan of the target's branch (its meetings not yet scheduled)."""
+    t = world.targets[target]
+    plan = plans.create_plan(
+        db,
+        org_id=t.org_id,
+        site_id=t.site_id,
+        kind=MeetingKind.BRANCH_COMMITTEE_MEETING,
+        rule=Rule(Frequency.MONTHLY, weekday=1, nth=1),
+        start_time=time(15, 0),
+        duration=timedelta(minutes=90),
+        starts_on=T0.date(),
+    )
+    db.commit()
+    return plan.id
+
+
+def _ended_meeting(db: Session, world: World, target: str, *, corrected: bool = False) -> int:
+    """A meeting of the target's branch that ended yesterday (not yet recorded); with
+    ``corrected``, the target member's status corrected to excused."""
+    t = world.targets[target]
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    meeting = meetings.create_meeting(
+        db,
+        org_id=t.org_id,
+        site_id=t.site_id,
+        kind=MeetingKind.BRANCH_COMMITTEE_MEETING,
+        start=start,
+        end=start + timedelta(hours=1),
+    )
+    if corrected:
+        attendance.correct_attendance(
+            db,
+            meeting_id=meeting.id,
+            member_id=t.member_id,
+            status=AttendanceOutcome.EXCUSED,
+            reason="事先口头请假",
+            actor="com",
+        )
+    db.commit()
+    return meeting.id
+
+
+def _with_leave(db: Session, world: World, target: str, *, approved: bool) -> str:
+    """The URL of the target member's leave from a coming meeting of their branch."""
+    meeting_id = _spare_meeting(db, world, target)
+    member_id = world.targets[target].member_id
+    leave.record_leave(
+        db,
+        meeting_id=meeting_id,
+        member_id=member_id,
+        reason="出差",
+        actor="mem",
+        approved=approved,
+    )
+    db.commit()
+    return f"/api/v1/meetings/{meeting_id}/leave/{member_id}"
+
+
+PLAN = {"kind": "BRANCH_COMMITTEE_MEETING", "frequency": "monthly", "weekday": 1, "nth": 1,
+        "time": "15:00"}  # fmt: skip
 
 
 def _move(w: World, t: str, db: Session) -> Request:
@@ -259,11 +325,79 @@ OPS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/v1/meetings/{meeting_id}"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}"}
     ),
+    ("POST", "/api/v1/meetings/{meeting_id}/cancel"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}/cancel",
+            "json": {"reason": "改期"},
+        },
+    ),
     ("GET", "/api/v1/meetings/{meeting_id}/attendance"): Op(
-        "org_read", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+        "org_read",
+        lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"},
+        audit="read_attendance",
+    ),
+    ("GET", "/api/v1/meetings/{meeting_id}/attendance/counts"): Op(
+        "org_read",
+        lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance/counts"},
     ),
     ("POST", "/api/v1/meetings/{meeting_id}/attendance"): Op(
         "admin", lambda w, t, db: {"url": f"/api/v1/meetings/{_t(w, t).meeting_id}/attendance"}
+    ),
+    ("GET", "/api/v1/leave"): Op(
+        "personal",
+        lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}},
+        audit="read_leave",
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/leave"): Op(
+        "personal",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_spare_meeting(db, w, t)}/leave",
+            "json": {"member_id": _t(w, t).member_id, "reason": "赴项目部出差"},
+        },
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/leave/{member_id}/decision"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"{_with_leave(db, w, t, approved=False)}/decision",
+            "json": {"approve": True},
+        },
+    ),
+    ("DELETE", "/api/v1/meetings/{meeting_id}/leave/{member_id}"): Op(
+        "personal", lambda w, t, db: {"url": _with_leave(db, w, t, approved=True)}
+    ),
+    ("POST", "/api/v1/meetings/{meeting_id}/corrections"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_ended_meeting(db, w, t)}/corrections",
+            "json": {"member_id": _t(w, t).member_id, "status": "excused", "reason": "补请假"},
+        },
+    ),
+    ("GET", "/api/v1/meetings/{meeting_id}/corrections"): Op(
+        "org_read",
+        lambda w, t, db: {
+            "url": f"/api/v1/meetings/{_ended_meeting(db, w, t, corrected=True)}/corrections"
+        },
+        audit="read_attendance",
+    ),
+    ("GET", "/api/v1/meeting-plans"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("POST", "/api/v1/meeting-plans"): Op(
+        "admin", lambda w, t, db: {"json": {**PLAN, "org_id": _t(w, t).org_id}}
+    ),
+    ("GET", "/api/v1/meeting-plans/{plan_id}"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/meeting-plans/{_spare_plan(db, w, t)}"}
+    ),
+    ("PATCH", "/api/v1/meeting-plans/{plan_id}"): Op(
+        "admin",
+        lambda w, t, db: {
+            "url": f"/api/v1/meeting-plans/{_spare_plan(db, w, t)}",
+            "json": {"time": "14:30"},
+        },
+    ),
+    ("POST", "/api/v1/meeting-plans/{plan_id}/stop"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/meeting-plans/{_spare_plan(db, w, t)}/stop"}
     ),
     ("GET", "/api/v1/stats/attendance"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from datetime import timedelta
@@ -236,11 +237,31 @@ def test_attendance_as_json_csv_xlsx_and_statistics(world_app: World3) -> None:
             "/api/v1/stats/attendance", params={"format": "csv"}, headers=headers
         ).text
     # Checked in 10 minutes before a meeting that starts 30 minutes after T0, still there.
-    assert [(a["member_id"], a["outcome"]) for a in lines] == [(target.member_id, "present")]
-    assert csv_text.startswith("\ufeffmember_id,code,name,outcome,first_checkin (Asia/Shanghai)")
-    assert "2026-05-01 16:20:00" in csv_text  # 08:20 UTC shown in the site's zone
+    assert [(a["member_id"], a["status"], a["outcome"], a["evidence"]) for a in lines] == [
+        (target.member_id, "present", "present", "beidou")
+    ]
+    rows = list(csv.reader(io.StringIO(csv_text.removeprefix("\ufeff"))))
+    assert rows[:7] == [
+        ["会议名称", "支部大会 T-sibling"],
+        ["会议类型", "支部党员大会"],
+        ["组织", "二支部 T-sibling"],
+        ["地点", "会议室 T-sibling"],
+        ["日期", "2026-05-01"],
+        ["时间", "16:30–17:30"],  # 08:30–09:30 UTC shown in the site's zone
+        ["时区", "Asia/Shanghai"],
+    ]
+    header = rows.index(["党员编号", "姓名", "出勤情况", "自动判定", "依据",
+                         "签到时间 (Asia/Shanghai)", "离开时间 (Asia/Shanghai)", "请假事由",
+                         "补签记录"])  # fmt: skip
+    assert rows[header + 1][:6] == [
+        "M-sibling", "党员 T-sibling", "按时出席", "按时出席", "北斗核验", "2026-05-01 16:20:00"
+    ]  # fmt: skip
+    assert rows[-7:] == [["应到", "1"], ["实到", "1"], ["请假", "0"], ["缺席", "0"],
+                         ["迟到", "0"], ["早退", "0"], ["出席率 %", "100.0"]]  # fmt: skip
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx)).active
-    assert sheet is not None and sheet["D2"].value == "present"
+    assert sheet is not None
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert cells[header + 1][2] == "按时出席" and cells[-1] == ["出席率 %", 100.0] + [None] * 7
     assert recorded["counts"]["present"] == 1
     assert stats[0]["org_id"] == target.org_id and stats[0]["attendance_rate"] == 1.0
     assert "org_id,org_name,present" in stats_csv

@@ -8,9 +8,9 @@ import pytest
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
-from geo.model import Attendance, AttendanceOutcome, CheckIn, Meeting, MeetingKind, VisitEnded
-from store import meetings, members, orgs, sites, visits
-from store.errors import InvalidValueError, NotFoundError
+from geo.model import AttendanceOutcome, CheckIn, Meeting, MeetingKind, VisitEnded
+from store import attendance, meetings, members, orgs, sites, visits
+from store.errors import ConflictError, InvalidValueError, NotFoundError
 from store.models import OrgKind
 from tests.store.helpers import T0, Tree, tree
 
@@ -134,25 +134,33 @@ def test_the_roll_holds_members_and_their_overlapping_visits(db: Session) -> Non
     assert [(v.member_id, v.start) for v in roll.visits] == [(a, START - timedelta(minutes=20))]
 
 
-def test_attendance_is_replaced_counted_and_deleted_with_its_meeting(db: Session) -> None:
+def test_attendance_is_recorded_counted_and_recorded_again(db: Session) -> None:
     t, site_id, (a, b, c) = setup(db)
     meeting = branch_a_meeting(db, t, site_id, MeetingKind.BRANCH_COMMITTEE_MEETING)
-    first = [
-        Attendance(meeting.id, a, AttendanceOutcome.PRESENT, first_checkin=START),
-        Attendance(meeting.id, b, AttendanceOutcome.ABSENT),
-        Attendance(meeting.id, c, AttendanceOutcome.ABSENT),
+    visits.record_checkin(db, checkin=CheckIn(a, site_id, START - timedelta(minutes=5)))
+    recorded = attendance.record_meeting(db, meeting_id=meeting.id, now=END)
+    assert recorded is not None
+    assert [(e.member_id, e.status) for e in recorded.entries] == [
+        (a, AttendanceOutcome.PRESENT),
+        (b, AttendanceOutcome.ABSENT),
+        (c, AttendanceOutcome.ABSENT),
     ]
-    assert meetings.record_attendance(db, attendance=first) == 3
-    late = Attendance(
-        meeting.id, b, AttendanceOutcome.LATE, first_checkin=START + timedelta(minutes=12)
-    )
-    meetings.record_attendance(db, attendance=[late])
+    # A late, store-and-forward check-in arrives; recording again re-decides the same roll.
+    visits.record_checkin(db, checkin=CheckIn(b, site_id, START + timedelta(minutes=12)))
+    members.create_member(db, org_id=t.branch_a.id, name="新来的")  # joined after the meeting
+    again = attendance.record_meeting(db, meeting_id=meeting.id, now=END, again=True)
     db.commit()
+    assert again is not None
     stored = meetings.list_attendance(db, meeting_id=meeting.id)
-    assert stored == [first[0], late, first[2]]
+    assert [(x.member_id, x.outcome) for x in stored] == [
+        (a, AttendanceOutcome.PRESENT),
+        (b, AttendanceOutcome.LATE),
+        (c, AttendanceOutcome.ABSENT),
+    ]
+    assert stored[1].first_checkin == START + timedelta(minutes=12)
     assert meetings.list_attendance(
         db, meeting_id=meeting.id, outcome=AttendanceOutcome.ABSENT
-    ) == [first[2]]
+    ) == [stored[2]]
     counts = meetings.attendance_counts(db, within_org_id=t.committee.id)
     assert counts == (
         [
@@ -160,9 +168,11 @@ def test_attendance_is_replaced_counted_and_deleted_with_its_meeting(db: Session
             meetings.AttendanceCount(t.branch_a.id, AttendanceOutcome.LATE, 1),
             meetings.AttendanceCount(t.branch_a.id, AttendanceOutcome.PRESENT, 1),
         ]
-    )  # ordered by organisation, then outcome
+    )  # ordered by organisation, then status
     assert meetings.attendance_counts(db, start=END) == []
-    meetings.delete_meeting(db, meeting_id=meeting.id)
-    assert meetings.list_attendance(db, meeting_id=meeting.id) == []
-    with pytest.raises(NotFoundError):
-        meetings.get_meeting(db, meeting_id=meeting.id)
+    summary = meetings.get_meeting_info(db, meeting_id=meeting.id).summary
+    assert summary == meetings.Summary(
+        expected=3, present=1, late=1, left_early=0, absent=1, excused=0
+    )
+    with pytest.raises(ConflictError):  # held: it stays, cancelled or not
+        meetings.delete_meeting(db, meeting_id=meeting.id, now=START - timedelta(days=1))

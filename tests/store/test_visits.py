@@ -39,7 +39,7 @@ def test_a_check_in_opens_a_visit_with_its_evidence(db: Session) -> None:
     db.commit()
     assert (row.start_at, row.end_at, row.checkin_at, row.beidou_verified) == (T0, None, T0, True)
     assert visits.as_checkin(visits.get_visit(db, visit_id=row.id)) == checkin
-    assert visits.open_visits(db) == [Visit(member_id, site_id, T0, None, T0)]
+    assert visits.open_visits(db) == [Visit(member_id, site_id, T0, None, T0, True)]
 
 
 def test_the_end_closes_the_same_visit_and_replays_change_nothing(db: Session) -> None:
