@@ -22,7 +22,7 @@ from maps.snapshot import ORG_KINDS, STATE_NAMES, Roster, Scope
 from store.attendance import attendance_sheet
 from store.errors import NotFoundError
 from store.latest import latest_positions
-from store.meetings import MeetingInfo, find_meetings, get_meeting
+from store.meetings import MeetingInfo, Summary, find_meetings, get_meeting
 from store.presence import list_presence
 from store.query import BBox
 from store.sites import get_site, list_sites
@@ -182,7 +182,11 @@ def meeting_panel(
 
     Before the meeting ends, a member not yet checked in is ``pending`` (or ``arriving`` when
     already inside the site) rather than absent. ``roll``: ``{member_id, name, outcome,
-    evidence, first_checkin, last_leave}``, ``outcome`` in the attendance vocabulary.
+    automatic, evidence, first_checkin, last_leave, leave, correction}``: ``outcome`` is the
+    status that counts (in the attendance vocabulary), ``automatic`` the decision from visits
+    and leave kept beside a correction (补签), ``leave`` ``{status, reason}`` and
+    ``correction`` ``{old, new, reason, by, at}`` or null. ``summary``: 应到 / 实到 / each
+    status / 出席率 as they stand (members still pending count as absent).
     """
     meeting = get_meeting(session, meeting_id=meeting_id)
     row = roster.orgs.index.get(meeting.org_id)
@@ -208,9 +212,22 @@ def meeting_panel(
                 "member_id": e.member_id,
                 "name": roster.members.name[r] if r is not None else f"#{e.member_id}",
                 "outcome": outcome,
+                "automatic": e.outcome.value,
                 "evidence": e.evidence.value if e.evidence else None,
                 "first_checkin": _iso(e.first_checkin),
                 "last_leave": _iso(e.last_leave),
+                "leave": None
+                if e.leave is None
+                else {"status": e.leave.status.value, "reason": e.leave.reason},
+                "correction": None
+                if e.correction is None
+                else {
+                    "old": e.correction.old_status.value,
+                    "new": e.correction.new_status.value,
+                    "reason": e.correction.reason,
+                    "by": e.correction.actor,
+                    "at": _iso(e.correction.at),
+                },
             }
         )
     counts: dict[str, int] = {}
@@ -220,8 +237,22 @@ def meeting_panel(
         "meeting": _meeting(session, roster, sheet.info, now),
         "roll": entries,
         "counts": counts,
+        "summary": _summary(sheet.summary()) if scope.member_id is None else None,
     }
     return Payload(body, tuple(expected))
+
+
+def _summary(summary: Summary) -> dict[str, Any]:
+    return {
+        "expected": summary.expected,
+        "attended": summary.attended,
+        "present": summary.present,
+        "late": summary.late,
+        "left_early": summary.left_early,
+        "absent": summary.absent,
+        "excused": summary.excused,
+        "rate": summary.rate,
+    }
 
 
 def shapes_in_view(session: Session, scope: Scope, *, bbox: BBox) -> dict[str, Any]:
@@ -302,7 +333,22 @@ def _meeting(session: Session, roster: Roster, info: MeetingInfo, now: datetime)
         "start": _iso(meeting.start),
         "end": _iso(meeting.end),
         "status": info.state(now).value,
+        "topic": info.topic,
+        "host_member_id": info.host_member_id,
+        "host": _name(roster, info.host_member_id),
+        "recorder_member_id": info.recorder_member_id,
+        "recorder": _name(roster, info.recorder_member_id),
+        "plan_id": info.plan_id,
+        "recorded_at": _iso(info.recorded_at),
+        "cancel_reason": info.cancel_reason,
     }
+
+
+def _name(roster: Roster, member_id: int | None) -> str | None:
+    if member_id is None:
+        return None
+    row = roster.members.row(member_id)
+    return roster.members.name[row] if row is not None else f"#{member_id}"
 
 
 def _member_row(roster: Roster, row: int) -> dict[str, Any]:

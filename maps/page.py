@@ -285,6 +285,7 @@ def _sidebar(words: dict[str, str]) -> str:
     <section id="pm-tab-meetings" role="tabpanel" hidden>
       <div id="pm-meetings"></div>
       <div id="pm-meeting" hidden></div>
+      <div id="pm-form" hidden></div>
     </section>
   </div>
 </aside>

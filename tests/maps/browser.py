@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playw
 from api.app import create_app
 from partymap.chromium import launch
 from partymap.demo.run import Prepared, demo_settings, history_daemon, prepare
+from partymap.seed import ORGS
 from partymap.settings import Settings
 from partymap.testing import free_port
 from store.live import LiveFeed
@@ -53,6 +54,7 @@ class DemoServer:
     live: LiveFeed
     passwords: dict[str, str]
     tokens: dict[str, str] = field(default_factory=dict)  # login → bearer token, made once
+    orgs: dict[str, int] = field(default_factory=dict)  # name → id, the demo's and tests' own
 
     def token(self, login: str) -> str:
         if login not in self.tokens:
@@ -92,7 +94,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
         time.sleep(0.05)
     passwords = {login.username: login.password for login in prepared.seeded.logins}
     try:
-        yield DemoServer(f"http://127.0.0.1:{settings.port}", prepared, live, passwords)
+        served = DemoServer(f"http://127.0.0.1:{settings.port}", prepared, live, passwords)
+        served.orgs.update({o.name: prepared.seeded.orgs[o.key] for o in ORGS})
+        yield served
     finally:
         uv.should_exit = True
         thread.join(15)
