@@ -32,6 +32,7 @@ from api.routes import (
     admin,
     auth,
     devices,
+    display,
     health,
     leave,
     meetings,
@@ -40,6 +41,7 @@ from api.routes import (
     plans,
     positions,
     sites,
+    stats,
     stream,
     visits,
 )
@@ -71,9 +73,11 @@ TAGS = [
     {"name": "sites", "description": "Branch sites and worksites as GeoJSON."},
     {"name": "positions", "description": "Latest positions and tracks (audited reads)."},
     {"name": "visits", "description": "Visits and check-ins with their evidence (audited)."},
-    {"name": "meetings", "description": "三会一课 and 主题党日, attendance and statistics."},
+    {"name": "meetings", "description": "三会一课 and 主题党日: plans, leave, attendance."},
+    {"name": "statistics", "description": "The committee's view (考核): figures and alerts."},
     {"name": "admin", "description": "Users, imports and the audit log."},
     {"name": "live", "description": "Server-Sent Events of positions and check-ins."},
+    {"name": "display", "description": "The big screen (大屏): read-only display tokens."},
     {"name": "service", "description": "Health and metrics."},
 ]
 
@@ -134,6 +138,8 @@ def create_app(
         meetings.router,
         plans.router,
         leave.router,
+        stats.router,
+        display.router,
         admin.router,
         stream.router,
         map_routes.router,

@@ -20,6 +20,14 @@ the ``month_of_quarter``-th month of each quarter):
 >>> end_of_quarter = Rule(Frequency.QUARTERLY, day_of_month=31, month_of_quarter=3)
 >>> [d.isoformat() for d in occurrences(end_of_quarter, date(2026, 1, 1), date(2026, 12, 31))]
 ['2026-03-31', '2026-06-30', '2026-09-30', '2026-12-31']
+
+Requirements (三会一课: 支委会 monthly, 党课 quarterly…) count calendar periods:
+
+>>> [(a.isoformat(), b.isoformat()) for a, b in periods_within(date(2026, 2, 10),
+...                                                           date(2026, 10, 1), "quarter")]
+[('2026-04-01', '2026-07-01'), ('2026-07-01', '2026-10-01')]
+>>> [a.isoformat() for a in period_of(date(2026, 12, 7), "month")]
+['2026-12-01', '2027-01-01']
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from geo.errors import ScheduleError
 
 QUARTER_STARTS = (1, 4, 7, 10)
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 
 class Frequency(enum.Enum):
@@ -150,3 +159,39 @@ def _day_in_month(rule: Rule, year: int, month: int) -> date:
         return last - timedelta(days=(last.weekday() - rule.weekday) % 7)
     first = date(year, month, 1)
     return first + timedelta(days=(rule.weekday - first.weekday()) % 7 + 7 * (rule.nth - 1))
+
+
+def period_of(day: date, period: str) -> tuple[date, date]:
+    """The calendar month, quarter or year holding ``day``: [its first day, the next's)."""
+    months = PERIOD_MONTHS[period]
+    first_month = (day.month - 1) // months * months + 1
+    lo = date(day.year, first_month, 1)
+    return lo, _add_months(lo, months)
+
+
+def periods_within(first: date, end: date, period: str) -> list[tuple[date, date]]:
+    """The whole periods lying inside [first, end), earliest first."""
+    found = []
+    lo, hi = period_of(first, period)
+    if lo < first:
+        lo, hi = hi, _add_months(hi, PERIOD_MONTHS[period])
+    while hi <= end:
+        found.append((lo, hi))
+        lo, hi = hi, _add_months(hi, PERIOD_MONTHS[period])
+    return found
+
+
+def months_between(first: date, end: date) -> list[tuple[date, date]]:
+    """Every calendar month overlapping [first, end), clipped to it (a trend's buckets)."""
+    found = []
+    lo = date(first.year, first.month, 1)
+    while lo < end:
+        hi = _add_months(lo, 1)
+        found.append((max(lo, first), min(hi, end)))
+        lo = hi
+    return found
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)

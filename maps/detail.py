@@ -171,7 +171,7 @@ def meetings(session: Session, roster: Roster, scope: Scope, *, now: datetime) -
         end=now + timedelta(days=14),
         limit=MEETINGS_LISTED,
     )
-    return {"meetings": [_meeting(session, roster, info, now) for info in found]}
+    return {"meetings": [meeting_summary(session, roster, info, now) for info in found]}
 
 
 def meeting_panel(
@@ -234,7 +234,7 @@ def meeting_panel(
     for entry in entries:
         counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
     body = {
-        "meeting": _meeting(session, roster, sheet.info, now),
+        "meeting": meeting_summary(session, roster, sheet.info, now),
         "roll": entries,
         "counts": counts,
         "summary": _summary(sheet.summary()) if scope.member_id is None else None,
@@ -314,7 +314,10 @@ def roster_site_name(roster: Roster, site_id: int) -> str:
     return f"#{site_id}"
 
 
-def _meeting(session: Session, roster: Roster, info: MeetingInfo, now: datetime) -> dict[str, Any]:
+def meeting_summary(
+    session: Session, roster: Roster, info: MeetingInfo, now: datetime
+) -> dict[str, Any]:
+    """A meeting as the dashboard lists it: names, zone, the site's centre, state now."""
     meeting = info.meeting
     site = get_site(session, site_id=meeting.site_id) if meeting.site_id is not None else None
     row = roster.orgs.index.get(meeting.org_id)

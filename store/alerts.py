@@ -88,9 +88,13 @@ def raise_alert(
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(AlertRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    stmt = (
+        insert(AlertRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(AlertRow.id)
+    )
+    return session.execute(stmt).scalar() is not None
 
 
 def alerts_since(session: Session, *, since: datetime, limit: int = 10_000) -> list[RaisedAlert]:

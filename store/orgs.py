@@ -18,7 +18,16 @@ from sqlalchemy import ColumnElement, String, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from store.errors import ConflictError, NotFoundError
-from store.models import MeetingRow, Member, Organisation, OrgKind, SiteRow, User
+from store.models import (
+    DisplayTokenRow,
+    MeetingPlanRow,
+    MeetingRow,
+    Member,
+    Organisation,
+    OrgKind,
+    SiteRow,
+    User,
+)
 from store.query import SelectT, page
 from store.rawsql import raw_rows
 
@@ -181,13 +190,16 @@ def move_organisation(session: Session, *, org_id: int, new_parent_id: int | Non
 
 
 def delete_organisation(session: Session, *, org_id: int) -> None:
-    """Delete an empty leaf; refuse while children, members, sites, meetings or users remain."""
+    """Delete an empty leaf; refuse while children, members, sites, meetings, meeting plans,
+    display tokens or users remain."""
     org = get_organisation(session, org_id=org_id)
     for what, column in (
         ("child organisations", Organisation.parent_id),
         ("members", Member.org_id),
         ("sites", SiteRow.org_id),
         ("meetings", MeetingRow.org_id),
+        ("meeting plans", MeetingPlanRow.org_id),
+        ("display tokens", DisplayTokenRow.org_id),
         ("users", User.org_id),
     ):
         if session.scalar(select(exists().where(column == org_id))):

@@ -138,8 +138,9 @@ def update_plan(
     if given & set(RULE_FIELDS):
         if body.frequency is None:
             raise ScheduleError("a new rule is given whole, frequency included")
-        rule = _rule(body.frequency, body.weekday, body.nth, body.day_of_month,
-                     body.month_of_quarter)  # fmt: skip
+        rule = _rule(
+            body.frequency, body.weekday, body.nth, body.day_of_month, body.month_of_quarter
+        )
     now = datetime.now(UTC)
     plans.update_plan(
         session,

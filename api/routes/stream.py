@@ -1,8 +1,9 @@
 """``GET /api/v1/stream``: Server-Sent Events of live positions, presence and check-ins.
 
 The ingestion pipeline publishes dicts on the app's :class:`store.live.LiveFeed` with ``type``
-(``position``, ``presence``, ``checkin``, ``visit_ended``), ``member_id``, ``org_id`` and
-``org_path`` (the member's organisation's materialised path). A caller receives the events of
+(``position``, ``presence``, ``checkin``, ``visit_ended``; ``meeting`` and ``alert`` from the
+meeting task), ``member_id``, ``org_id`` and ``org_path`` (the member's, or the meeting's,
+organisation's materialised path). A caller receives the events of
 the members they may see: a member their own, an admin those whose ``org_path`` lies in their
 subtree (events without one only reach whole-tree admins).
 
@@ -46,6 +47,8 @@ class EventType(enum.Enum):
     PRESENCE = "presence"
     CHECKIN = "checkin"
     VISIT_ENDED = "visit_ended"
+    MEETING = "meeting"  # a meeting started, ended or was recorded
+    ALERT = "alert"  # overdue, absent_streak or low_attendance
 
 
 def visible(principal: Principal, event: Event) -> bool:

@@ -27,8 +27,9 @@ from sqlalchemy import Engine
 from api.app import create_app
 from partymap.demo.logs import HISTORY, LIVE, RECORDED, retime_logs
 from partymap.ingest.daemon import Daemon
-from partymap.ingest.run import HTTP_GRACE_S, stop_on_signals
+from partymap.ingest.run import HTTP_GRACE_S, running, stop_on_signals
 from partymap.ingest.sources import ReplaySpec, SourcePlan
+from partymap.meeting_task import MeetingTask
 from partymap.seed import MEETING, ORGS, SITES, SeededDemo, seed_demo
 from partymap.settings import Settings
 from store.db import make_sessionmaker, open_engine
@@ -108,26 +109,27 @@ async def run(prepared: Prepared, *, say: Callable[[str], None]) -> None:
     # uvicorn handles Ctrl-C while it serves and raises it again once stopped: the loop's own
     # handler (setting ``stop``) then takes it instead of an exception.
     with stop_on_signals(stop):
-        serving = asyncio.ensure_future(server.serve())
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.05)
-        if serving.done():
-            serving.result()  # could not start (the port is taken…)
-            return
-        say(instructions(prepared))
-        async with history_daemon(prepared, live) as daemon:
-            await _until(serving, daemon.sources_done())
-        wait_s = (prepared.live_start - datetime.now(UTC)).total_seconds()
-        if not serving.done() and wait_s > 0:
-            await _until(serving, asyncio.sleep(wait_s))
-        if serving.done():
-            return
-        plan = replay_plan(prepared.logs[LIVE], 1.0)
-        async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
-            await _until(serving, daemon.sources_done(), daemon.failed.wait())
-            if not serving.done():
-                say("The recorded morning is over; the map stays up. Ctrl-C stops the demo.")
-                await serving
+        async with running(MeetingTask(settings, engine, live).run()):
+            serving = asyncio.ensure_future(server.serve())
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            if serving.done():
+                serving.result()  # could not start (the port is taken…)
+                return
+            say(instructions(prepared))
+            async with history_daemon(prepared, live) as daemon:
+                await _until(serving, daemon.sources_done())
+            wait_s = (prepared.live_start - datetime.now(UTC)).total_seconds()
+            if not serving.done() and wait_s > 0:
+                await _until(serving, asyncio.sleep(wait_s))
+            if serving.done():
+                return
+            plan = replay_plan(prepared.logs[LIVE], 1.0)
+            async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
+                await _until(serving, daemon.sources_done(), daemon.failed.wait())
+                if not serving.done():
+                    say("The recorded morning is over; the map stays up. Ctrl-C stops the demo.")
+                    await serving
 
 
 async def _until(serving: asyncio.Future[None], *waits: object) -> None:

@@ -1,7 +1,9 @@
 """What ``partymap serve`` and ``partymap replay`` run, in one event loop each.
 
 ``serve``: the API (uvicorn serving :func:`api.app.create_app`) and the daemon share the loop,
-the live feed, the Prometheus registry, and the daemon's HTTP ingest sink. SIGTERM or SIGINT
+the live feed, the Prometheus registry, and the daemon's HTTP ingest sink; the meeting task
+(:mod:`partymap.meeting_task`: attendance recorded at the end, plans scheduled ahead, alerts)
+runs beside them, with or without the API. SIGTERM or SIGINT
 stops the HTTP server first (open live streams get a few seconds), then the daemon, which
 stores everything its sources delivered before the process exits.
 
@@ -15,8 +17,9 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -28,6 +31,7 @@ from partymap import heap
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.metrics import IngestStats
 from partymap.ingest.sources import ReplaySpec, SourcePlan
+from partymap.meeting_task import MeetingTask
 from partymap.settings import Settings
 from store.db import make_sessionmaker
 from store.live import LiveFeed
@@ -50,6 +54,17 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+
+
+@contextlib.asynccontextmanager
+async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
+    """``work`` as a task while inside; cancelled on the way out."""
+    task = asyncio.ensure_future(work)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def first(*aws: asyncio.Future[object] | asyncio.Task[object]) -> None:
@@ -78,7 +93,10 @@ async def serve(
     # Installed until the daemon has stopped: a second signal while it stores what its sources
     # delivered must not kill it with what it read.
     with stop_on_signals(stop):
-        async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
+        async with (
+            Daemon(settings, engine, plan, live=live, registry=registry) as daemon,
+            running(MeetingTask(settings, engine, live).run()),
+        ):
             failed = asyncio.ensure_future(daemon.failed.wait())
             if not http:
                 heap.settle()

@@ -27,9 +27,10 @@ class Op:
 
     ``build(world, target, session)`` returns ``client.request`` keyword arguments (``url``
     defaults to the path template; it may create rows to act on, and commit them).
-    ``category``: public, login, authenticated, stream, device, org_read (the target's
-    organisation's own data), personal (the target member's data), admin (admins within
-    their subtree), committee (committee admins within their subtree), committee_any.
+    ``category``: public, login, authenticated, stream, device, display (a big screen's
+    display token only: no login opens it), org_read (the target's organisation's own
+    data), personal (the target member's data), admin (admins within their subtree),
+    committee (committee admins within their subtree), committee_any.
     """
 
     category: str
@@ -53,6 +54,8 @@ def expected(op: Op, role: str, target: str) -> set[int]:
         return {401}
     if category == "device":
         return {202} if role == "device" and target == "self" else {401}
+    if category == "display":
+        return {401}  # tests/api/test_display.py opens them with display tokens
     if role in ("anonymous", "device"):
         return {401}
     if category in ("authenticated", "stream"):

@@ -21,7 +21,17 @@ from sqlalchemy.orm import Session
 
 from geo.model import AttendanceOutcome, MeetingKind
 from geo.recurrence import Frequency, Rule
-from store import attendance, devices, leave, meetings, members, orgs, plans, sites
+from store import (
+    attendance,
+    devices,
+    displays,
+    leave,
+    meetings,
+    members,
+    orgs,
+    plans,
+    sites,
+)
 from store.db import make_engine
 from store.migrations import upgrade
 from store.models import AuditEntry, Member, Organisation, OrgKind
@@ -135,6 +145,23 @@ def _with_leave(db: Session, world: World, target: str, *, approved: bool) -> st
     )
     db.commit()
     return f"/api/v1/meetings/{meeting_id}/leave/{member_id}"
+
+
+def _recorded(db: Session, world: World, target: str) -> int:
+    """The target's branch, with its meeting's attendance recorded."""
+    t = world.targets[target]
+    if meetings.get_meeting_info(db, meeting_id=t.meeting_id).recorded_at is None:
+        attendance.record_meeting(db, meeting_id=t.meeting_id)
+        db.commit()
+    return t.org_id
+
+
+def _display(db: Session, world: World, target: str) -> int:
+    made, _token = displays.create_display(
+        db, name="大屏", org_id=world.targets[target].org_id, created_by="com"
+    )
+    db.commit()
+    return made.id
 
 
 PLAN = {"kind": "BRANCH_COMMITTEE_MEETING", "frequency": "monthly", "weekday": 1, "nth": 1,
@@ -402,6 +429,47 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/stats/attendance"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
     ),
+    ("GET", "/api/v1/stats/overview"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id, "start": "2026-01-01"}}
+    ),
+    ("GET", "/api/v1/stats/organisations"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id, "start": "2026-01-01"}}
+    ),
+    ("GET", "/api/v1/stats/ranking"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id, "start": "2026-01-01"}}
+    ),
+    ("GET", "/api/v1/stats/members"): Op(
+        "admin",
+        lambda w, t, db: {"params": {"org_id": _recorded(db, w, t), "start": "2026-01-01"}},
+        audit="read_attendance",
+    ),
+    ("GET", "/api/v1/members/{member_id}/attendance"): Op(
+        "personal",
+        lambda w, t, db: {"url": f"/api/v1/members/{_t(w, t).member_id}/attendance"},
+        audit="read_attendance",
+    ),
+    ("GET", "/api/v1/alerts"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}, audit="read_attendance"
+    ),
+    ("GET", "/api/v1/alerts/counts"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("POST", "/api/v1/display-tokens"): Op(
+        "admin", lambda w, t, db: {"json": {"name": "大屏", "org_id": _t(w, t).org_id}}
+    ),
+    ("GET", "/api/v1/display-tokens"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
+    ),
+    ("DELETE", "/api/v1/display-tokens/{display_id}"): Op(
+        "admin", lambda w, t, db: {"url": f"/api/v1/display-tokens/{_display(db, w, t)}"}
+    ),
+    ("GET", "/api/v1/display/me"): Op("display", lambda w, t, db: {}),
+    ("GET", "/api/v1/display/map/overview"): Op(
+        "display", lambda w, t, db: {"params": {"bbox": "-180,-85,180,85", "zoom": 18}}
+    ),
+    ("GET", "/api/v1/display/map/tree"): Op("display", lambda w, t, db: {}),
+    ("GET", "/api/v1/display/meetings/today"): Op("display", lambda w, t, db: {}),
+    ("GET", "/api/v1/display/stats"): Op("display", lambda w, t, db: {}),
     ("GET", "/api/v1/users"): Op("committee_any", lambda w, t, db: {}),
     ("POST", "/api/v1/users"): Op(
         "committee",
