@@ -37,13 +37,15 @@ ASSETS = {
     "kit.js": "kit.js",
     "dashboard.js": "dashboard.js",
     "meetings.js": "meetings.js",
+    "stats.js": "stats.js",
+    "bigscreen.js": "bigscreen.js",
     "dashboard.css": "dashboard.css",
     "land": "vendor/world-atlas/land-110m.geojson",
     "echarts": "vendor/echarts/echarts.min.js",
 }
 # The dashboard's own scripts, in the order they load: the helpers, the map (which starts the
 # others), then the parts that register themselves with it.
-SCRIPTS = ("kit.js", "dashboard.js", "meetings.js")
+SCRIPTS = ("kit.js", "dashboard.js", "meetings.js", "stats.js", "bigscreen.js")
 # folium forbids zooming the page (user-scalable=no); partymap lets people pinch and enlarge it.
 VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
 PAGE_VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -269,6 +271,11 @@ def _sidebar(words: dict[str, str]) -> str:
       aria-controls="pm-tab-orgs">{words["organisations"]}</button>
     <button role="tab" data-tab="meetings" aria-selected="false" tabindex="-1"
       aria-controls="pm-tab-meetings">{words["meetings"]}</button>
+    <button role="tab" data-tab="stats" aria-selected="false" tabindex="-1"
+      aria-controls="pm-tab-stats" hidden>{words["statistics"]}</button>
+    <button role="tab" data-tab="alerts" aria-selected="false" tabindex="-1"
+      aria-controls="pm-tab-alerts" hidden>{words["alerts"]}
+      <span class="pm-count-badge"></span></button>
   </nav>
   <div id="pm-side-body">
     <section id="pm-tab-orgs" role="tabpanel">
@@ -287,6 +294,8 @@ def _sidebar(words: dict[str, str]) -> str:
       <div id="pm-meeting" hidden></div>
       <div id="pm-form" hidden></div>
     </section>
+    <section id="pm-tab-stats" role="tabpanel" hidden><div id="pm-stats"></div></section>
+    <section id="pm-tab-alerts" role="tabpanel" hidden><div id="pm-alerts"></div></section>
   </div>
 </aside>
 <section id="pm-live" data-open="1" aria-label="{words["live"]}">

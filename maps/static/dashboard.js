@@ -77,7 +77,19 @@ function partymapDashboard(map, baseLayers, layerControl) {
 
   /* ---- Data: the map API, or what a static export embeds. ---- */
   const staticData = cfg.data;
+  // The big screen (大屏, ?screen): a display token instead of a login, kept in this
+  // browser; only the display's own endpoints, no live stream (it polls).
+  const screen = !staticData && new URLSearchParams(location.search).has("screen");
+  const DISPLAY_KEY = "partymap_display";
+  if (screen) {
+    kit.token = () => localStorage.getItem(DISPLAY_KEY);
+    kit.setToken = (token) => {
+      if (token) localStorage.setItem(DISPLAY_KEY, token);
+      else localStorage.removeItem(DISPLAY_KEY);
+    };
+  }
   const api = kit.api;
+  const mapApi = screen ? "/display/map" : "/map";
   const source = staticData ? {
     overview: async (bbox, zoom) => {
       const zooms = Object.keys(staticData.overview).map(Number);
@@ -97,8 +109,8 @@ function partymapDashboard(map, baseLayers, layerControl) {
     },
     names: async () => ({ members: {}, sites: {}, site_tz: {} }),
   } : {
-    overview: (bbox, zoom) => api(`/map/overview?bbox=${bbox.join(",")}&zoom=${zoom}`, { quiet: true }),
-    tree: (parent) => api("/map/tree" + (parent === null ? "" : `?parent=${parent}`)),
+    overview: (bbox, zoom) => api(`${mapApi}/overview?bbox=${bbox.join(",")}&zoom=${zoom}`, { quiet: true }),
+    tree: (parent) => api(`${mapApi}/tree` + (parent === null ? "" : `?parent=${parent}`)),
     org: (id) => api(`/map/orgs/${id}`),
     member: (id, day) => api(`/map/members/${id}` + (day ? `?day=${day}` : "")),
     search: (q) => api(`/map/search?q=${encodeURIComponent(q)}`),
@@ -436,6 +448,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     showPanel("orgs", "pm-member");
     renderMember();
     drawTrack(true);
+    document.dispatchEvent(new CustomEvent("partymap:member", { detail: data }));
   }
   function renderMember() {
     const data = state.member;
@@ -684,6 +697,21 @@ function partymapDashboard(map, baseLayers, layerControl) {
     clearTimeout(missingNames);
     missingNames = setTimeout(fillNames, 200);
   }
+  /** A line of the feed about no one in particular: a meeting's start or end, an alert. */
+  function feedNote(kind, when, tz, text) {
+    const at = Date.parse(when) || Date.now();
+    const iso = new Date(at).toISOString();
+    const item = el("li", { class: `pm-feed-${kind}`, "data-at": at },
+      el("span", { class: "pm-time", "data-time": iso }, feedTime(iso, tz)), el("b", {}, text));
+    const list = $("pm-feed");
+    const later = [...list.children].find((li) => Number(li.dataset.at) < at);
+    list.insertBefore(item, later || null);
+    while (list.childElementCount > FEED_LENGTH) list.lastChild.remove();
+    if ($("pm-live").dataset.open !== "1") {
+      unseen += 1;
+      $("pm-live-count").textContent = String(unseen);
+    }
+  }
   function openFeed(open) {
     $("pm-live").dataset.open = open ? "1" : "0";
     $("pm-live-toggle").setAttribute("aria-expanded", String(open));
@@ -833,7 +861,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     document.body.classList.add("pm-locked");
     $("pm-login").querySelector("input[name=username]").focus();
   }
-  kit.onUnauthorised = showLogin;
+  kit.onUnauthorised = () => (screen ? core.displaySetup && core.displaySetup() : showLogin());
   let started = false;
   $("pm-login").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -870,14 +898,41 @@ function partymapDashboard(map, baseLayers, layerControl) {
     else document.dispatchEvent(new CustomEvent("partymap:login"));
   });
 
+  let orgOptions = null;
+  /** The organisations of the caller's scope for forms: [id, indented name, record], parents
+   * first (loaded once). */
+  async function organisations() {
+    if (orgOptions) return orgOptions;
+    const tops = await api("/orgs?limit=100", { quiet: true });
+    const all = [];
+    for (const top of tops.items) {
+      const below = await api(`/orgs/${top.id}/subtree?limit=1000`, { quiet: true });
+      all.push(...below.items);
+    }
+    const base = Math.min(...all.map((o) => o.depth));
+    orgOptions = all.map((o) => [o.id, `${"　".repeat(o.depth - base)}${o.name}`, o]);
+    return orgOptions;
+  }
+
   const core = {
     cfg, kit, map, state, source, phone, ll, whenStill, clear, showPanel, openSheet, panels, tabOpened,
-    selectOrg, selectMember, onEvent, me: null, staticData,
+    selectOrg, selectMember, selectTab, onEvent, feedNote, organisations, me: null, staticData,
+    screen: null,
   };
   async function start() {
+    if (screen) {
+      document.body.classList.add("pm-screen");
+      core.screen = true;
+      if (kit.token()) core.display = await api("/display/me", { quiet: true }).catch(() => null);
+      started = true;
+      for (const module of window.partymapModules || []) module(core);
+      if (!core.display) return; // the screen asks for its token
+    }
     const topLevel = source.tree(null); // asked for at once, alongside who is logged in
     topLevel.catch(() => {}); // a refusal is handled below, by the login form
-    if (!staticData) {
+    if (screen) {
+      // Modules have run; the map of the display's subtree follows.
+    } else if (!staticData) {
       const me = await api("/auth/me", { quiet: true });
       core.me = me;
       put("pm-user", el("span", { id: "pm-username" }, me.username),
@@ -890,9 +945,11 @@ function partymapDashboard(map, baseLayers, layerControl) {
       put("pm-user", el("span", {}, `${T.static_export} · ${T.generated} ${fmtTime(staticData.generated, null, { date: true })}`));
       $("pm-live").hidden = true;
     }
-    started = true;
-    for (const module of window.partymapModules || []) module(core);
-    if (!staticData) connect();
+    if (!screen) {
+      started = true;
+      for (const module of window.partymapModules || []) module(core);
+      if (!staticData) connect();
+    }
     const top = await topLevel;
     put("pm-tree", ...top.nodes.map(treeNode));
     if (top.nodes.length === 1) {

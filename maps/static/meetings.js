@@ -16,6 +16,7 @@
   const { kit, state } = core;
   const { T, $, el, put, fmtTime } = kit;
   const data = core.staticData;
+  if (core.screen) return;
   const admin = Boolean(core.me && core.me.role !== "member");
   const KINDS = ["BRANCH_GENERAL_MEETING", "BRANCH_COMMITTEE_MEETING", "GROUP_MEETING",
     "PARTY_LECTURE", "THEMED_PARTY_DAY"];
@@ -198,6 +199,17 @@
     timer = setTimeout(() => selectMeeting(state.meeting.meeting.id, true).catch(() => {}), 400);
   }
   for (const type of ["presence", "checkin", "visit_ended"]) core.onEvent(type, refreshSoon);
+  // The meeting task tells when a meeting starts, ends and is recorded.
+  core.onEvent("meeting", (event) => {
+    const title = event.title || T[event.kind];
+    core.feedNote("meeting", event.time || (event.state === "started" ? event.start : event.end), event.tz,
+      `${T[`meeting_${event.state}`] || event.state}: ${title}`);
+    if (state.meeting && state.meeting.meeting.id === event.meeting_id && !$("pm-meeting").hidden) {
+      selectMeeting(event.meeting_id, true).catch(() => {});
+    } else if (!$("pm-meetings").hidden && !$("pm-tab-meetings").hidden) {
+      loadMeetings().catch(() => {});
+    }
+  });
 
   /* ---- Forms. ---- */
   function field(label, input, hint) {
@@ -237,19 +249,7 @@
   }
   const quiet = { quiet: true };
 
-  let orgOptions = null;
-  /** The organisations a secretary may schedule for: their subtree, parents first. */
-  async function organisations() {
-    if (orgOptions) return orgOptions;
-    const tops = await kit.api("/orgs?limit=100", quiet);
-    const all = [];
-    for (const top of tops.items) {
-      const below = await kit.api(`/orgs/${top.id}/subtree?limit=1000`, quiet);
-      all.push(...below.items);
-    }
-    orgOptions = all.map((o) => [o.id, `${"　".repeat(Math.max(0, o.depth - tops.items[0].depth))}${o.name}`, o]);
-    return orgOptions;
-  }
+  const organisations = core.organisations;
   /** Sites where an organisation meets: its own subtree's and its parent's. */
   async function sitesFor(org) {
     const ids = [org.id];
@@ -389,9 +389,9 @@
   /** A secretary records a member's leave (approved at once); a member asks for their own. */
   function leaveForm(found) {
     const m = found.meeting;
+    // Anyone on the roll without leave already (before the meeting nobody's status is final).
     const who = admin ? select("pm-f-member", found.roll
-      .filter((r) => ["pending", "arriving", "absent", "left_early"].includes(r.outcome)
-        && !(r.leave && ["approved", "requested"].includes(r.leave.status)))
+      .filter((r) => !(r.leave && ["approved", "requested"].includes(r.leave.status)))
       .map((r) => [r.member_id, r.name]), "") : null;
     const reason = el("textarea", { id: "pm-f-reason", required: true, maxlength: 500, rows: 2 });
     showForm("pm-leave-form", `${admin ? T.record_leave : T.ask_leave}: ${m.title || T[m.kind]}`, [

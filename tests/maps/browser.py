@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playw
 from api.app import create_app
 from partymap.chromium import launch
 from partymap.demo.run import Prepared, demo_settings, history_daemon, prepare
+from partymap.meeting_task import MeetingTask
 from partymap.seed import ORGS
 from partymap.settings import Settings
 from partymap.testing import free_port
@@ -70,8 +71,14 @@ class DemoServer:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     work = tmp_path_factory.mktemp("demo")
+    # Attendance is recorded 3 s after a meeting ends (the demo waits a quarter of an hour).
     settings = demo_settings(
-        Settings(environment="development"), work, port=free_port(), tiles="none"
+        Settings(environment="development"),
+        work,
+        port=free_port(),
+        tiles="none",
+        meetings_record_grace_seconds=3.0,
+        meetings_tick_seconds=1.0,
     )
     prepared = prepare(settings, now=datetime.now(UTC), lead=timedelta(0))
     live = LiveFeed()
@@ -93,11 +100,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
     passwords = {login.username: login.password for login in prepared.seeded.logins}
+    stop = threading.Event()
+
+    async def meeting_task() -> None:
+        """The meeting task as ``partymap serve`` runs it: records at the end, plans, alerts."""
+        task = asyncio.ensure_future(MeetingTask(settings, prepared.engine, live).run())
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    tasks = threading.Thread(target=asyncio.run, args=(meeting_task(),), name="meeting-task")
+    tasks.start()
     try:
         served = DemoServer(f"http://127.0.0.1:{settings.port}", prepared, live, passwords)
         served.orgs.update({o.name: prepared.seeded.orgs[o.key] for o in ORGS})
         yield served
     finally:
+        stop.set()
+        tasks.join(15)
         uv.should_exit = True
         thread.join(15)
         prepared.engine.dispose()

@@ -58,7 +58,7 @@ def test_the_page_has_a_language_and_lets_people_zoom_it() -> None:
 def test_scripts_load_in_order_and_echarts_is_served_from_the_package() -> None:
     html = dashboard_html(PageOptions())
     scripts = re.findall(r'<script src="/map/static/([\w.]+)\?v=', html)
-    assert scripts == ["kit.js", "dashboard.js", "meetings.js"]
+    assert scripts == ["kit.js", "dashboard.js", "meetings.js", "stats.js", "bigscreen.js"]
     config = json.loads(re.search(r'id="partymap-config">(.*?)</script>', html, re.S).group(1))
     assert config["echarts"].startswith("/map/static/vendor/echarts/echarts.min.js?v=")
     vendor = STATIC / "vendor" / "echarts"

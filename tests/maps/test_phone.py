@@ -372,3 +372,14 @@ def test_text_meets_wcag_aa_contrast(open_map: OpenMap, size: str, lang: str) ->
         page.click("#pm-live-toggle")
     expect(page.locator("#pm-feed")).to_be_visible()
     assert page.evaluate(CONTRAST) == []
+    # The secretary's form, the statistics and the alerts.
+    page.click("#pm-tabs [data-tab=meetings]")  # the tab opens on its list
+    page.click("#pm-new-meeting")
+    expect(page.locator("#pm-f-site option")).not_to_have_count(0)
+    assert page.evaluate(CONTRAST) == []
+    page.click("#pm-tabs [data-tab=stats]")
+    page.wait_for_function("partymap.charts === 2")
+    assert page.evaluate(CONTRAST) == []
+    page.click("#pm-tabs [data-tab=alerts]")
+    expect(page.locator("#pm-alerts h2")).to_be_visible()
+    assert page.evaluate(CONTRAST) == []

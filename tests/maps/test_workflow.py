@@ -1,8 +1,8 @@
 """The secretary's 三会一课 workflow in the dashboard, at a desktop's and a phone's size: schedule
 a meeting and a recurring plan, record leave and approve a member's request, watch attendance
-live until the end, correct a member (补签), and download the attendance as XLSX (checked with
-openpyxl). The server and pages are tests/maps/browser.py's; meetings the tests need beforehand
-are made through the API, as another secretary would."""
+live until the end and see it recorded, correct a member (补签), and download the attendance as
+XLSX (checked with openpyxl). The server and pages are tests/maps/browser.py's; meetings the
+tests need beforehand are made through the API, as another secretary would."""
 
 from __future__ import annotations
 
@@ -185,13 +185,13 @@ def test_leave_recorded_and_a_request_approved(
     open_meeting(page, made)
     expect(row(page, "周杰")).to_have_attribute("data-outcome", "excused")
     expect(row(page, "周杰")).to_contain_text("已请假: 赴项目部出差")
-    # The secretary records 吴婷's leave herself.
+    # The secretary records 刘洋's leave herself.
     page.click("#pm-record-leave")
-    page.select_option("#pm-f-member", label="吴婷")
+    page.select_option("#pm-f-member", label="刘洋")
     page.fill("#pm-f-reason", "病假")
     page.locator("#pm-leave-form button[type=submit]").click()
-    expect(row(page, "吴婷")).to_have_attribute("data-outcome", "excused")
-    expect(row(page, "吴婷")).to_contain_text("已请假: 病假")
+    expect(row(page, "刘洋")).to_have_attribute("data-outcome", "excused")
+    expect(row(page, "刘洋")).to_contain_text("已请假: 病假")
     expect(page.locator("#pm-attendance-counts [data-outcome=excused]")).to_have_text("请假 2")
 
 
@@ -249,6 +249,12 @@ def test_attendance_unfolds_live_and_turns_absent_at_the_end(
     expect(away).to_contain_text("缺席")
     expect(walker).to_have_attribute("data-outcome", "present")
     expect(page.locator("#pm-attendance-counts [data-outcome=absent]")).to_have_text("缺席 1")
+    # Recorded by itself a few seconds later (the server's grace is 3 s), and told live.
+    expect(page.locator("#pm-meeting-status")).to_have_text("已记录", timeout=15_000)
+    expect(page.locator("#pm-recorded")).to_contain_text("北京时间")
+    expect(page.locator("#pm-attendance-summary")).to_contain_text("应到 2 · 实到 1")
+    expect(page.locator("#pm-attendance-summary")).to_contain_text("出席率 50%")
+    expect(page.locator("#pm-feed li.pm-feed-meeting", has_text=branch)).not_to_have_count(0)
 
 
 def ended_meeting(server: DemoServer, title: str) -> int:
