@@ -20,10 +20,8 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-
 from api.reports import AttendanceLine, MeetingSheet
+from api.xlsx import Book
 from maps.labels import labels
 from store.meetings import Summary
 
@@ -64,8 +62,11 @@ WORDS: dict[str, dict[str, str]] = {
         "summary": "统计",
         "held": "已开展",
         "required": "应开展",
-        "meetings": "会议数",
+        "meetings": "已开展会议",
         "org_kind": "组织类型",
+        "compliance": "完成率 %",
+        "generated": "生成时间",
+        "total": "合计",
     },
     "en": {
         "meeting": "Meeting",
@@ -100,8 +101,11 @@ WORDS: dict[str, dict[str, str]] = {
         "summary": "Summary",
         "held": "held",
         "required": "required",
-        "meetings": "Meetings",
+        "meetings": "Meetings held",
         "org_kind": "Organisation kind",
+        "compliance": "Held as required %",
+        "generated": "Generated",
+        "total": "Total",
     },
 }
 
@@ -182,18 +186,21 @@ def meeting_csv(ms: MeetingSheet, lang: Language | str) -> str:
 
 
 def meeting_xlsx(ms: MeetingSheet, lang: Language | str) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = safe_sheet_title(meeting_title(ms, lang))
-    bold = Font(bold=True)
-    header_row = len(meeting_preamble(ms, lang)) + 2
-    for n, row in enumerate(meeting_blocks(ms, lang), start=1):
-        sheet.append([cell(v) for v in row])
-        if n == header_row or (row and n < header_row):
-            sheet.cell(row=n, column=1).font = bold
-    sheet.freeze_panes = f"A{header_row + 1}"
-    return save(book)
+    book = Book()
+    add_meeting_sheet(book, ms, lang, title=meeting_title(ms, lang))
+    return book.close()
+
+
+def add_meeting_sheet(book: Book, ms: MeetingSheet, lang: Language | str, *, title: str) -> str:
+    """The meeting's sheet in ``book``: its lines in bold, the table's header frozen."""
+    preamble = len(meeting_preamble(ms, lang))
+    header_row = preamble + 2
+    return book.add(
+        title,
+        meeting_blocks(ms, lang),
+        bold=(*range(1, preamble + 1), header_row),
+        freeze_below=header_row + 1,
+    )
 
 
 def csv_rows(rows: Iterable[Sequence[Any]]) -> str:
@@ -203,22 +210,6 @@ def csv_rows(rows: Iterable[Sequence[Any]]) -> str:
     writer = csv.writer(buffer)
     writer.writerows([cell(v) for v in row] for row in rows)
     return buffer.getvalue()
-
-
-def save(book: Workbook) -> bytes:
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def safe_sheet_title(title: str) -> str:
-    """A worksheet name Excel accepts: at most 31 characters, none of ``[]:*?/\\``.
-
-    >>> safe_sheet_title("支委会 2026/07/07: [会议]")
-    '支委会 2026-07-07- (会议)'
-    """
-    table = str.maketrans({"/": "-", "\\": "-", ":": "-", "*": "-", "?": "-", "[": "(", "]": ")"})
-    return (title.translate(table).strip("'") or "sheet")[:31]
 
 
 def cell(value: Any) -> Any:

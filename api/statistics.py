@@ -26,14 +26,7 @@ from geo.recurrence import zone
 from partymap.settings import Settings
 from store.errors import InvalidValueError
 from store.models import Organisation, OrgKind
-from store.stats import (
-    OrgFigures,
-    Requirement,
-    StatsReport,
-    local_midnight,
-    statistics,
-    subtree_totals,
-)
+from store.stats import OrgFigures, Requirement, StatsReport, local_midnight, statistics
 from store.watch import absent_streaks, low_attendance, overdue
 
 MAX_RANGE = timedelta(days=366 * 5)
@@ -110,22 +103,18 @@ def org_out(f: OrgFigures) -> OrgStatsOut:
 
 def overview(found: StatsReport, root_id: int | None) -> StatsOverview:
     """Totals, each child of the root with its subtree, and the monthly trend."""
-    if root_id is None:
-        heads = [f for f in found.orgs if f.parent_id is None]
-    else:
-        heads = [f for f in found.orgs if f.parent_id == root_id]
     return StatsOverview(
         org_id=root_id,
         start=found.start,
         end=found.end,
         tz=found.tz,
         total=org_out(found.total),
-        children=[org_out(subtree_totals(found.orgs, h.org_id)) for h in heads],
+        children=[org_out(f) for f in found.children(root_id)],
         months=[
             MonthOut(month=m.month, held=m.held, attendance=SummaryOut.of(m.attendance))
             for m in found.months
         ],
-        branches=len(found.branches),
+        branches=len(found.branch_rows),
     )
 
 

@@ -73,7 +73,7 @@ def record_leave(
     row.decided_by_user_id = actor_user_id if approved else None
     row.note = None
     session.flush()
-    return _leave(row)
+    return leave_value(row)
 
 
 def decide_leave(
@@ -102,7 +102,7 @@ def decide_leave(
     row.decided_at, row.decided_by, row.decided_by_user_id = stamp, actor, actor_user_id
     row.note = note
     session.flush()
-    return _leave(row)
+    return leave_value(row)
 
 
 def withdraw_leave(
@@ -127,14 +127,14 @@ def withdraw_leave(
     row.status = LeaveStatus.WITHDRAWN
     row.decided_at, row.decided_by, row.decided_by_user_id = stamp, actor, actor_user_id
     session.flush()
-    return _leave(row)
+    return leave_value(row)
 
 
 def get_leave(session: Session, *, meeting_id: int, member_id: int) -> Leave:
     row = _find(session, meeting_id, member_id)
     if row is None:
         raise NotFoundError("leave", f"meeting {meeting_id}, member {member_id}")
-    return _leave(row)
+    return leave_value(row)
 
 
 def list_leave(
@@ -165,7 +165,7 @@ def list_leave(
         stmt = stmt.where(MeetingRow.start_at < end)
     if within_org_id is not None:
         stmt = stmt.where(org_scope(session, MeetingRow.org_id, within_org_id=within_org_id))
-    return [_leave(r) for r in session.scalars(page(stmt, limit=limit, offset=offset))]
+    return [leave_value(r) for r in session.scalars(page(stmt, limit=limit, offset=offset))]
 
 
 def meeting_leave(session: Session, *, meeting_id: int) -> dict[int, Leave]:
@@ -175,7 +175,7 @@ def meeting_leave(session: Session, *, meeting_id: int) -> dict[int, Leave]:
             LeaveRow.meeting_id == meeting_id, LeaveRow.status != LeaveStatus.WITHDRAWN
         )
     )
-    return {r.member_id: _leave(r) for r in rows}
+    return {r.member_id: leave_value(r) for r in rows}
 
 
 def _open_meeting(
@@ -212,7 +212,7 @@ def _find(session: Session, meeting_id: int, member_id: int) -> LeaveRow | None:
     ).one_or_none()
 
 
-def _leave(row: LeaveRow) -> Leave:
+def leave_value(row: LeaveRow) -> Leave:
     return Leave(
         id=row.id,
         meeting_id=row.meeting_id,

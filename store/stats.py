@@ -18,12 +18,11 @@ The alerts watched for are in :mod:`store.watch`, members' own figures in
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
 
+import numpy as np
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
@@ -64,20 +63,6 @@ class KindFigures:
         )
 
 
-ZERO = Summary(expected=0, present=0, late=0, left_early=0, absent=0, excused=0)
-
-
-def add(a: Summary, b: Summary) -> Summary:
-    return Summary(
-        expected=a.expected + b.expected,
-        present=a.present + b.present,
-        late=a.late + b.late,
-        left_early=a.left_early + b.left_early,
-        absent=a.absent + b.absent,
-        excused=a.excused + b.excused,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class OrgFigures:
     """An organisation's own meetings (or, for rollups, those of a whole subtree)."""
@@ -115,17 +100,107 @@ class MonthFigures:
     attendance: Summary
 
 
+KINDS = tuple(MeetingKind)
+# Columns of the per-organisation figures: held, recorded, the six attendance numbers, then
+# per kind of meeting: held, required, met, and whether the organisation is subject to it.
+HELD, RECORDED, ATT = 0, 1, 2
+_PER_KIND = 4
+COLUMNS = 8 + _PER_KIND * len(KINDS)
+
+
+def _kcol(kind: int, what: int) -> int:
+    return 8 + _PER_KIND * kind + what
+
+
 @dataclass(frozen=True, slots=True)
 class StatsReport:
+    """The figures of a subtree as columns (one row per organisation, in path order), turned
+    into :class:`OrgFigures` only for what is shown: an organisation's own meetings
+    (:meth:`own`), its subtree's (:meth:`subtree`), a branch's with its party groups."""
+
     root_id: int | None
     start: date
     end: date  # exclusive
     tz: str
-    orgs: list[OrgFigures]  # each organisation's own meetings, in path order
-    total: OrgFigures  # the whole subtree
-    branches: list[OrgFigures]  # each branch with its party groups, best first
+    ids: list[int]
+    names: list[str]
+    kinds: list[OrgKind]
+    paths: list[str]
+    parents: list[int | None]
+    own_figures: np.ndarray  # (organisations, COLUMNS)
+    subtree_figures: np.ndarray
+    branch_rows: np.ndarray  # rows of the branches
+    branch_figures: np.ndarray  # (branches, COLUMNS): each branch with its party groups
     months: list[MonthFigures]
     requirements: Sequence[Requirement] = field(default=())
+
+    @property
+    def orgs(self) -> list[OrgFigures]:
+        """Each organisation's own meetings, in path order."""
+        return [self.own(i) for i in range(len(self.ids))]
+
+    def own(self, row: int) -> OrgFigures:
+        return self._figures(row, self.own_figures[row])
+
+    def subtree(self, row: int) -> OrgFigures:
+        return self._figures(row, self.subtree_figures[row])
+
+    @property
+    def total(self) -> OrgFigures:
+        """The whole subtree (the root's, or every root's added up)."""
+        if self.root_id is not None and self.ids:
+            return self.subtree(0)
+        roots = [i for i, p in enumerate(self.parents) if p is None]
+        summed = self.subtree_figures[roots].sum(axis=0) if roots else np.zeros(COLUMNS)
+        return _figures(
+            summed, org_id=0, name="", kind=OrgKind.PARTY_COMMITTEE, path="/", parent=None
+        )
+
+    def children(self, org_id: int | None) -> list[OrgFigures]:
+        """Each organisation directly below ``org_id`` (None: the roots), with its subtree."""
+        return [self.subtree(i) for i, p in enumerate(self.parents) if p == org_id]
+
+    @property
+    def branches(self) -> list[OrgFigures]:
+        """Each branch with its party groups, best first (:func:`rank`)."""
+        made = [
+            self._figures(int(row), self.branch_figures[n])
+            for n, row in enumerate(self.branch_rows)
+        ]
+        return rank(made)
+
+    def _figures(self, row: int, values: np.ndarray) -> OrgFigures:
+        return _figures(
+            values,
+            org_id=self.ids[row],
+            name=self.names[row],
+            kind=self.kinds[row],
+            path=self.paths[row],
+            parent=self.parents[row],
+        )
+
+
+def _figures(
+    v: np.ndarray, *, org_id: int, name: str, kind: OrgKind, path: str, parent: int | None
+) -> OrgFigures:
+    by_kind = {
+        k: KindFigures(
+            held=int(v[_kcol(n, 0)]), required=int(v[_kcol(n, 1)]), met=int(v[_kcol(n, 2)])
+        )
+        for n, k in enumerate(KINDS)
+        if v[_kcol(n, 0)] or v[_kcol(n, 3)]
+    }
+    return OrgFigures(
+        org_id=org_id,
+        name=name,
+        kind=kind,
+        path=path,
+        parent_id=parent,
+        held=int(v[HELD]),
+        recorded=int(v[RECORDED]),
+        attendance=Summary(*(int(x) for x in v[ATT : ATT + 6])),
+        by_kind=by_kind,
+    )
 
 
 def statistics(
@@ -145,26 +220,78 @@ def statistics(
     due = _due_periods(requirements, start, end, tz, now)
     counts = {req.kind: req.count for req in requirements}
     rows = _grouped(session, root_id=root_id, lo=lo, hi=hi, now=now, due=due, counts=counts)
-    own: dict[int, dict[str, Any]] = {}
+    index = {o.id: n for n, o in enumerate(orgs)}
+    kind_index = {k: n for n, k in enumerate(KINDS)}
+    own = np.zeros((len(orgs), COLUMNS), dtype=np.int64)
+    met_found = np.zeros((len(orgs), len(KINDS)), dtype=np.int64)
     for org_id, kind, held, recorded, summary, met in rows:
-        slot = own.setdefault(org_id, {"held": 0, "recorded": 0, "att": ZERO, "kinds": {}})
-        slot["held"] += held
-        slot["recorded"] += recorded
-        slot["att"] = add(slot["att"], summary)
-        slot["kinds"][kind] = (held, met)
-    figures = [_org_figures(o, own.get(o.id), due, requirements) for o in orgs]
-    total = _sum_figures(figures, root_id)
+        row = index.get(org_id)
+        if row is None:
+            continue
+        k = kind_index[kind]
+        own[row, HELD] += held
+        own[row, RECORDED] += recorded
+        own[row, ATT : ATT + 6] += (
+            summary.expected,
+            summary.present,
+            summary.late,
+            summary.left_early,
+            summary.absent,
+            summary.excused,
+        )
+        own[row, _kcol(k, 0)] += held
+        met_found[row, k] += met
+    for req in requirements:
+        k = kind_index[req.kind]
+        starts = [a for a, _ in due.get(req.kind, ())]
+        for row, o in enumerate(orgs):
+            if o.kind in req.org_kinds:
+                required = sum(1 for a in starts if a >= o.created_at) * req.count
+                own[row, _kcol(k, 1)] = required
+                own[row, _kcol(k, 2)] = min(int(met_found[row, k]), required)
+                own[row, _kcol(k, 3)] = 1
+    parents = [index.get(o.parent_id, -1) if o.parent_id is not None else -1 for o in orgs]
+    subtree = own.copy()
+    for row in range(len(orgs) - 1, -1, -1):  # children come after their parent by path
+        if parents[row] >= 0:
+            subtree[parents[row]] += subtree[row]
+    branch_rows, branch_figures = _branch_rollup(orgs, parents, own)
     return StatsReport(
         root_id=root_id,
         start=start,
         end=end,
         tz=tz,
-        orgs=figures,
-        total=total,
-        branches=rank(_branches(figures)),
+        ids=[o.id for o in orgs],
+        names=[o.name for o in orgs],
+        kinds=[o.kind for o in orgs],
+        paths=[o.path for o in orgs],
+        parents=[o.parent_id if index.get(o.parent_id or 0) is not None else None for o in orgs],
+        own_figures=own,
+        subtree_figures=subtree,
+        branch_rows=branch_rows,
+        branch_figures=branch_figures,
         months=_months(session, root_id=root_id, start=start, end=end, tz=tz, now=now),
         requirements=requirements,
     )
+
+
+def _branch_rollup(
+    orgs: list[_Org], parents: list[int], own: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each branch's figures with those of every organisation below it (its party groups)."""
+    branch_of = np.full(len(orgs), -1)
+    for row, o in enumerate(orgs):  # parents first: a row inherits its parent's branch
+        if o.kind is OrgKind.BRANCH:
+            branch_of[row] = row
+        elif parents[row] >= 0:
+            branch_of[row] = branch_of[parents[row]]
+    branch_rows = np.flatnonzero([o.kind is OrgKind.BRANCH for o in orgs])
+    position = np.full(len(orgs), -1)
+    position[branch_rows] = np.arange(len(branch_rows))
+    figures = np.zeros((len(branch_rows), COLUMNS), dtype=np.int64)
+    under = branch_of >= 0
+    np.add.at(figures, position[branch_of[under]], own[under])
+    return branch_rows, figures
 
 
 def rank(found: list[OrgFigures]) -> list[OrgFigures]:
@@ -340,90 +467,6 @@ def _months(
         n, *att = found.get(i, (0, 0, 0, 0, 0, 0, 0))
         out.append(MonthFigures(f"{first:%Y-%m}", int(n), Summary(*(int(x) for x in att))))
     return out
-
-
-# -- folding ----------------------------------------------------------------------------------
-
-
-def _org_figures(
-    org: _Org,
-    own: dict[str, Any] | None,
-    due: _Due,
-    requirements: Sequence[Requirement],
-) -> OrgFigures:
-    kinds: dict[MeetingKind, KindFigures] = {}
-    found = own["kinds"] if own else {}
-    for req in requirements:
-        if org.kind not in req.org_kinds:
-            continue
-        periods = sum(1 for a, _ in due.get(req.kind, ()) if a >= org.created_at)
-        held, met = found.get(req.kind, (0, 0))
-        required = periods * req.count
-        kinds[req.kind] = KindFigures(held=held, required=required, met=min(met, required))
-    for kind, (held, _) in found.items():
-        kinds.setdefault(kind, KindFigures(held=held))
-    return OrgFigures(
-        org_id=org.id,
-        name=org.name,
-        kind=org.kind,
-        path=org.path,
-        parent_id=org.parent_id,
-        held=own["held"] if own else 0,
-        recorded=own["recorded"] if own else 0,
-        attendance=own["att"] if own else ZERO,
-        by_kind=kinds,
-    )
-
-
-def rollup(figures: Sequence[OrgFigures], head: OrgFigures) -> OrgFigures:
-    """``head`` with everything of ``figures`` (its subtree) added up."""
-    held = recorded = 0
-    attendance = ZERO
-    kinds: dict[MeetingKind, KindFigures] = defaultdict(KindFigures)
-    for f in figures:
-        held += f.held
-        recorded += f.recorded
-        attendance = add(attendance, f.attendance)
-        for kind, k in f.by_kind.items():
-            kinds[kind] = kinds[kind] + k
-    return OrgFigures(
-        org_id=head.org_id,
-        name=head.name,
-        kind=head.kind,
-        path=head.path,
-        parent_id=head.parent_id,
-        held=held,
-        recorded=recorded,
-        attendance=attendance,
-        by_kind=dict(kinds),
-    )
-
-
-def subtree_totals(figures: Sequence[OrgFigures], org_id: int) -> OrgFigures:
-    """An organisation's figures with its whole subtree's added in."""
-    head = next(f for f in figures if f.org_id == org_id)
-    return rollup([f for f in figures if f.path.startswith(head.path)], head)
-
-
-def _sum_figures(figures: list[OrgFigures], root_id: int | None) -> OrgFigures:
-    if root_id is not None and figures:
-        return rollup(figures, figures[0])
-    head = OrgFigures(0, "", OrgKind.PARTY_COMMITTEE, "/", None, 0, 0, ZERO, {})
-    return rollup(figures, head)
-
-
-def _branches(figures: list[OrgFigures]) -> list[OrgFigures]:
-    """Each branch with the party groups (any organisation) below it."""
-    branches = [f for f in figures if f.kind is OrgKind.BRANCH]
-    by_branch: dict[str, list[OrgFigures]] = {b.path: [] for b in branches}
-    for f in figures:
-        parts = f.path.strip("/").split("/")
-        for depth in range(len(parts), 0, -1):
-            prefix = "/" + "/".join(parts[:depth]) + "/"
-            if prefix in by_branch:
-                by_branch[prefix].append(f)
-                break
-    return [rollup(by_branch[b.path], b) for b in branches]
 
 
 def local_midnight(day: date, tz: str) -> datetime:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminUser, AppSettings, CurrentUser, DbSession, Pagination, audit_member_read
+from api.period_report import period_workbook
 from api.routes import API_PREFIX
 from api.schemas.common import MemberId, OrgFilter, Page, paged
 from api.schemas.meetings import SummaryOut
@@ -29,6 +30,7 @@ from api.schemas.stats import (
 )
 from api.scope import member_in_scope, within
 from api.statistics import alerts, counts, date_range, org_out, overview, report
+from api.xlsx import MIME as XLSX_MIME
 from geo.recurrence import local_iso
 from store.member_stats import member_figures, member_history
 from store.models import OrgKind
@@ -265,3 +267,48 @@ def read_alert_counts(
 
 def _same(value: Any) -> Any:
     return value
+
+
+@router.get(
+    "/reports/period",
+    summary="The period report workbook of a subtree (XLSX)",
+    response_class=Response,
+    responses={200: {"content": {XLSX_MIME: {}}, "description": "The workbook."}},
+)
+def read_period_report(
+    *,
+    session: DbSession,
+    user: AdminUser,
+    settings: AppSettings,
+    org_id: OrgFilter = None,
+    start: StartDate = None,
+    end: EndDate = None,
+    lang: Annotated[str, Query(pattern="^(zh-CN|en)$", description="zh-CN or en.")] = "zh-CN",
+) -> Response:
+    """A summary sheet with one row per organisation (held against required per kind,
+    应到 / 实到 / 请假 / 缺席 / 迟到 / 早退 / 出席率 %), a sheet listing the period's meetings,
+    and one sheet per recorded meeting (its lines, corrections shown). ``partymap report
+    period`` writes the same file. Audited per member shown."""
+    root = within(session, user, org_id)
+    made = period_workbook(
+        session, settings, root_id=root, start=start, end=end, lang=lang, now=datetime.now(UTC)
+    )
+    audit_member_read(
+        session,
+        user,
+        made.member_ids,
+        "read_attendance",
+        {
+            "what": "period_report",
+            "org_id": root,
+            "start": made.start.isoformat(),
+            "end": made.end.isoformat(),
+        },
+    )
+    session.commit()
+    name = f"report-{root or 'all'}-{made.start}-{made.end}.xlsx"
+    return Response(
+        made.data,
+        media_type=XLSX_MIME,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

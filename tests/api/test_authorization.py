@@ -451,6 +451,9 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/alerts"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}, audit="read_attendance"
     ),
+    ("GET", "/api/v1/reports/period"): Op(
+        "admin", lambda w, t, db: {"params": {"org_id": _recorded(db, w, t), "start": "2026-04-01"}}
+    ),
     ("GET", "/api/v1/alerts/counts"): Op(
         "admin", lambda w, t, db: {"params": {"org_id": _t(w, t).org_id}}
     ),

@@ -11,11 +11,13 @@ MODULES = [
     "api.app",
     "api.auth",
     "api.encode",
+    "api.exports",
     "api.formats",
     "api.geojson",
     "api.ingest",
     "api.principal",
     "api.schemas.common",
+    "api.xlsx",
 ]
 
 

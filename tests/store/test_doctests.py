@@ -7,7 +7,15 @@ import importlib
 
 import pytest
 
-MODULES = ["store.db", "store.orgs", "store.positions", "store.query", "store.types"]
+MODULES = [
+    "store.db",
+    "store.live",
+    "store.meetings",
+    "store.orgs",
+    "store.positions",
+    "store.query",
+    "store.types",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

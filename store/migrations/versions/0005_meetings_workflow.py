@@ -51,7 +51,23 @@ def _fk(table: str, column: str, target: str, **kw: Any) -> sa.ForeignKeyConstra
     )
 
 
+def _keep_attendance() -> bool:
+    """On SQLite, altering ``meetings`` copies it and drops the old table, whose implicit
+    delete cascades to ``attendance``: keep a copy to put back (PostgreSQL alters in place)."""
+    if op.get_bind().dialect.name != "sqlite":
+        return False
+    op.execute("CREATE TEMP TABLE keep_attendance AS SELECT * FROM attendance")
+    return True
+
+
+def _restore_attendance(kept: bool) -> None:
+    if kept:
+        op.execute("DELETE FROM attendance")
+        op.execute("INSERT INTO attendance SELECT * FROM keep_attendance")
+
+
 def upgrade() -> None:
+    kept = _keep_attendance()
     op.create_table(
         "meeting_plans",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -138,6 +154,7 @@ def upgrade() -> None:
             ("excused_n", " AND a.outcome = 'excused'"),
         )
     }
+    _restore_attendance(kept)
     recorded = "EXISTS (SELECT 1 FROM attendance a WHERE a.meeting_id = meetings.id)"
     op.execute(
         "UPDATE meetings SET "
@@ -150,6 +167,9 @@ def upgrade() -> None:
     with op.batch_alter_table("meetings") as batch:
         for name in ("topic", "tz", "status", "plan_detached", "updated_at"):
             batch.alter_column(name, nullable=False)
+    _restore_attendance(kept)
+    if kept:
+        op.execute("DROP TABLE keep_attendance")
     op.create_index("ix_meetings_start_at", "meetings", ["start_at"])
     op.create_index(
         "ix_meetings_due",
@@ -294,6 +314,7 @@ def downgrade() -> None:
         "DELETE FROM attendance WHERE meeting_id IN (SELECT id FROM meetings WHERE site_id IS NULL)"
     )
     op.execute("DELETE FROM meetings WHERE site_id IS NULL")
+    kept = _keep_attendance()
     with op.batch_alter_table("meetings") as batch:
         batch.drop_constraint(op.f("uq_meetings_plan_id_occurrence"), type_="unique")
         batch.drop_constraint(op.f("fk_meetings_plan_id_meeting_plans"), type_="foreignkey")
@@ -307,4 +328,7 @@ def downgrade() -> None:
         ):  # fmt: skip
             batch.drop_column(name)
         batch.alter_column("site_id", existing_type=sa.Integer(), nullable=False)
+    _restore_attendance(kept)
+    if kept:
+        op.execute("DROP TABLE keep_attendance")
     op.drop_table("meeting_plans")
