@@ -66,6 +66,15 @@ def test_statistics_with_charts_and_ranking(
     book = openpyxl.load_workbook(io.BytesIO(download.value.path().read_bytes()))
     cells = {c for r in book.active.iter_rows(values_only=True) for c in r if c is not None}
     assert "机关第一党支部" in cells
+    # The period report workbook: a summary row per organisation, the meetings, a sheet each.
+    with page.expect_download() as download:
+        page.click("#pm-period-workbook")
+    book = openpyxl.load_workbook(io.BytesIO(download.value.path().read_bytes()))
+    assert book.sheetnames[:2] == ["汇总", "会议一览"] and len(book.sheetnames) >= 3
+    summary = [r for r in book["汇总"].iter_rows(values_only=True) if any(r)]
+    assert any(r[0] == "机关第一党支部" for r in summary)
+    listed = {c for r in book["会议一览"].iter_rows(values_only=True) for c in r if c}
+    assert f"统计（{size}）" in listed
 
 
 def test_alerts_badge_list_and_live(open_map: OpenMap, server: DemoServer) -> None:
