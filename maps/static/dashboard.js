@@ -143,6 +143,14 @@ function partymapDashboard(map, baseLayers, layerControl) {
     return options;
   }
 
+  /** Centre the map on ``latlng`` at ``zoom`` — in the part a phone's open sheet leaves free. */
+  function focus(latlng, zoom) {
+    const options = clear({});
+    const covered = options.paddingBottomRight ? options.paddingBottomRight[1] : 0;
+    const point = map.project(latlng, zoom).add([0, covered / 2]);
+    map.setView(map.unproject(point, zoom), zoom);
+  }
+
   const canvas = L.canvas({ padding: 0.2 });
   const shapeLayer = L.layerGroup().addTo(map);
   const siteLayer = L.layerGroup().addTo(map);
@@ -575,7 +583,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
         .addTo(trackLayer);
     }
     if (fit && points.length > 1) whenStill(() => map.fitBounds(L.latLngBounds(points).pad(0.3), clear({ maxZoom: 18 })));
-    else if (fit && last) whenStill(() => map.setView(last, Math.max(map.getZoom(), 16)));
+    else if (fit && last) whenStill(() => focus(last, Math.max(map.getZoom(), 16)));
   }
 
   /* ---- Search by name. ---- */
@@ -915,7 +923,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
   }
 
   const core = {
-    cfg, kit, map, state, source, phone, ll, whenStill, clear, showPanel, openSheet, panels, tabOpened,
+    cfg, kit, map, state, source, phone, ll, whenStill, clear, focus, showPanel, openSheet, panels, tabOpened,
     selectOrg, selectMember, selectTab, onEvent, feedNote, organisations, me: null, staticData,
     screen: null,
   };

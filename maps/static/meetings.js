@@ -114,7 +114,7 @@
     if (!quiet) {
       core.showPanel("meetings", "pm-meeting");
       if (m.lon !== null && m.lon !== undefined) {
-        core.whenStill(() => core.map.setView(core.ll(m.lon, m.lat), Math.max(core.map.getZoom(), 17)));
+        core.whenStill(() => core.focus(core.ll(m.lon, m.lat), Math.max(core.map.getZoom(), 17)));
       }
     }
     renderMeeting(found);
@@ -129,7 +129,7 @@
       el("button", { class: "pm-back", onclick: () => { core.showPanel("meetings", "pm-meetings"); loadMeetings(); } },
         `‹ ${T.back}`),
       el("h2", {}, m.title || T[m.kind], el("small", {}, `${T[m.kind]} · ${m.org}`)),
-      el("p", { class: "pm-sub pm-when" }, `${m.site || T.no_site} · ${when(m)} · `,
+      el("p", { class: "pm-sub-left pm-when" }, `${m.site || T.no_site} · ${when(m)} · `,
         el("span", { class: `pm-status pm-${m.status}`, id: "pm-meeting-status" }, T[m.status])),
       m.topic ? el("p", { class: "pm-topic" }, `${T.topic}: ${m.topic}`) : null,
       m.host || m.recorder ? el("p", { class: "pm-sub-left" },
@@ -153,9 +153,11 @@
       el("h3", {}, m.status === "recorded" ? T.attendance_recorded : T.attendance),
       el("div", { class: "pm-summary", id: "pm-attendance-counts" }, ORDER.filter((o) => found.counts[o])
         .map((o) => el("span", { class: `pm-outcome pm-o-${o}`, "data-outcome": o }, `${T["outcome_" + o]} ${found.counts[o]}`))),
+      // While the meeting runs, those not there yet are 未到, not yet 缺席.
       s ? el("p", { class: "pm-sub-left", id: "pm-attendance-summary" },
         `${T.expected} ${s.expected} · ${T.attended} ${s.attended} · ${T.outcome_excused} ${s.excused}`
-        + ` · ${T.outcome_absent} ${s.absent}` + (s.rate === null ? "" : ` · ${T.rate} ${percent(s.rate)}`)) : null,
+        + ` · ${OPEN.has(m.status) ? T.outcome_pending : T.outcome_absent} ${s.absent}`
+        + (s.rate === null ? "" : ` · ${T.rate} ${percent(s.rate)}`)) : null,
       el("ul", { id: "pm-roll", class: "pm-list" }, roll.map((r) => rollRow(m, r))));
   }
   function rollRow(m, r) {
