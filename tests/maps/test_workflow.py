@@ -162,7 +162,7 @@ def test_leave_recorded_and_a_request_approved(
 ) -> None:
     soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
     made = meeting(server, start=soon, end=soon + timedelta(hours=1), title=f"请假登记（{size}）")
-    # 周杰 asks for leave himself, as a member.
+    # 周杰 asks for leave himself, in the dashboard as a member.
     seeded = server.prepared.seeded
     login, password = f"zhoujie-{size}", secrets.token_urlsafe(9)
     with Session(server.prepared.engine) as db:
@@ -172,7 +172,14 @@ def test_leave_recorded_and_a_request_approved(
         )  # fmt: skip
         db.commit()
     server.passwords[login] = password
-    call(server, login, "POST", f"/meetings/{made}/leave", json={"reason": "赴项目部出差"})
+    mine = open_map(login, size=size).page
+    open_meeting(mine, made)
+    expect(mine.locator("#pm-roll li")).to_have_count(1)  # a member sees their own line only
+    expect(mine.locator("#pm-record-leave")).to_have_count(0)
+    mine.click("#pm-ask-leave")
+    mine.fill("#pm-f-reason", "赴项目部出差")
+    mine.locator("#pm-leave-form button[type=submit]").click()
+    expect(row(mine, "周杰")).to_contain_text("请假待批: 赴项目部出差")
 
     page = open_map("branch", size=size).page
     page.click("#pm-tabs [data-tab=meetings]")
