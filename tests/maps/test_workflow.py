@@ -231,7 +231,7 @@ def test_attendance_unfolds_live_and_turns_absent_at_the_end(
     branch = f"现场党支部（{size}）"
     uids = new_branch(server, branch, [f"甲{size}", f"乙{size}"])
     now = datetime.now(UTC).replace(microsecond=0)
-    end = now + timedelta(seconds=25)
+    end = now + timedelta(seconds=20)
     made = meeting(
         server, start=now - timedelta(minutes=1), end=end, title=branch, org=branch, login="admin"
     )
