@@ -152,9 +152,10 @@
   setInterval(() => {
     if (!paused) show(view + 1);
   }, rotateS * 1000);
-  // Today's attendance moves while it is shown.
+  // Today's attendance and the map's members move while they are shown (no live stream here).
   setInterval(() => {
     if (VIEWS[view] === "today") today().catch(() => {});
+    if (VIEWS[view] === "map") core.refreshMap();
   }, 10000);
   show(0);
 });

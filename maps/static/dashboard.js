@@ -925,7 +925,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
   const core = {
     cfg, kit, map, state, source, phone, ll, whenStill, clear, focus, showPanel, openSheet, panels, tabOpened,
     selectOrg, selectMember, selectTab, onEvent, feedNote, organisations, me: null, staticData,
-    screen: null,
+    screen: null, refreshMap: () => scheduleOverview(0),
   };
   async function start() {
     if (screen) {

@@ -448,8 +448,8 @@
           el("span", { class: "pm-name" }, `${p.title || T[p.kind]} · ${p.org_name}`),
           el("span", { class: "pm-sub-left" }, ruleText(p)),
           p.next_meetings.length ? el("span", { class: "pm-note" },
-            `${T.next_meetings}: ${p.next_meetings.slice(0, 3).map((n) => fmtTime(n.start, p.tz, { date: true, zone: false })).join(", ")}`)
-            : null),
+            `${T.next_meetings}: ${p.next_meetings.slice(0, 3).map((n) => fmtTime(n.start, p.tz, { date: true, zone: false })).join(", ")}`
+            + ` ${kit.zoneName(p.tz)}`) : null),
         p.active ? el("button", { class: "pm-stop-plan", onclick: async () => {
           await kit.api(`/meeting-plans/${p.id}/stop`, { method: "POST" });
           kit.notice(T.plan_stopped);

@@ -144,6 +144,7 @@ def test_a_recurring_plan_schedules_its_meetings(open_map: OpenMap, size: str) -
     plan = page.locator("#pm-plan-list li", has_text=f"月度支委会（{size}）")
     expect(plan).to_contain_text("每月第一个星期二 15:00 北京时间")
     next_text = plan.locator(".pm-note").inner_text()
+    assert next_text.endswith("15:00 北京时间")
     # Its next meetings fall on first Tuesdays.
     dates = [d.strip().split(" ")[0] for d in next_text.split(":", 1)[1].split(",")]
     today = datetime.now(WUHAN).date()
