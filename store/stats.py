@@ -21,9 +21,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    case,
+    extract,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from geo.model import MeetingKind
@@ -101,6 +114,7 @@ class MonthFigures:
 
 
 KINDS = tuple(MeetingKind)
+WORK_MEM = "64MB"
 # Columns of the per-organisation figures: held, recorded, the six attendance numbers, then
 # per kind of meeting: held, required, met, and whether the organisation is subject to it.
 HELD, RECORDED, ATT = 0, 1, 2
@@ -216,40 +230,37 @@ def statistics(
     """The figures of ``root_id``'s subtree (None: the whole tree) for meetings starting on
     local dates [start, end)."""
     lo, hi = local_midnight(start, tz), local_midnight(end, tz)
-    orgs = _organisations(session, root_id)
+    if root_id is not None and _only_root(session, root_id):
+        root_id_filter: int | None = None  # its subtree is everything: no filter to apply
+    else:
+        root_id_filter = root_id
+    orgs = _organisations(session, root_id_filter)
     due = _due_periods(requirements, start, end, tz, now)
     counts = {req.kind: req.count for req in requirements}
-    rows = _grouped(session, root_id=root_id, lo=lo, hi=hi, now=now, due=due, counts=counts)
+    rows = _grouped(session, root_id=root_id_filter, lo=lo, hi=hi, now=now, due=due, counts=counts)
     index = {o.id: n for n, o in enumerate(orgs)}
     kind_index = {k: n for n, k in enumerate(KINDS)}
     own = np.zeros((len(orgs), COLUMNS), dtype=np.int64)
     met_found = np.zeros((len(orgs), len(KINDS)), dtype=np.int64)
-    for org_id, kind, held, recorded, summary, met in rows:
-        row = index.get(org_id)
-        if row is None:
-            continue
-        k = kind_index[kind]
-        own[row, HELD] += held
-        own[row, RECORDED] += recorded
-        own[row, ATT : ATT + 6] += (
-            summary.expected,
-            summary.present,
-            summary.late,
-            summary.left_early,
-            summary.absent,
-            summary.excused,
-        )
-        own[row, _kcol(k, 0)] += held
-        met_found[row, k] += met
+    found = np.array([r for r in rows if r[0] in index], dtype=np.int64).reshape(-1, 11)
+    if len(found):
+        at = np.array([index[o] for o in found[:, 0].tolist()])
+        kinds = found[:, 1]
+        np.add.at(own[:, HELD], at, found[:, 2])
+        np.add.at(own[:, RECORDED], at, found[:, 3])
+        np.add.at(own, (at[:, None], np.arange(ATT, ATT + 6)[None, :]), found[:, 4:10])
+        np.add.at(own, (at, 8 + _PER_KIND * kinds), found[:, 2])
+        np.add.at(met_found, (at, kinds), found[:, 10])
+    created = np.array([o.created_at.timestamp() for o in orgs])
     for req in requirements:
         k = kind_index[req.kind]
-        starts = [a for a, _ in due.get(req.kind, ())]
-        for row, o in enumerate(orgs):
-            if o.kind in req.org_kinds:
-                required = sum(1 for a in starts if a >= o.created_at) * req.count
-                own[row, _kcol(k, 1)] = required
-                own[row, _kcol(k, 2)] = min(int(met_found[row, k]), required)
-                own[row, _kcol(k, 3)] = 1
+        starts = np.array([a.timestamp() for a, _ in due.get(req.kind, ())])
+        subject = np.array([o.kind in req.org_kinds for o in orgs], dtype=bool)
+        periods = (starts[None, :] >= created[:, None]).sum(axis=1) if len(starts) else 0
+        required = np.where(subject, periods * req.count, 0)
+        own[:, _kcol(k, 1)] = required
+        own[:, _kcol(k, 2)] = np.minimum(met_found[:, k], required)
+        own[:, _kcol(k, 3)] = subject
     parents = [index.get(o.parent_id, -1) if o.parent_id is not None else -1 for o in orgs]
     subtree = own.copy()
     for row in range(len(orgs) - 1, -1, -1):  # children come after their parent by path
@@ -270,7 +281,7 @@ def statistics(
         subtree_figures=subtree,
         branch_rows=branch_rows,
         branch_figures=branch_figures,
-        months=_months(session, root_id=root_id, start=start, end=end, tz=tz, now=now),
+        months=_months(session, root_id=root_id_filter, start=start, end=end, tz=tz, now=now),
         requirements=requirements,
     )
 
@@ -317,6 +328,14 @@ class _Org:
     created_at: datetime
 
 
+def _only_root(session: Session, root_id: int) -> bool:
+    """Whether ``root_id`` is the one root of the tree (its subtree is every organisation)."""
+    roots = session.scalars(
+        select(Organisation.id).where(Organisation.parent_id.is_(None)).limit(2)
+    ).all()
+    return list(roots) == [root_id]
+
+
 def _organisations(session: Session, root_id: int | None) -> list[_Org]:
     stmt = select(
         Organisation.id,
@@ -329,6 +348,36 @@ def _organisations(session: Session, root_id: int | None) -> list[_Org]:
     if root_id is not None:
         stmt = stmt.where(org_scope(session, Organisation.id, within_org_id=root_id))
     return [_Org(*row) for row in session.execute(stmt).all()]
+
+
+def _period_key(due: _Due, *, postgres: bool) -> ColumnElement[Any]:
+    """A small integer naming the due period a meeting falls in (NULL: none), so that groups
+    stay narrow. PostgreSQL finds it with one ``width_bucket`` per row (a binary search over
+    the period bounds of the meeting's kind); SQLite with a CASE over every period."""
+    m = MeetingRow
+    if not any(due.values()):
+        return literal(None)
+    if not postgres:
+        flat = [(kind, a, b) for kind, bounds in due.items() for a, b in bounds]
+        return case(
+            *(
+                (and_(m.kind == kind, m.start_at >= a, m.start_at < b), literal(n))
+                for n, (kind, a, b) in enumerate(flat)
+            ),
+            else_=literal(None),
+        )
+    epoch = extract("epoch", m.start_at)
+    whens = []
+    for n, (kind, bounds) in enumerate(due.items()):
+        if not bounds:
+            continue
+        # Periods are consecutive: thresholds a0, b0 (= a1), …, b_last; buckets 1…len are
+        # inside, 0 and len + 1 outside (NULL).
+        edges = [bounds[0][0].timestamp(), *(b.timestamp() for _, b in bounds)]
+        bucket = func.width_bucket(epoch, postgresql.array(edges, type_=Float))
+        inside = func.nullif(func.nullif(bucket, 0), len(edges))
+        whens.append((m.kind == kind, inside + 100 * n))
+    return case(*whens, else_=literal(None))
 
 
 # Per required kind: its whole periods in the range that have ended, as UTC bounds.
@@ -362,16 +411,12 @@ def _grouped(
     now: datetime,
     due: _Due,
     counts: Mapping[MeetingKind, int],
-) -> list[tuple[int, MeetingKind, int, int, Summary, int]]:
-    """Per (organisation, kind): meetings held, recorded, their attendance summed, and the
-    due periods that held enough (one scan of the meetings table)."""
+) -> list[tuple[int, ...]]:
+    """Per (organisation, kind): organisation id, kind (index in :data:`KINDS`), meetings
+    held, recorded, their six attendance numbers summed, and what the due periods held up to
+    their requirement (one scan of the meetings table)."""
     m = MeetingRow
-    whens = [
-        (and_(m.kind == kind, m.start_at >= a, m.start_at < b), literal(f"{kind.value}:{i}"))
-        for kind, bounds in due.items()
-        for i, (a, b) in enumerate(bounds)
-    ]
-    period = case(*whens, else_=literal(None)) if whens else literal(None)
+    period = _period_key(due, postgres=session.get_bind().dialect.name == "postgresql")
     recorded = case((m.recorded_at.is_not(None), 1), else_=0)
     inner = (
         select(
@@ -392,6 +437,32 @@ def _grouped(
     )
     if root_id is not None:
         inner = inner.where(org_scope(session, m.org_id, within_org_id=root_id))
+    if all(c == 1 for c in counts.values()):
+        # One meeting a period is required (the rules' default): a due period is met when
+        # it holds any, so one grouping counts the distinct periods instead of two.
+        single = (
+            inner.with_only_columns(
+                m.org_id,
+                m.kind,
+                func.count(),
+                func.sum(recorded),
+                *(
+                    func.coalesce(func.sum(c), 0)
+                    for c in (
+                        m.expected_n,
+                        m.present_n,
+                        m.late_n,
+                        m.left_early_n,
+                        m.absent_n,
+                        m.excused_n,
+                    )
+                ),
+                func.count(period.distinct()),
+            )
+            .group_by(None)
+            .group_by(m.org_id, m.kind)
+        )
+        return _rows(session, single)
     sub = inner.subquery()
     # A period's meetings count up to what it requires ("met" sums min(n, count)).
     need = case(*((sub.c.kind == k, literal(c)) for k, c in counts.items()), else_=literal(0))
@@ -413,20 +484,19 @@ def _grouped(
         func.sum(sub.c.excused),
         func.sum(met) if counts else literal(0),
     ).group_by(sub.c.org_id, sub.c.kind)
-    out = []
-    for org_id, kind, n, rec, exp, pre, lat, lef, abs_, exc, met_n in session.execute(outer).all():
-        summary = Summary(int(exp), int(pre), int(lat), int(lef), int(abs_), int(exc))
-        out.append(
-            (
-                int(org_id),
-                MeetingKind(kind) if isinstance(kind, str) else kind,
-                int(n),
-                int(rec),
-                summary,
-                int(met_n or 0),
-            )
-        )
-    return out
+    return _rows(session, outer)
+
+
+def _rows(session: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[int, ...]]:
+    kind_index = {k: n for n, k in enumerate(KINDS)}
+    if session.get_bind().dialect.name == "postgresql":
+        # A year of a large tree groups some 150,000 (organisation, kind, period) rows: give
+        # this transaction's aggregates the memory to do it without spilling to disk.
+        session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    return [
+        (int(org_id), kind_index[MeetingKind(kind)], *(int(x or 0) for x in rest))
+        for org_id, kind, *rest in session.execute(stmt).all()
+    ]
 
 
 def _months(
