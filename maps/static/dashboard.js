@@ -970,6 +970,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     await refreshOverview();
     window.partymap.ready = true;
     document.body.dataset.ready = "1";
+    document.dispatchEvent(new CustomEvent("partymap:ready"));
   }
 
   window.partymap = {

@@ -247,5 +247,6 @@ async function partymapCharts(cfg, overview, byOrg, byMonth) {
     core.feedNote("alert", event.time, null, `${T.alerts}: ${T[`alert_kind_${event.alert}`] || event.alert}`);
     if (!$("pm-tab-alerts").hidden) loadAlerts().catch(() => {});
   });
-  loadCounts().catch(() => {});
+  // The badge after the map: a whole tree's alerts take a moment to count.
+  document.addEventListener("partymap:ready", () => loadCounts().catch(() => {}), { once: true });
 });
