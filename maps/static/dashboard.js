@@ -134,11 +134,14 @@ function partymapDashboard(map, baseLayers, layerControl) {
   }
   /** Options for fitBounds that keep what is fitted clear of an open bottom sheet. */
   function clear(options) {
-    const side = $("pm-side");
-    if (phone.matches && document.body.dataset.sheet !== "closed") {
-      const covered = Math.max(0, map.getContainer().getBoundingClientRect().bottom
-        - side.getBoundingClientRect().top);
-      return { ...options, paddingBottomRight: [0, covered] };
+    const size = document.body.dataset.sheet;
+    if (phone.matches && size && size !== "closed") {
+      // The height the sheet is growing to (its transition may still run): as in the CSS.
+      const style = getComputedStyle(document.documentElement);
+      const peek = parseFloat(style.getPropertyValue("--pm-peek")) || 52;
+      const head = parseFloat(style.getPropertyValue("--pm-head")) || 48;
+      const height = size === "half" ? 0.55 * window.innerHeight : window.innerHeight - head - 8;
+      return { ...options, paddingBottomRight: [0, Math.max(0, height - peek)] };
     }
     return options;
   }

@@ -39,7 +39,7 @@ async function partymapCharts(cfg, overview, byOrg, byMonth) {
   rates.setOption({
     aria: { enabled: true },
     textStyle: text,
-    title: { text: T.rate_by_org, textStyle: { fontSize: 14, ...text } },
+    title: { text: T.rate_by_org, left: 0, textStyle: { fontSize: 14, ...text } },
     tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "—" : `${v}%`) },
     grid: { left: 8, right: 16, bottom: 8, top: 36, containLabel: true },
     xAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%", color: "#424242" } },
@@ -59,9 +59,9 @@ async function partymapCharts(cfg, overview, byOrg, byMonth) {
   trend.setOption({
     aria: { enabled: true },
     textStyle: text,
-    title: { text: T.trend_by_month, textStyle: { fontSize: 14, ...text } },
+    title: { text: T.trend_by_month, left: 0, textStyle: { fontSize: 14, ...text } },
     tooltip: { trigger: "axis" },
-    legend: { top: 24, left: 0, textStyle: text, data: [T.rate, T.held] },
+    legend: { top: 26, left: 0, textStyle: text, data: [T.rate, T.held] },
     grid: { left: 8, right: 8, bottom: 8, top: 64, containLabel: true },
     xAxis: { type: "category", data: overview.months.map((m) => m.month), axisLabel: { color: "#424242" } },
     yAxis: [
