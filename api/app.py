@@ -57,8 +57,9 @@ BeiDou/GNSS presence, check-ins and meeting attendance (三会一课) for party 
 Log in with `POST /api/v1/auth/token` and send the token as `Authorization: Bearer …`.
 What a caller sees follows the organisation tree: a **member** their own data, a
 **branch_admin** their organisation's subtree, a **committee_admin** their subtree or the
-whole tree; **devices** only post NMEA with their device token. Every read of a member's
-positions, track, visits or check-ins is written to the audit log.
+whole tree; **devices** only post NMEA with their device token; a big screen reads
+`/api/v1/display/…` with a display token. Every read of a member's positions, track, visits,
+check-ins, attendance or leave is written to the audit log.
 
 Geometry is GeoJSON (RFC 7946): WGS 84, `[longitude, latitude]`. Times are ISO 8601 with an
 offset; answers are in UTC. Lists take `limit` and `offset` and say `next_offset` when more

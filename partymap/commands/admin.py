@@ -222,6 +222,8 @@ def report_attendance(
     from api.formats import csv_table, xlsx_table
     from api.reports import STATS_HEADER, attendance_out, attendance_stats, meeting_sheet
     from api.reports import stats_rows as stats_table
+    from partymap.settings import Settings
+    from store.alerts import AlertRules
     from store.attendance import record_meeting
 
     if format not in FORMATS:
@@ -234,7 +236,12 @@ def report_attendance(
         if meeting is not None:
             now = datetime.now(UTC)
             if record:
-                record_meeting(session, meeting_id=meeting, now=now, again=True)
+                settings = Settings(database_url=url) if url else Settings()
+                rules = AlertRules(
+                    absent_streak=settings.meetings_alert_absent_streak,
+                    min_rate=settings.meetings_alert_min_rate,
+                )
+                record_meeting(session, meeting_id=meeting, now=now, again=True, rules=rules)
             sheet = meeting_sheet(session, meeting_id=meeting, now=now)
             audit_member_read(
                 session,
