@@ -8,8 +8,9 @@ exist: no leak of what is there), and returns the members whose personal data it
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from shapely.geometry import mapping
@@ -21,7 +22,7 @@ from maps.snapshot import ORG_KINDS, STATE_NAMES, Roster, Scope
 from store.attendance import attendance_sheet
 from store.errors import NotFoundError
 from store.latest import latest_positions
-from store.meetings import MeetingInfo, find_meetings, get_meeting
+from store.meetings import MeetingInfo, Summary, find_meetings, get_meeting
 from store.presence import list_presence
 from store.query import BBox
 from store.sites import get_site, list_sites
@@ -90,15 +91,28 @@ def member_detail(
     member_id: int,
     now: datetime,
     hours: float,
+    day: date | None = None,
     track_points: int = TRACK_POINTS,
 ) -> Payload:
-    """A member: where they are, their track over the last ``hours`` (thinned to at most
-    ``track_points`` points: ``[lon, lat, unix seconds]``) and their recent check-ins."""
+    """A member: where they are, their track over the last ``hours`` or over one ``day`` of
+    their time zone (thinned to at most ``track_points`` points: ``[lon, lat, unix seconds]``)
+    and their recent check-ins.
+
+    ``tz``: the member's time zone (see :func:`member_tz`; null when nothing says), in which
+    their times are shown; each check-in carries its site's ``tz``.
+    """
     m = roster.members
     row = m.row(member_id)
     if row is None or not scope.sees_member(member_id, str(roster.orgs.path[m.org[row]])):
         raise NotFoundError("member", member_id)
-    points = track(session, member_id=member_id, start=now - timedelta(hours=hours), end=now)
+    tz = member_tz(roster, row)
+    if day is None:
+        start, end = now - timedelta(hours=hours), now
+    else:
+        zone = ZoneInfo(tz or "UTC")
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    points = track(session, member_id=member_id, start=start, end=end)
     stride = max(1, -(-len(points) // track_points))
     kept = points[::stride]
     if points and kept[-1] is not points[-1]:
@@ -108,6 +122,7 @@ def member_detail(
         {
             "site_id": v.site_id,
             "site": roster_site_name(roster, v.site_id),
+            "tz": roster_site_tz(roster, v.site_id),
             "start": _iso(v.start_at),
             "checkin_at": _iso(v.checkin_at),
             "end": _iso(v.end_at),
@@ -117,7 +132,8 @@ def member_detail(
     ]
     presence = [
         {"site_id": p.site_id, "site": roster_site_name(roster, p.site_id), "state": p.state,
-         "since": _iso(p.since), "checkin_at": _iso(p.checkin_at)}
+         "tz": roster_site_tz(roster, p.site_id), "since": _iso(p.since),
+         "checkin_at": _iso(p.checkin_at)}
         for p in list_presence(session, member_ids=[member_id])
     ]  # fmt: skip
     body = {
@@ -133,10 +149,12 @@ def member_detail(
             "sats_beidou": latest[0].sats_beidou,
             "hdop": latest[0].hdop,
         },
+        "tz": tz,
         "presence": presence,
         "track": {
-            "start": _iso(now - timedelta(hours=hours)),
-            "end": _iso(now),
+            "day": day.isoformat() if day is not None else None,
+            "start": _iso(start),
+            "end": _iso(end),
             "fixes": len(points),
             "points": [
                 [round(p.lon, 6), round(p.lat, 6), int(p.fix_time.timestamp())] for p in kept
@@ -169,7 +187,11 @@ def meeting_panel(
 
     Before the meeting ends, a member not yet checked in is ``pending`` (or ``arriving`` when
     already inside the site) rather than absent. ``roll``: ``{member_id, name, outcome,
-    evidence, first_checkin, last_leave}``, ``outcome`` in the attendance vocabulary.
+    automatic, evidence, first_checkin, last_leave, leave, correction}``: ``outcome`` is the
+    status that counts (in the attendance vocabulary), ``automatic`` the decision from visits
+    and leave kept beside a correction (补签), ``leave`` ``{status, reason}`` and
+    ``correction`` ``{old, new, reason, by, at}`` or null. ``summary``: 应到 / 实到 / each
+    status / 出席率 as they stand (members still pending count as absent).
     """
     meeting = get_meeting(session, meeting_id=meeting_id)
     row = roster.orgs.index.get(meeting.org_id)
@@ -195,9 +217,22 @@ def meeting_panel(
                 "member_id": e.member_id,
                 "name": roster.members.name[r] if r is not None else f"#{e.member_id}",
                 "outcome": outcome,
+                "automatic": e.outcome.value,
                 "evidence": e.evidence.value if e.evidence else None,
                 "first_checkin": _iso(e.first_checkin),
                 "last_leave": _iso(e.last_leave),
+                "leave": None
+                if e.leave is None
+                else {"status": e.leave.status.value, "reason": e.leave.reason},
+                "correction": None
+                if e.correction is None
+                else {
+                    "old": e.correction.old_status.value,
+                    "new": e.correction.new_status.value,
+                    "reason": e.correction.reason,
+                    "by": e.correction.actor,
+                    "at": _iso(e.correction.at),
+                },
             }
         )
     counts: dict[str, int] = {}
@@ -207,8 +242,22 @@ def meeting_panel(
         "meeting": meeting_summary(session, roster, sheet.info, now),
         "roll": entries,
         "counts": counts,
+        "summary": _summary(sheet.summary()) if scope.member_id is None else None,
     }
     return Payload(body, tuple(expected))
+
+
+def _summary(summary: Summary) -> dict[str, Any]:
+    return {
+        "expected": summary.expected,
+        "attended": summary.attended,
+        "present": summary.present,
+        "late": summary.late,
+        "left_early": summary.left_early,
+        "absent": summary.absent,
+        "excused": summary.excused,
+        "rate": summary.rate,
+    }
 
 
 def shapes_in_view(session: Session, scope: Scope, *, bbox: BBox) -> dict[str, Any]:
@@ -236,6 +285,30 @@ def site_features(sites: list[Site]) -> dict[str, Any]:
             for s in sites
         ],
     }
+
+
+def member_tz(roster: Roster, row: int) -> str | None:
+    """The time zone a member's times are shown in: that of the site they are at, else of the
+    sites of their organisation or, failing that, of its nearest parent with sites."""
+    m, s, o = roster.members, roster.sites, roster.orgs
+    site = int(m.site_id[row])
+    if site >= 0:
+        return roster_site_tz(roster, site)
+    org = int(m.org[row])
+    while org >= 0:
+        own = np.flatnonzero(s.org == org)
+        if len(own):
+            return s.tz[int(own[0])]
+        org = int(o.parent[org])
+    return None
+
+
+def roster_site_tz(roster: Roster, site_id: int) -> str | None:
+    s = roster.sites
+    row = int(np.searchsorted(s.id, site_id))
+    if row < len(s.id) and s.id[row] == site_id:
+        return s.tz[row]
+    return None
 
 
 def roster_site_name(roster: Roster, site_id: int) -> str:
@@ -268,7 +341,22 @@ def meeting_summary(
         "start": _iso(meeting.start),
         "end": _iso(meeting.end),
         "status": info.state(now).value,
+        "topic": info.topic,
+        "host_member_id": info.host_member_id,
+        "host": _name(roster, info.host_member_id),
+        "recorder_member_id": info.recorder_member_id,
+        "recorder": _name(roster, info.recorder_member_id),
+        "plan_id": info.plan_id,
+        "recorded_at": _iso(info.recorded_at),
+        "cancel_reason": info.cancel_reason,
     }
+
+
+def _name(roster: Roster, member_id: int | None) -> str | None:
+    if member_id is None:
+        return None
+    row = roster.members.row(member_id)
+    return roster.members.name[row] if row is not None else f"#{member_id}"
 
 
 def _member_row(roster: Roster, row: int) -> dict[str, Any]:

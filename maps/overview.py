@@ -26,6 +26,7 @@ COORD_DIGITS = 6
 # An organisation's bounds reveal no member's position: members count by the cell of this
 # size (about 1 km) they stand in; sites, which are no one's personal data, exactly.
 BOUNDS_CELL_DEG = 0.01
+METRES_PER_DEGREE = 111_320.0  # along a meridian, and along the equator
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +41,11 @@ def overview(roster: Roster, scope: Scope, *, bbox: BBox, zoom: int) -> Payload:
     """Members and sites in (and just around) ``bbox`` at ``zoom``.
 
     ``members.clusters``: ``[lon, lat, count, [count per state], [west, south, east, north]]``;
-    ``members.points``: ``[id, lon, lat, accuracy_m | null, state, name]``;
+    ``members.points``: ``[id, lon, lat, accuracy_m | null, state, name, site_id | null]`` (the
+    site of an arriving or present member: the map counts members at a small site there);
     ``sites.clusters``: as members', counted per site kind;
-    ``sites.points``: ``[id, lon, lat, kind, name, org_id]``;
+    ``sites.points``: ``[id, lon, lat, kind, name, org_id, span_m]`` (``span_m``: the longer
+    side of the site's bounds, in metres);
     ``totals``: members per state over the whole scope (the legend).
     """
     orgs_mask = roster.orgs.in_scope(scope)
@@ -61,11 +64,13 @@ def overview(roster: Roster, scope: Scope, *, bbox: BBox, zoom: int) -> Payload:
             None if np.isnan(m.accuracy_m[i]) else round(float(m.accuracy_m[i]), 1),
             STATE_NAMES[m.state[i]],
             m.name[i],
+            int(m.site_id[i]) if m.site_id[i] >= 0 else None,
         ]
         for i in shown
     ]
     s = roster.sites
     sites = np.flatnonzero(orgs_mask[s.org] & in_bbox(s.lon, s.lat, view))
+    span = site_span_m(s.bounds)
     site_grid = cluster(s.lon[sites], s.lat[sites], s.kind[sites], zoom=zoom,
                         categories=len(SITE_KINDS))  # fmt: skip
     site_points = [
@@ -76,6 +81,7 @@ def overview(roster: Roster, scope: Scope, *, bbox: BBox, zoom: int) -> Payload:
             SITE_KINDS[s.kind[i]].value,
             s.name[i],
             int(roster.orgs.id[s.org[i]]),
+            round(float(span[i]), 1),
         ]
         for i in sites[site_grid.points]
     ]
@@ -182,6 +188,22 @@ def names(
             sites[site_id] = s.name[row]
             site_tz[site_id] = s.tz[row]
     return {"members": members, "sites": sites, "site_tz": site_tz}
+
+
+def site_span_m(bounds: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The longer side of each ``[west, south, east, north]`` box, in metres (near enough for
+    sites: an equirectangular approximation at the box's middle latitude).
+
+    >>> site_span_m(np.array([[114.0, 30.0, 114.001, 30.0005]])).round(1).tolist()
+    [96.4]
+    """
+    if len(bounds) == 0:
+        return np.empty(0)
+    middle = np.radians((bounds[:, 1] + bounds[:, 3]) / 2)
+    wide = (bounds[:, 2] - bounds[:, 0]) * METRES_PER_DEGREE * np.cos(middle)
+    tall = (bounds[:, 3] - bounds[:, 1]) * METRES_PER_DEGREE
+    spans: npt.NDArray[np.float64] = np.maximum(wide, tall)
+    return spans
 
 
 def org_bounds(roster: Roster, scope: Scope, row: int) -> list[float] | None:

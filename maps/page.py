@@ -34,10 +34,21 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {
     "leaflet.js": "vendor/leaflet/leaflet.js",
     "leaflet.css": "vendor/leaflet/leaflet.css",
+    "kit.js": "kit.js",
     "dashboard.js": "dashboard.js",
+    "meetings.js": "meetings.js",
+    "stats.js": "stats.js",
+    "bigscreen.js": "bigscreen.js",
     "dashboard.css": "dashboard.css",
     "land": "vendor/world-atlas/land-110m.geojson",
+    "echarts": "vendor/echarts/echarts.min.js",
 }
+# The dashboard's own scripts, in the order they load: the helpers, the map (which starts the
+# others), then the parts that register themselves with it.
+SCRIPTS = ("kit.js", "dashboard.js", "meetings.js", "stats.js", "bigscreen.js")
+# folium forbids zooming the page (user-scalable=no); partymap lets people pinch and enlarge it.
+VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
+PAGE_VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
 # Where the whole organisation is visible when nothing tells the map where to look.
 DEFAULT_CENTRE = (30.0, 105.0)
 DEFAULT_ZOOM = 4
@@ -155,13 +166,15 @@ def dashboard_html(options: PageOptions) -> str:
     if options.inline:
         root.header.add_child(Element(_inline_styles()))
         root.header.add_child(Element(f"<script>{_read('leaflet.js')}</script>"))
-        root.header.add_child(Element(f"<script>{_read('dashboard.js')}</script>"))
+        for script in SCRIPTS:
+            root.header.add_child(Element(f"<script>{_read(script)}</script>"))
     else:
         link = asset_url(options.assets, "dashboard.css")
         root.header.add_child(Element(f'<link rel="stylesheet" href="{link}"/>'))
-        root.header.add_child(
-            Element(f'<script src="{asset_url(options.assets, "dashboard.js")}"></script>')
-        )
+        for script in SCRIPTS:
+            root.header.add_child(
+                Element(f'<script src="{asset_url(options.assets, script)}"></script>')
+            )
     config = {
         "language": options.language,
         "labels": words,
@@ -169,12 +182,15 @@ def dashboard_html(options: PageOptions) -> str:
         "assets": options.assets,
         # The export embeds the land outline; the served page fetches it when first needed.
         "land": json.loads(_read("land")) if options.inline else asset_url(options.assets, "land"),
+        # Loaded when the statistics are first opened: most visits never need charts.
+        "echarts": None if options.inline else asset_url(options.assets, "echarts"),
         "data": options.data,
         **options.extra,
     }
     root.html.add_child(Element(_sidebar(words) + _json_script("partymap-config", config)))
     m.add_child(_Start(layers, control))
-    return root.render()
+    html = VIEWPORT.sub(PAGE_VIEWPORT, root.render(), count=1)
+    return html.replace("<html>", f'<html lang="{options.language}">', 1)
 
 
 class _Start(MacroElement):
@@ -243,36 +259,58 @@ def _sidebar(words: dict[str, str]) -> str:
     return f"""
 <header id="pm-header">
   <h1>{words["title"]}</h1>
-  <div id="pm-legend"></div>
+  <div id="pm-legend" aria-label="{words["legend"]}"></div>
+  <div id="pm-tools"></div>
   <div id="pm-user"></div>
 </header>
-<aside id="pm-side">
-  <div id="pm-search-box">
-    <input id="pm-search" type="search" placeholder="{words["search"]}" autocomplete="off">
-    <div id="pm-search-results" hidden></div>
-  </div>
-  <nav id="pm-tabs">
-    <button data-tab="orgs" class="active">{words["organisations"]}</button>
-    <button data-tab="meetings">{words["meetings"]}</button>
+<aside id="pm-side" aria-label="{words["panel"]}">
+  <button id="pm-sheet-handle" type="button" aria-controls="pm-side-body" aria-expanded="false"
+    aria-label="{words["open_panel"]}"><span class="pm-grip"></span></button>
+  <nav id="pm-tabs" role="tablist">
+    <button role="tab" data-tab="orgs" class="active" aria-selected="true"
+      aria-controls="pm-tab-orgs">{words["organisations"]}</button>
+    <button role="tab" data-tab="meetings" aria-selected="false" tabindex="-1"
+      aria-controls="pm-tab-meetings">{words["meetings"]}</button>
+    <button role="tab" data-tab="stats" aria-selected="false" tabindex="-1"
+      aria-controls="pm-tab-stats" hidden>{words["statistics"]}</button>
+    <button role="tab" data-tab="alerts" aria-selected="false" tabindex="-1"
+      aria-controls="pm-tab-alerts" hidden>{words["alerts"]}
+      <span class="pm-count-badge"></span></button>
   </nav>
-  <section id="pm-tab-orgs">
-    <div id="pm-tree"></div>
-    <div id="pm-org" hidden></div>
-    <div id="pm-member" hidden></div>
-  </section>
-  <section id="pm-tab-meetings" hidden>
-    <div id="pm-meetings"></div>
-    <div id="pm-meeting" hidden></div>
-  </section>
+  <div id="pm-side-body">
+    <section id="pm-tab-orgs" role="tabpanel">
+      <div id="pm-search-box">
+        <input id="pm-search" type="search" placeholder="{words["search"]}"
+          aria-label="{words["search"]}" autocomplete="off">
+        <div id="pm-search-results" hidden></div>
+      </div>
+      <div id="pm-tree" role="tree" aria-label="{words["organisations"]}"></div>
+      <div id="pm-org" hidden></div>
+      <div id="pm-site" hidden></div>
+      <div id="pm-member" hidden></div>
+    </section>
+    <section id="pm-tab-meetings" role="tabpanel" hidden>
+      <div id="pm-meetings"></div>
+      <div id="pm-meeting" hidden></div>
+      <div id="pm-form" hidden></div>
+    </section>
+    <section id="pm-tab-stats" role="tabpanel" hidden><div id="pm-stats"></div></section>
+    <section id="pm-tab-alerts" role="tabpanel" hidden><div id="pm-alerts"></div></section>
+  </div>
 </aside>
-<div id="pm-live"><h2>{words["live"]}</h2><ol id="pm-feed"></ol></div>
-<div id="pm-notice" hidden></div>
+<section id="pm-live" data-open="1" aria-label="{words["live"]}">
+  <button id="pm-live-toggle" type="button" aria-controls="pm-feed" aria-expanded="true">
+    {words["live"]} <span id="pm-live-count" class="pm-count-badge"></span></button>
+  <ol id="pm-feed" aria-live="polite"></ol>
+</section>
+<div id="pm-notice" role="alert" hidden></div>
+<div id="pm-busy" role="status" hidden><span class="pm-spinner"></span>{words["loading"]}</div>
 <form id="pm-login" hidden>
   <h2>{words["title"]}</h2>
   <label>{words["username"]}<input name="username" autocomplete="username" required></label>
   <label>{words["password"]}<input name="password" type="password"
     autocomplete="current-password" required></label>
   <button type="submit">{words["login"]}</button>
-  <p id="pm-login-error" hidden>{words["login_failed"]}</p>
+  <p id="pm-login-error" role="alert" hidden>{words["login_failed"]}</p>
 </form>
 """

@@ -6,6 +6,9 @@
 - ``world-atlas`` (ISC; Natural Earth data, public domain): the 1:110m land polygons, converted
   from TopoJSON to a small GeoJSON file drawn under the data when no tiles are configured. Land
   only, on purpose: no national boundaries are drawn by partymap.
+- ``echarts`` (Apache-2.0, with its NOTICE; it bundles ``zrender``, BSD-3-Clause, and parts of
+  d3, BSD-3-Clause): the "common" build (line, bar and pie charts, tooltip, legend, the SVG
+  renderer), for the statistics charts. The dashboard loads it only when they are opened.
 
 folium itself ships no JavaScript (its templates point at CDNs); :mod:`maps.page` swaps those
 links for these files.
@@ -31,6 +34,8 @@ from typing import Any
 VENDOR = Path(__file__).resolve().parent / "static" / "vendor"
 LEAFLET = "leaflet@1.9.4"
 WORLD_ATLAS = "world-atlas@2.0.2"
+ECHARTS = "echarts@6.0.0"
+ZRENDER = "zrender@6.0.0"  # the version echarts 6.0.0 pins and bundles
 # Two decimals (about 1 km) is finer than the 1:110m source and keeps the file small.
 LAND_DECIMALS = 2
 
@@ -107,6 +112,17 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "land-110m.geojson").write_text(json.dumps(land, separators=(",", ":")))
         shutil.copy(atlas / "LICENSE", out / "LICENSE")
+
+        echarts = npm_pack(ECHARTS, Path(tmp))
+        zrender = npm_pack(ZRENDER, Path(tmp))
+        out = VENDOR / "echarts"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        shutil.copy(echarts / "dist" / "echarts.common.min.js", out / "echarts.min.js")
+        for name in ("LICENSE", "NOTICE"):
+            shutil.copy(echarts / name, out / name)
+        shutil.copy(echarts / "licenses" / "LICENSE-d3", out / "LICENSE-d3")
+        shutil.copy(zrender / "LICENSE", out / "LICENSE-zrender")
 
 
 if __name__ == "__main__":

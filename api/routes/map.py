@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -31,11 +31,14 @@ from maps.cache import RosterCache
 from maps.page import PageOptions, dashboard_html, static_file
 from maps.snapshot import Roster, Scope, Structure, load_roster, tree_fingerprint
 from partymap.settings import Settings
+from store.errors import InvalidValueError
 from store.models import Role
 
 router = APIRouter(tags=["map"])
 MAP = f"{API_PREFIX}/map"
 SHAPES_ZOOM = 13  # site outlines come with the overview from this zoom on
+# The days a track may be asked for (far outside them date arithmetic would overflow).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 _NO_MEMBER = 0  # ids start at 1: a member user without a member record sees no one
 _cache_lock = threading.Lock()
 
@@ -167,14 +170,24 @@ def read_org(
 
 @router.get(f"{MAP}/members/{{member_id}}", summary="A member: track and check-ins")
 def read_member(
+    *,
     request: Request,
     session: DbSession,
     user: CurrentUser,
     member_id: MemberId,
     hours: Annotated[float, Query(gt=0, le=168, description="Track of the last hours.")] = 24,
+    day: Annotated[
+        date | None,
+        Query(
+            description="Track of this day (00:00–24:00 in the member's time zone) instead.",
+            examples=["2026-05-01"],
+        ),
+    ] = None,
 ) -> Response:
-    """Where the member is, their track over the last ``hours`` (thinned) and their recent
-    check-ins with the evidence summary (audited: ``read_track``)."""
+    """Where the member is, their track over the last ``hours`` or one ``day`` (thinned), and
+    their recent check-ins with the evidence summary (audited: ``read_track``)."""
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidValueError(f"day must lie between {FIRST_DAY} and {LAST_DAY}")
     payload = detail.member_detail(
         session,
         roster(request, session),
@@ -182,8 +195,10 @@ def read_member(
         member_id=member_id,
         now=datetime.now(UTC),
         hours=hours,
+        day=day,
     )
-    return _audited(session, user, payload, "read_track", endpoint="member", hours=hours)
+    what = {"day": day.isoformat()} if day is not None else {"hours": hours}
+    return _audited(session, user, payload, "read_track", endpoint="member", **what)
 
 
 @router.get(f"{MAP}/meetings", summary="Meetings of the caller's organisations")

@@ -4,12 +4,18 @@
  * static export embeds; both answer the same shapes (see maps/overview.py and maps/detail.py).
  * Coordinates arrive in WGS 84. While a GCJ-02 base layer (AMap) is shown, everything drawn is
  * shifted with the published GCJ-02 formula, the same one as geo/coords.py.
+ *
+ * The panels live in #pm-side: a column beside the map on a desktop, a bottom sheet on a phone
+ * (closed at first so the map has the screen; a tab, the handle or a click on the map opens it).
+ * Other scripts of the page (meetings.js, …) register in window.partymapModules and get the
+ * core object built here.
  */
 "use strict";
 
 function partymapDashboard(map, baseLayers, layerControl) {
   const cfg = JSON.parse(document.getElementById("partymap-config").textContent);
-  const T = cfg.labels;
+  const kit = partymapKit(cfg);
+  const { T, $, el, put, fmtTime } = kit;
   const STATES = ["none", "stale", "outside", "arriving", "present"];
   const SITE_KINDS = ["office", "meeting_room", "project_worksite", "camp"];
   const COLOURS = {
@@ -20,26 +26,9 @@ function partymapDashboard(map, baseLayers, layerControl) {
     office: "#c62828", meeting_room: "#ad1457", project_worksite: "#ef6c00", camp: "#6d4c41",
   };
   const SHAPES_ZOOM = 13;
-  const $ = (id) => document.getElementById(id);
-  /** Replace the contents of element ``id``; null, undefined and false children are skipped. */
-  const put = (id, ...children) => $(id).replaceChildren(
-    ...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") node.className = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else if (k === "style") node.style.cssText = v;
-      else node.setAttribute(k, v === true ? "" : v);
-    }
-    for (const child of children.flat()) {
-      if (child !== null && child !== undefined && child !== false) {
-        node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-      }
-    }
-    return node;
-  };
+  // Members inside a site drawn smaller than this are counted at the site instead of stacked.
+  const SITE_GROUP_PX = 200;
+  const phone = window.matchMedia("(max-width: 760px)");
 
   /* ---- GCJ-02: WGS 84 → the datum of AMap tiles (geo/coords.py, vectorised there). ---- */
   const GCJ_A = 6378245.0;
@@ -68,7 +57,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
   }
 
   const state = {
-    datum: "wgs84", overview: null, org: null, member: null, meetings: null, meeting: null,
+    datum: "wgs84", overview: null, org: null, member: null, site: null,
     names: new Map(), siteNames: new Map(), siteTz: new Map(), memberStates: new Map(), seq: 0,
   };
   /** A WGS 84 lon/lat as a Leaflet LatLng in the datum of the tiles shown. */
@@ -88,15 +77,19 @@ function partymapDashboard(map, baseLayers, layerControl) {
 
   /* ---- Data: the map API, or what a static export embeds. ---- */
   const staticData = cfg.data;
-  async function api(path) {
-    const response = await fetch(cfg.api + path, { credentials: "same-origin" });
-    if (response.status === 401) {
-      showLogin();
-      throw new Error("not logged in");
-    }
-    if (!response.ok) throw new Error(`${path}: ${response.status}`);
-    return response.json();
+  // The big screen (大屏, ?screen): a display token instead of a login, kept in this
+  // browser; only the display's own endpoints, no live stream (it polls).
+  const screen = !staticData && new URLSearchParams(location.search).has("screen");
+  const DISPLAY_KEY = "partymap_display";
+  if (screen) {
+    kit.token = () => localStorage.getItem(DISPLAY_KEY);
+    kit.setToken = (token) => {
+      if (token) localStorage.setItem(DISPLAY_KEY, token);
+      else localStorage.removeItem(DISPLAY_KEY);
+    };
   }
+  const api = kit.api;
+  const mapApi = screen ? "/display/map" : "/map";
   const source = staticData ? {
     overview: async (bbox, zoom) => {
       const zooms = Object.keys(staticData.overview).map(Number);
@@ -106,8 +99,6 @@ function partymapDashboard(map, baseLayers, layerControl) {
     tree: async (parent) => staticData.tree[parent === null ? "root" : parent],
     org: async (id) => staticData.orgs[id],
     member: async (id) => staticData.members[id],
-    meetings: async () => staticData.meetings,
-    meeting: async (id) => staticData.meeting[id],
     search: async (q) => {
       const needle = q.trim().toLowerCase();
       const hit = (x) => needle && x.name.toLowerCase().includes(needle);
@@ -116,27 +107,17 @@ function partymapDashboard(map, baseLayers, layerControl) {
         members: staticData.search.members.filter(hit).slice(0, 20),
       };
     },
-    names: async () => ({ members: {}, sites: {} }),
+    names: async () => ({ members: {}, sites: {}, site_tz: {} }),
   } : {
-    overview: (bbox, zoom) => api(`/map/overview?bbox=${bbox.join(",")}&zoom=${zoom}`),
-    tree: (parent) => api("/map/tree" + (parent === null ? "" : `?parent=${parent}`)),
+    overview: (bbox, zoom) => api(`${mapApi}/overview?bbox=${bbox.join(",")}&zoom=${zoom}`, { quiet: true }),
+    tree: (parent) => api(`${mapApi}/tree` + (parent === null ? "" : `?parent=${parent}`)),
     org: (id) => api(`/map/orgs/${id}`),
-    member: (id) => api(`/map/members/${id}`),
-    meetings: () => api("/map/meetings"),
-    meeting: (id) => api(`/map/meetings/${id}`),
+    member: (id, day) => api(`/map/members/${id}` + (day ? `?day=${day}` : "")),
     search: (q) => api(`/map/search?q=${encodeURIComponent(q)}`),
     names: (members, sites) =>
-      api(`/map/names?members=${members.join(",")}&sites=${sites.join(",")}`),
+      api(`/map/names?members=${members.join(",")}&sites=${sites.join(",")}`, { quiet: true }),
   };
 
-  /* ---- Formatting. ---- */
-  function fmtTime(iso, tz, withDate) {
-    if (!iso) return "";
-    const options = { hour: "2-digit", minute: "2-digit", second: withDate ? undefined : "2-digit" };
-    if (withDate) Object.assign(options, { month: "2-digit", day: "2-digit" });
-    if (tz) options.timeZone = tz;
-    return new Intl.DateTimeFormat(cfg.language, options).format(new Date(iso));
-  }
   function dot(stateName) {
     return el("span", { class: `pm-dot pm-${stateName}`, title: T[stateName] });
   }
@@ -151,6 +132,27 @@ function partymapDashboard(map, baseLayers, layerControl) {
     if (map._animatingZoom) map.once("zoomend", () => whenStill(move));
     else move();
   }
+  /** Options for fitBounds that keep what is fitted clear of an open bottom sheet. */
+  function clear(options) {
+    const size = document.body.dataset.sheet;
+    if (phone.matches && size && size !== "closed") {
+      // The height the sheet is growing to (its transition may still run): as in the CSS.
+      const style = getComputedStyle(document.documentElement);
+      const peek = parseFloat(style.getPropertyValue("--pm-peek")) || 52;
+      const head = parseFloat(style.getPropertyValue("--pm-head")) || 48;
+      const height = size === "half" ? 0.55 * window.innerHeight : window.innerHeight - head - 8;
+      return { ...options, paddingBottomRight: [0, Math.max(0, height - peek)] };
+    }
+    return options;
+  }
+
+  /** Centre the map on ``latlng`` at ``zoom`` — in the part a phone's open sheet leaves free. */
+  function focus(latlng, zoom) {
+    const options = clear({});
+    const covered = options.paddingBottomRight ? options.paddingBottomRight[1] : 0;
+    const point = map.project(latlng, zoom).add([0, covered / 2]);
+    map.setView(map.unproject(point, zoom), zoom);
+  }
 
   const canvas = L.canvas({ padding: 0.2 });
   const shapeLayer = L.layerGroup().addTo(map);
@@ -160,16 +162,23 @@ function partymapDashboard(map, baseLayers, layerControl) {
   const selectionLayer = L.layerGroup().addTo(map);
   const trackLayer = L.layerGroup().addTo(map);
   const markers = new Map(); // member id → circle marker on the map now
+  const siteGroups = new Map(); // site id → {site, members} counted at a small site now
 
   function activeBase() {
     for (const [key, layer] of Object.entries(baseLayers)) if (map.hasLayer(layer)) return key;
     return "none";
   }
 
+  /** Metres across one screen pixel at ``lat`` and the map's zoom now. */
+  function metresPerPixel(lat) {
+    return 40075016.686 * Math.cos(lat * Math.PI / 180) / (256 * 2 ** map.getZoom());
+  }
+
   function drawOverview() {
     const data = state.overview;
     [clusterLayer, memberLayer, siteLayer].forEach((layer) => layer.clearLayers());
     markers.clear();
+    siteGroups.clear();
     if (!data) return;
     const zoom = map.getZoom();
     for (const [lon, lat, count, byState, box] of data.members.clusters) {
@@ -189,12 +198,33 @@ function partymapDashboard(map, baseLayers, layerControl) {
       });
       const title = STATES.filter((n, i) => byState[i]).map((n) => `${T[n]} ${byState[STATES.indexOf(n)]}`);
       L.marker(ll(lon, lat), { icon, title: title.join(" · "), zIndexOffset: 500 })
-        .on("click", () => whenStill(() => map.fitBounds(boundsOf(box).pad(0.2), { maxZoom: 18 })))
+        .on("click", () => whenStill(() => map.fitBounds(boundsOf(box).pad(0.2), clear({ maxZoom: 18 }))))
         .addTo(clusterLayer);
     }
-    for (const [id, lon, lat, accuracy, stateName, name] of data.members.points) {
+    // Small sites drawn now: their members are counted there rather than stacked on top.
+    const small = new Map();
+    for (const [id, lon, lat, kind, name, orgId, spanM] of data.sites.points) {
+      if (spanM / metresPerPixel(lat) < SITE_GROUP_PX) small.set(id, { id, lon, lat, kind, name, orgId });
+    }
+    const alone = [];
+    for (const point of data.members.points) {
+      const [id, , , , stateName, name, siteId] = point;
       remember(id, name);
       state.memberStates.set(id, stateName);
+      if (siteId !== null && siteId !== undefined && small.has(siteId)) {
+        if (!siteGroups.has(siteId)) siteGroups.set(siteId, { site: small.get(siteId), members: [] });
+        siteGroups.get(siteId).members.push(point);
+      } else {
+        alone.push(point);
+      }
+    }
+    for (const [siteId, group] of [...siteGroups]) {
+      if (group.members.length < 2) {
+        alone.push(...group.members);
+        siteGroups.delete(siteId);
+      }
+    }
+    for (const [id, lon, lat, accuracy, stateName, name] of alone) {
       const where = ll(lon, lat);
       if (accuracy && zoom >= 15) {
         L.circle(where, {
@@ -218,11 +248,12 @@ function partymapDashboard(map, baseLayers, layerControl) {
         iconSize: [28, 28],
       });
       L.marker(ll(lon, lat), { icon, title: `${T.sites} ${count}` })
-        .on("click", () => whenStill(() => map.fitBounds(boundsOf(box).pad(0.2), { maxZoom: 16 })))
+        .on("click", () => whenStill(() => map.fitBounds(boundsOf(box).pad(0.2), clear({ maxZoom: 16 }))))
         .addTo(siteLayer);
     }
     for (const [id, lon, lat, kind, name, orgId] of data.sites.points) {
       state.siteNames.set(id, name);
+      if (siteGroups.has(id)) continue; // drawn with its count below
       const icon = L.divIcon({
         className: "pm-cluster-icon",
         html: `<div class="pm-site" style="background:${SITE_COLOURS[kind]}"></div>`,
@@ -233,8 +264,24 @@ function partymapDashboard(map, baseLayers, layerControl) {
         .on("click", () => selectOrg(orgId))
         .addTo(siteLayer);
     }
+    for (const [siteId, group] of siteGroups) drawSiteGroup(siteId, group);
     drawShapes(shapeLayer, zoom >= SHAPES_ZOOM ? data.shapes : null, false);
     drawLegend(data.totals);
+  }
+
+  /** "机关党员活动室 6人" at the site, coloured by its members' states; a click lists them. */
+  function drawSiteGroup(siteId, group) {
+    const counts = {};
+    for (const p of group.members) counts[p[4]] = (counts[p[4]] || 0) + 1;
+    const label = el("div", { class: "pm-site-group", style: `border-color:${SITE_COLOURS[group.site.kind]}` },
+      STATES.slice().reverse().filter((s) => counts[s]).map((s) => dot(s)),
+      el("b", {}, group.site.name), " ",
+      el("span", { class: "pm-site-count" }, T.people.replace("{n}", group.members.length)));
+    const icon = L.divIcon({ className: "pm-cluster-icon pm-site-group-icon", html: label, iconSize: null });
+    L.marker(ll(group.site.lon, group.site.lat), {
+      icon, title: `${group.site.name} ${T.people.replace("{n}", group.members.length)}`,
+      siteId, zIndexOffset: 800, keyboard: true,
+    }).on("click", () => showSite(siteId)).addTo(siteLayer);
   }
 
   function drawShapes(layer, collection, highlight) {
@@ -243,6 +290,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     for (const feature of collection.features) {
       const p = feature.properties;
       state.siteNames.set(feature.id, p.name);
+      if (p.tz) state.siteTz.set(feature.id, p.tz);
       const style = {
         color: SITE_COLOURS[p.kind], weight: highlight ? 3 : 1.5, fillOpacity: highlight ? 0.2 : 0.1,
         dashArray: highlight ? null : "4 3",
@@ -291,7 +339,8 @@ function partymapDashboard(map, baseLayers, layerControl) {
       drawOverview();
       window.partymap.overviewLoaded = (window.partymap.overviewLoaded || 0) + 1;
     } catch (error) {
-      console.warn(error);
+      // Map moves ask often: one failure says so once, the next view tries again.
+      if (error.status !== 401) kit.notice(`${T.request_failed}: ${error.message}`, "error");
     }
   }
 
@@ -301,18 +350,20 @@ function partymapDashboard(map, baseLayers, layerControl) {
     container.replaceChildren(...data.nodes.map(treeNode));
   }
   function treeNode(node) {
-    const children = el("div", { class: "pm-children", hidden: true });
+    const children = el("div", { class: "pm-children", hidden: true, role: "group" });
     const toggle = el("button", {
-      class: "pm-toggle", "aria-label": "expand", disabled: node.children === 0,
+      class: "pm-toggle", "aria-label": `${T.expand} ${node.name}`, "aria-expanded": "false",
+      disabled: node.children === 0,
       onclick: async () => {
         const opening = children.hidden;
         children.hidden = !opening;
         toggle.textContent = opening ? "▾" : "▸";
+        toggle.setAttribute("aria-expanded", String(opening));
         if (opening && !children.childElementCount) await loadTree(node.id, children);
       },
     }, node.children ? "▸" : "·");
     const present = node.states.present + node.states.arriving;
-    return el("div", { class: "pm-node", "data-org-id": node.id },
+    return el("div", { class: "pm-node", "data-org-id": node.id, role: "treeitem" },
       el("div", { class: "pm-node-row" },
         toggle,
         el("a", { href: "#", class: "pm-org-link", onclick: (e) => { e.preventDefault(); selectOrg(node.id); } },
@@ -328,28 +379,32 @@ function partymapDashboard(map, baseLayers, layerControl) {
     const data = await source.org(id);
     state.org = data;
     state.member = null;
+    stopPlayback();
     trackLayer.clearLayers();
     showPanel("orgs", "pm-org");
     renderOrg();
     drawSelection();
-    if (data.bounds) whenStill(() => map.fitBounds(boundsOf(data.bounds).pad(0.3), { maxZoom: 17 }));
+    if (data.bounds) whenStill(() => map.fitBounds(boundsOf(data.bounds).pad(0.3), clear({ maxZoom: 17 })));
+  }
+  function memberRow(m, sub) {
+    remember(m.member_id, m.name);
+    const current = state.memberStates.get(m.member_id) || m.state;
+    return el("li", { "data-member-id": m.member_id, "data-state": current,
+      onclick: () => selectMember(m.member_id) },
+      dot(current), el("span", { class: "pm-name" }, m.name),
+      el("span", { class: "pm-sub" }, sub));
   }
   function renderOrg() {
     const data = state.org;
     const crumbs = data.breadcrumbs.map((c, i) => i === data.breadcrumbs.length - 1
       ? el("span", {}, c.name)
       : el("a", { href: "#", onclick: (e) => { e.preventDefault(); selectOrg(c.id); } }, c.name));
-    const list = el("ul", { id: "pm-members", class: "pm-list" }, data.members.map((m) => {
-      remember(m.member_id, m.name);
-      const current = state.memberStates.get(m.member_id) || m.state;
-      return el("li", { "data-member-id": m.member_id, "data-state": current,
-        onclick: () => selectMember(m.member_id) },
-        dot(current), el("span", { class: "pm-name" }, m.name),
-        el("span", { class: "pm-sub" }, m.site || (m.org !== data.org.name ? m.org : "")));
-    }));
+    const list = el("ul", { id: "pm-members", class: "pm-list" }, data.members.map((m) =>
+      memberRow(m, m.site || (m.org !== data.org.name ? m.org : ""))));
     const more = data.members_total - data.members.length;
     put("pm-org",
-      el("nav", { class: "pm-crumbs" }, crumbs.flatMap((c, i) => (i ? [" › ", c] : [c]))),
+      el("nav", { class: "pm-crumbs", "aria-label": T.organisations },
+        crumbs.flatMap((c, i) => (i ? [" › ", c] : [c]))),
       el("h2", {}, data.org.name, el("small", {}, T[data.org.kind])),
       el("div", { class: "pm-summary" }, STATES.slice().reverse().filter((s) => data.states[s])
         .map((s) => el("span", {}, dot(s), `${T[s]} ${data.states[s]}`))),
@@ -366,6 +421,8 @@ function partymapDashboard(map, baseLayers, layerControl) {
     drawShapes(sites, data.sites, true);
     for (const m of data.members) {
       if (m.lon === null) continue;
+      // Members counted at a small site stay counted there.
+      if (m.site_id !== null && siteGroups.has(m.site_id)) continue;
       const current = state.memberStates.get(m.member_id) || m.state;
       L.circleMarker(ll(m.lon, m.lat), {
         renderer: canvas, radius: 8, color: "#212121", weight: 2, fillColor: COLOURS[current],
@@ -376,13 +433,33 @@ function partymapDashboard(map, baseLayers, layerControl) {
     }
   }
 
-  /* ---- One click to the member. ---- */
-  async function selectMember(id) {
-    const data = await source.member(id);
+  /* ---- The members counted at a small site. ---- */
+  function showSite(siteId) {
+    const group = siteGroups.get(siteId);
+    if (!group) return;
+    state.site = siteId;
+    const order = (p) => -STATES.indexOf(p[4]);
+    const members = group.members.slice().sort((a, b) => order(a) - order(b) || a[5].localeCompare(b[5]));
+    put("pm-site",
+      el("button", { class: "pm-back", onclick: () => showPanel("orgs", state.org ? "pm-org" : "pm-tree") },
+        `‹ ${T.back}`),
+      el("h2", {}, group.site.name, el("small", {}, T[group.site.kind])),
+      el("p", { class: "pm-summary" }, T.people.replace("{n}", members.length)),
+      el("ul", { id: "pm-site-members", class: "pm-list" }, members.map(([id, , , , stateName, name]) =>
+        memberRow({ member_id: id, name, state: stateName }, T[stateName]))),
+      el("button", { class: "pm-back", onclick: () => selectOrg(group.site.orgId) }, T.open_branch));
+    showPanel("orgs", "pm-site");
+  }
+
+  /* ---- One click to the member: where they are, their track by day, check-ins. ---- */
+  async function selectMember(id, day) {
+    const data = await source.member(id, day);
     state.member = data;
+    stopPlayback();
     showPanel("orgs", "pm-member");
     renderMember();
     drawTrack(true);
+    document.dispatchEvent(new CustomEvent("partymap:member", { detail: data }));
   }
   function renderMember() {
     const data = state.member;
@@ -391,7 +468,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     const current = state.memberStates.get(m.member_id) || m.state;
     const latest = data.latest;
     const checkins = data.checkins.map((c) => el("li", {},
-      el("span", { class: "pm-time" }, fmtTime(c.checkin_at, null, true)),
+      el("span", { class: "pm-time" }, fmtTime(c.checkin_at, c.tz, { date: true })),
       el("span", { class: "pm-name" }, c.site),
       c.beidou_verified ? el("span", { class: "pm-badge" }, T.beidou_verified) : null));
     put("pm-member",
@@ -402,78 +479,114 @@ function partymapDashboard(map, baseLayers, layerControl) {
         el("dt", {}, T.member), el("dd", { "data-state": current }, T[current]),
         m.site ? [el("dt", {}, T.at_site), el("dd", {}, m.site)] : null,
         latest ? [
-          el("dt", {}, T.last_fix), el("dd", {}, fmtTime(latest.fix_time, null, true)),
+          el("dt", {}, T.last_fix),
+          el("dd", { id: "pm-last-fix" }, fmtTime(latest.fix_time, data.tz, { date: true, seconds: true })),
           el("dt", {}, T.accuracy),
           el("dd", {}, latest.accuracy_m === null ? "—" : `±${latest.accuracy_m.toFixed(1)} m`),
           el("dt", {}, "BDS"), el("dd", {}, latest.sats_beidou ?? "—"),
-        ] : null,
-        el("dt", {}, T.track), el("dd", { id: "pm-track-count" }, `${data.track.fixes}`)),
+        ] : null),
+      el("h3", {}, T.track),
+      trackControls(),
       el("h3", {}, T.checkins),
       checkins.length ? el("ul", { id: "pm-checkins", class: "pm-list" }, checkins)
         : el("p", {}, T.no_checkins));
   }
+  /** The day picker, the count of fixes and the playback slider of the member's track. */
+  function trackControls() {
+    const data = state.member;
+    const points = data.track.points;
+    const day = el("input", {
+      type: "date", id: "pm-track-day", value: data.track.day || "", max: kit.today(data.tz),
+      "aria-label": T.track_day,
+      onchange: (e) => selectMember(data.member.member_id, e.target.value || undefined),
+    });
+    const slider = el("input", {
+      type: "range", id: "pm-track-slider", min: 0, max: Math.max(0, points.length - 1),
+      value: Math.max(0, points.length - 1), step: 1, "aria-label": T.track_time,
+      disabled: points.length < 2, oninput: (e) => showPlayhead(Number(e.target.value)),
+    });
+    const play = el("button", {
+      id: "pm-track-play", class: "pm-icon-button", "aria-label": T.play, title: T.play,
+      disabled: points.length < 2, onclick: togglePlayback,
+    }, "▶");
+    return el("div", { class: "pm-track" },
+      el("div", { class: "pm-track-row" },
+        staticData ? null : el("label", {}, T.track_day, day),
+        el("span", { id: "pm-track-count" }, T.fixes.replace("{n}", data.track.fixes))),
+      el("div", { class: "pm-track-row" }, play, slider),
+      el("output", { id: "pm-track-time", for: "pm-track-slider" },
+        points.length ? fmtTime(new Date(points[points.length - 1][2] * 1000).toISOString(),
+          data.tz, { date: true, seconds: true }) : T.no_track));
+  }
+  let playhead = null;
+  let playTimer = null;
+  const PLAYBACK_MS = 15000; // a whole track plays in about this long
+  function showPlayhead(index) {
+    const data = state.member;
+    if (!data || !data.track.points.length) return;
+    const points = data.track.points;
+    const [lon, lat, t] = points[Math.min(index, points.length - 1)];
+    if (!playhead) {
+      playhead = L.circleMarker(ll(lon, lat), {
+        radius: 8, color: "#fff", weight: 3, fillColor: "#0d47a1", fillOpacity: 1,
+      }).addTo(trackLayer);
+    } else {
+      playhead.setLatLng(ll(lon, lat));
+    }
+    trackLayer.eachLayer((layer) => {
+      if (layer.options.className === "pm-track-played") {
+        layer.setLatLngs(points.slice(0, index + 1).map(([x, y]) => ll(x, y)));
+      }
+    });
+    const output = $("pm-track-time");
+    if (output) output.textContent = fmtTime(new Date(t * 1000).toISOString(), data.tz, { date: true, seconds: true });
+    const slider = $("pm-track-slider");
+    if (slider && Number(slider.value) !== index) slider.value = index;
+  }
+  function togglePlayback() {
+    if (playTimer) { stopPlayback(); return; }
+    const slider = $("pm-track-slider");
+    const last = Number(slider.max);
+    let index = Number(slider.value) >= last ? 0 : Number(slider.value);
+    const step = Math.max(1, Math.ceil(last / (PLAYBACK_MS / 50)));
+    $("pm-track-play").textContent = "⏸";
+    $("pm-track-play").setAttribute("aria-label", T.pause);
+    playTimer = setInterval(() => {
+      index = Math.min(last, index + step);
+      showPlayhead(index);
+      if (index >= last) stopPlayback();
+    }, 50);
+  }
+  function stopPlayback() {
+    clearInterval(playTimer);
+    playTimer = null;
+    const button = $("pm-track-play");
+    if (button) {
+      button.textContent = "▶";
+      button.setAttribute("aria-label", T.play);
+    }
+  }
   function drawTrack(fit) {
     trackLayer.clearLayers();
+    playhead = null;
     const data = state.member;
     if (!data) return;
     const points = data.track.points.map(([lon, lat]) => ll(lon, lat));
     if (points.length) {
-      L.polyline(points, { color: "#c62828", weight: 3, opacity: 0.85, className: "pm-track" })
+      L.polyline(points, { color: "#c62828", weight: 3, opacity: 0.45, className: "pm-track" })
+        .addTo(trackLayer);
+      L.polyline(points, { color: "#c62828", weight: 4, opacity: 0.9, className: "pm-track-played" })
         .addTo(trackLayer);
       L.circleMarker(points[0], { radius: 4, color: "#c62828", fillOpacity: 1 }).addTo(trackLayer);
     }
-    const last = data.latest ? ll(data.latest.lon, data.latest.lat) : points[points.length - 1];
+    const live = !data.track.day;
+    const last = live && data.latest ? ll(data.latest.lon, data.latest.lat) : points[points.length - 1];
     if (last) {
       L.circleMarker(last, { radius: 10, color: "#c62828", weight: 3, fillOpacity: 0 })
         .addTo(trackLayer);
     }
-    if (fit && points.length > 1) whenStill(() => map.fitBounds(L.latLngBounds(points).pad(0.3), { maxZoom: 18 }));
-    else if (fit && last) whenStill(() => map.setView(last, Math.max(map.getZoom(), 16)));
-  }
-
-  /* ---- Meetings and live attendance. ---- */
-  async function loadMeetings() {
-    const data = await source.meetings();
-    state.meetings = data;
-    const items = data.meetings.map((m) => el("li", { "data-meeting-id": m.id, onclick: () => selectMeeting(m.id) },
-      el("span", { class: `pm-status pm-${m.status}` }, T[m.status]),
-      el("span", { class: "pm-name" }, m.title || T[m.kind]),
-      el("span", { class: "pm-sub" }, `${T[m.kind]} · ${m.org} · ${fmtTime(m.start, m.tz, true)}`)));
-    put("pm-meetings", items.length
-      ? el("ul", { class: "pm-list" }, items) : el("p", {}, T.no_meetings));
-  }
-  async function selectMeeting(id, quiet) {
-    const data = await source.meeting(id);
-    state.meeting = data;
-    if (!quiet) {
-      showPanel("meetings", "pm-meeting");
-      whenStill(() => map.setView(ll(data.meeting.lon, data.meeting.lat), Math.max(map.getZoom(), 17)));
-    }
-    const m = data.meeting;
-    const order = ["present", "late", "arriving", "left_early", "pending", "absent"];
-    const roll = data.roll.slice().sort((a, b) => order.indexOf(a.outcome) - order.indexOf(b.outcome));
-    put("pm-meeting",
-      el("button", { class: "pm-back", onclick: () => showPanel("meetings", "pm-meetings") }, `‹ ${T.back}`),
-      el("h2", {}, m.title || T[m.kind], el("small", {}, `${T[m.kind]} · ${m.org}`)),
-      el("p", { class: "pm-sub" }, `${m.site} · ${fmtTime(m.start, m.tz, true)}–${fmtTime(m.end, m.tz, true)} · `,
-        el("span", { class: `pm-status pm-${m.status}` }, T[m.status])),
-      el("h3", {}, T.attendance),
-      el("div", { class: "pm-summary", id: "pm-attendance-counts" }, order.filter((o) => data.counts[o])
-        .map((o) => el("span", { class: `pm-outcome pm-o-${o}`, "data-outcome": o }, `${T["outcome_" + o]} ${data.counts[o]}`))),
-      el("ul", { id: "pm-roll", class: "pm-list" }, roll.map((r) => {
-        remember(r.member_id, r.name);
-        return el("li", { "data-member-id": r.member_id, "data-outcome": r.outcome,
-          onclick: () => selectMember(r.member_id) },
-          el("span", { class: `pm-outcome pm-o-${r.outcome}` }, T["outcome_" + r.outcome]),
-          el("span", { class: "pm-name" }, r.name),
-          el("span", { class: "pm-time" }, fmtTime(r.first_checkin, m.tz)));
-      })));
-  }
-  let meetingTimer = null;
-  function refreshMeetingSoon() {
-    if (!state.meeting) return;
-    clearTimeout(meetingTimer);
-    meetingTimer = setTimeout(() => selectMeeting(state.meeting.meeting.id, true), 400);
+    if (fit && points.length > 1) whenStill(() => map.fitBounds(L.latLngBounds(points).pad(0.3), clear({ maxZoom: 18 })));
+    else if (fit && last) whenStill(() => focus(last, Math.max(map.getZoom(), 16)));
   }
 
   /* ---- Search by name. ---- */
@@ -482,6 +595,7 @@ function partymapDashboard(map, baseLayers, layerControl) {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => runSearch(e.target.value), 250);
   });
+  $("pm-search").addEventListener("focus", () => openSheet("full"));
   async function runSearch(q) {
     const box = $("pm-search-results");
     if (!q.trim()) { box.hidden = true; return; }
@@ -497,23 +611,57 @@ function partymapDashboard(map, baseLayers, layerControl) {
     box.hidden = false;
   }
 
-  /* ---- Panels and tabs. ---- */
-  function showPanel(tab, panel) {
-    document.querySelectorAll("#pm-tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
-    $("pm-tab-orgs").hidden = tab !== "orgs";
-    $("pm-tab-meetings").hidden = tab !== "meetings";
-    for (const id of ["pm-tree", "pm-org", "pm-member"]) $(id).hidden = tab === "orgs" && id !== panel;
-    for (const id of ["pm-meetings", "pm-meeting"]) $(id).hidden = tab === "meetings" && id !== panel;
-    if (tab === "meetings" && panel === "pm-meetings") state.meeting = null;
+  /* ---- Panels, tabs and, on a phone, the bottom sheet. ---- */
+  const panels = { orgs: ["pm-tree", "pm-org", "pm-member", "pm-site"] };
+  const tabOpened = {};
+  /** Show ``panel`` of ``tab`` (and open the sheet on a phone, where it starts closed). */
+  function showPanel(tab, panel, opts) {
+    document.querySelectorAll("#pm-tabs [role=tab]").forEach((b) => {
+      const on = b.dataset.tab === tab;
+      b.classList.toggle("active", on);
+      b.setAttribute("aria-selected", String(on));
+      b.tabIndex = on ? 0 : -1;
+    });
+    for (const section of document.querySelectorAll("#pm-side-body > section")) {
+      section.hidden = section.id !== `pm-tab-${tab}`;
+    }
+    for (const id of panels[tab] || []) $(id).hidden = id !== panel;
+    if (panel && (panels[tab] || [])[0] !== panel) state.lastPanel = panel;
+    if (!(opts && opts.keepSheet)) openSheet(phone.matches && document.body.dataset.sheet === "full" ? "full" : "half");
+    document.dispatchEvent(new CustomEvent("partymap:panel", { detail: { tab, panel } }));
   }
-  document.querySelectorAll("#pm-tabs button").forEach((b) => b.addEventListener("click", () => {
-    showPanel(b.dataset.tab, b.dataset.tab === "orgs" ? "pm-tree" : "pm-meetings");
-    if (b.dataset.tab === "meetings") loadMeetings();
-  }));
+  function openSheet(size) {
+    if (!phone.matches) return;
+    document.body.dataset.sheet = size;
+    $("pm-sheet-handle").setAttribute("aria-expanded", String(size !== "closed"));
+    $("pm-sheet-handle").setAttribute("aria-label", size === "full" ? T.close_panel : T.open_panel);
+  }
+  const NEXT_SIZE = { closed: "half", half: "full", full: "closed" };
+  $("pm-sheet-handle").addEventListener("click", () => {
+    openSheet(NEXT_SIZE[document.body.dataset.sheet] || "half");
+  });
+  function selectTab(tab) {
+    showPanel(tab, (panels[tab] || [])[0]);
+    if (tabOpened[tab]) tabOpened[tab]();
+  }
+  const tabs = [...document.querySelectorAll("#pm-tabs [role=tab]")];
+  tabs.forEach((b, i) => {
+    b.addEventListener("click", () => selectTab(b.dataset.tab));
+    // Arrow keys move between tabs, as a tab list does.
+    b.addEventListener("keydown", (e) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (!step) return;
+      const shown = tabs.filter((t) => !t.hidden);
+      const next = shown[(shown.indexOf(b) + step + shown.length) % shown.length];
+      next.focus();
+      next.click();
+    });
+  });
 
   /* ---- Live: the SSE stream of positions, presence and check-ins. ---- */
   const FEED_LENGTH = 50;
   let missingNames = null;
+  let unseen = 0;
   async function fillNames() {
     const members = [...document.querySelectorAll("#pm-feed b[data-member-id]")]
       .map((n) => Number(n.dataset.memberId)).filter((id) => !state.names.has(id));
@@ -533,24 +681,59 @@ function partymapDashboard(map, baseLayers, layerControl) {
       // Times at a site read in its own zone, as in the meeting panel.
       const time = n.parentElement.querySelector(".pm-time[data-time]");
       const tz = state.siteTz.get(Number(n.dataset.siteId));
-      if (time && tz) time.textContent = fmtTime(time.dataset.time, tz);
+      if (time && tz) time.textContent = feedTime(time.dataset.time, tz);
     });
   }
+  const feedTime = (iso, tz) => fmtTime(iso, tz, { date: true, seconds: true });
+  /** An entry of the live feed, kept in time order (newest first) whatever order events
+   * arrive in: devices report late, and several stream at once. */
   function feed(kind, event, text) {
-    const item = el("li", { class: `pm-feed-${kind}`, "data-member-id": event.member_id },
-      el("span", { class: "pm-time", "data-time": event.time || event.since || event.end },
-        fmtTime(event.time || event.since || event.end, state.siteTz.get(event.site_id))),
+    const when = event.time || event.since || event.end;
+    const item = el("li", { class: `pm-feed-${kind}`, "data-member-id": event.member_id, "data-at": Date.parse(when) },
+      el("span", { class: "pm-time", "data-time": when }, feedTime(when, state.siteTz.get(event.site_id))),
       el("b", { "data-member-id": event.member_id }, state.names.get(event.member_id) || `#${event.member_id}`),
       ` ${text} `,
       event.site_id ? el("span", { "data-site-id": event.site_id },
         state.siteNames.get(event.site_id) || `#${event.site_id}`) : null,
       event.beidou_verified ? el("span", { class: "pm-badge" }, T.beidou_verified) : null);
     const list = $("pm-feed");
-    list.prepend(item);
+    const at = Date.parse(when);
+    const later = [...list.children].find((li) => Number(li.dataset.at) < at);
+    list.insertBefore(item, later || null);
     while (list.childElementCount > FEED_LENGTH) list.lastChild.remove();
+    if ($("pm-live").dataset.open !== "1") {
+      unseen += 1;
+      $("pm-live-count").textContent = String(unseen);
+    }
     clearTimeout(missingNames);
     missingNames = setTimeout(fillNames, 200);
   }
+  /** A line of the feed about no one in particular: a meeting's start or end, an alert. */
+  function feedNote(kind, when, tz, text) {
+    const at = Date.parse(when) || Date.now();
+    const iso = new Date(at).toISOString();
+    const item = el("li", { class: `pm-feed-${kind}`, "data-at": at },
+      el("span", { class: "pm-time", "data-time": iso }, feedTime(iso, tz)), el("b", {}, text));
+    const list = $("pm-feed");
+    const later = [...list.children].find((li) => Number(li.dataset.at) < at);
+    list.insertBefore(item, later || null);
+    while (list.childElementCount > FEED_LENGTH) list.lastChild.remove();
+    if ($("pm-live").dataset.open !== "1") {
+      unseen += 1;
+      $("pm-live-count").textContent = String(unseen);
+    }
+  }
+  function openFeed(open) {
+    $("pm-live").dataset.open = open ? "1" : "0";
+    $("pm-live-toggle").setAttribute("aria-expanded", String(open));
+    $("pm-feed").hidden = !open;
+    if (open) {
+      unseen = 0;
+      $("pm-live-count").textContent = "";
+    }
+  }
+  $("pm-live-toggle").addEventListener("click", () => openFeed($("pm-live").dataset.open !== "1"));
+
   function setMemberState(id, stateName) {
     state.memberStates.set(id, stateName);
     const marker = markers.get(id);
@@ -560,52 +743,59 @@ function partymapDashboard(map, baseLayers, layerControl) {
       li.querySelector(".pm-dot").className = `pm-dot pm-${stateName}`;
     });
   }
+  const listeners = {};
+  /** Other scripts hear the stream's events too (meeting attendance, alerts). */
+  function onEvent(type, handler) {
+    (listeners[type] = listeners[type] || []).push(handler);
+  }
   const handlers = {
     position(event) {
       const marker = markers.get(event.member_id);
       if (marker) marker.setLatLng(ll(event.lon, event.lat));
-      if (state.member && state.member.member.member_id === event.member_id) {
-        state.member.track.points.push([event.lon, event.lat, Date.parse(event.time) / 1000]);
-        state.member.latest = { ...(state.member.latest || {}), lon: event.lon, lat: event.lat,
+      const shown = state.member;
+      if (shown && shown.member.member_id === event.member_id && !shown.track.day) {
+        shown.track.points.push([event.lon, event.lat, Date.parse(event.time) / 1000]);
+        shown.track.fixes += 1;
+        shown.latest = { ...(shown.latest || {}), lon: event.lon, lat: event.lat,
           fix_time: event.time, accuracy_m: event.accuracy_m };
-        drawTrack(false);
+        if (!playTimer) drawTrack(false);
       }
     },
     presence(event) {
       const name = event.state === "arriving" ? "arriving" : "present";
       setMemberState(event.member_id, name);
       if (event.state === "arriving") feed("arriving", event, T.arriving);
-      refreshMeetingSoon();
     },
     checkin(event) {
       setMemberState(event.member_id, "present");
       feed("checkin", event, T.checked_in);
-      refreshMeetingSoon();
       scheduleOverview(1500);
     },
     visit_ended(event) {
       setMemberState(event.member_id, "outside");
       feed("left", event, T.left);
-      refreshMeetingSoon();
       scheduleOverview(1500);
     },
   };
   function connect() {
     const stream = new EventSource(`${cfg.api}/stream`);
-    for (const [type, handle] of Object.entries(handlers)) {
-      stream.addEventListener(type, (message) => handle(JSON.parse(message.data)));
+    const types = new Set([...Object.keys(handlers), ...Object.keys(listeners)]);
+    for (const type of types) {
+      stream.addEventListener(type, (message) => {
+        const event = JSON.parse(message.data);
+        if (handlers[type]) handlers[type](event);
+        for (const listener of listeners[type] || []) listener(event);
+      });
     }
-    stream.addEventListener("open", () => { $("pm-notice").hidden = true; window.partymap.live = true; });
+    stream.addEventListener("open", () => {
+      if ($("pm-notice").dataset.kind === "connection") $("pm-notice").hidden = true;
+      window.partymap.live = true;
+    });
     stream.addEventListener("error", () => {
       window.partymap.live = false;
-      notice(T.connection_lost);
+      kit.notice(T.connection_lost, "connection");
     });
     window.partymap.stream = stream;
-  }
-  function notice(text) {
-    const box = $("pm-notice");
-    box.textContent = text;
-    box.hidden = false;
   }
 
   /* ---- Base layers: datum, Tianditu's label layer, tiles that fail, the land outline. ---- */
@@ -646,53 +836,130 @@ function partymapDashboard(map, baseLayers, layerControl) {
       failed += 1;
       // Tiles unreachable (offline, blocked): carry on over the land outline instead.
       if (failed === 8 && loaded === 0 && map.hasLayer(layer)) {
-        notice(`${T["tiles_" + key]} ✕ → ${T.tiles_none}`);
+        kit.notice(`${T["tiles_" + key]} ✕ → ${T.tiles_none}`);
         map.removeLayer(layer);
         map.addLayer(baseLayers.none);
       }
     });
   }
 
-  /* ---- Start. ---- */
-
-  function showLogin() {
-    const form = $("pm-login");
-    form.hidden = false;
-    document.body.classList.add("pm-locked");
+  /* ---- Layout: the header's height, a phone's smaller controls. ---- */
+  function fitLayout() {
+    document.documentElement.style.setProperty("--pm-head", `${$("pm-header").offsetHeight}px`);
+    map.invalidateSize({ pan: false });
   }
+  new ResizeObserver(fitLayout).observe($("pm-header"));
+  function adaptControls() {
+    // On a phone the layer switcher folds into its button, so it does not cover the map.
+    layerControl.options.collapsed = phone.matches;
+    layerControl.remove();
+    layerControl.addTo(map);
+    if (phone.matches) {
+      openFeed(false);
+      if (!document.body.dataset.sheet) document.body.dataset.sheet = "closed";
+    } else {
+      openFeed(true);
+      delete document.body.dataset.sheet;
+    }
+    fitLayout();
+  }
+  phone.addEventListener("change", adaptControls);
+  map.on("click", () => { if (phone.matches) openSheet("closed"); });
+
+  /* ---- Login and start. ---- */
+  function showLogin() {
+    $("pm-login").hidden = false;
+    document.body.classList.add("pm-locked");
+    $("pm-login").querySelector("input[name=username]").focus();
+  }
+  kit.onUnauthorised = () => (screen ? core.displaySetup && core.displaySetup() : showLogin());
+  let started = false;
   $("pm-login").addEventListener("submit", async (e) => {
     e.preventDefault();
-    const body = new URLSearchParams(new FormData(e.target));
-    const response = await fetch(cfg.api + "/auth/token", { method: "POST", body, credentials: "same-origin" });
-    if (!response.ok) {
-      // Say why: a wrong password, or too many attempts (with how long to wait).
-      const error = $("pm-login-error");
-      const wait = response.headers.get("Retry-After");
-      error.textContent = response.status === 429 && wait
-        ? T.login_throttled.replace("{s}", wait)
-        : T.login_failed;
+    const error = $("pm-login-error");
+    error.hidden = true;
+    const button = e.target.querySelector("button[type=submit]");
+    button.disabled = true;
+    let response;
+    try {
+      response = await fetch(cfg.api + "/auth/token", {
+        method: "POST", body: new URLSearchParams(new FormData(e.target)), credentials: "same-origin",
+      });
+    } catch (failure) {
+      response = null;
+    } finally {
+      button.disabled = false;
+    }
+    if (!response || !response.ok) {
+      // The real reason: wrong password, too many attempts (and for how long), or no answer.
+      if (!response) error.textContent = T.network_error;
+      else if (response.status === 429) {
+        const wait = response.headers.get("Retry-After") || "60";
+        error.textContent = T.login_throttled.replace("{s}", wait);
+      } else if (response.status === 401) error.textContent = T.login_failed;
+      else error.textContent = `${T.request_failed}: HTTP ${response.status}`;
       error.hidden = false;
       return;
     }
+    kit.setToken((await response.json()).access_token);
     e.target.hidden = true;
+    e.target.reset();
     document.body.classList.remove("pm-locked");
-    start();
+    if (!started) start();
+    else document.dispatchEvent(new CustomEvent("partymap:login"));
   });
 
+  let orgOptions = null;
+  /** The organisations of the caller's scope for forms: [id, indented name, record], parents
+   * first (loaded once). */
+  async function organisations() {
+    if (orgOptions) return orgOptions;
+    const tops = await api("/orgs?limit=100", { quiet: true });
+    const all = [];
+    for (const top of tops.items) {
+      const below = await api(`/orgs/${top.id}/subtree?limit=1000`, { quiet: true });
+      all.push(...below.items);
+    }
+    const base = Math.min(...all.map((o) => o.depth));
+    orgOptions = all.map((o) => [o.id, `${"　".repeat(o.depth - base)}${o.name}`, o]);
+    return orgOptions;
+  }
+
+  const core = {
+    cfg, kit, map, state, source, phone, ll, whenStill, clear, focus, showPanel, openSheet, panels, tabOpened,
+    selectOrg, selectMember, selectTab, onEvent, feedNote, organisations, me: null, staticData,
+    screen: null, refreshMap: () => scheduleOverview(0),
+  };
   async function start() {
+    if (screen) {
+      document.body.classList.add("pm-screen");
+      core.screen = true;
+      if (kit.token()) core.display = await api("/display/me", { quiet: true }).catch(() => null);
+      started = true;
+      for (const module of window.partymapModules || []) module(core);
+      if (!core.display) return; // the screen asks for its token
+    }
     const topLevel = source.tree(null); // asked for at once, alongside who is logged in
     topLevel.catch(() => {}); // a refusal is handled below, by the login form
-    if (!staticData) {
-      const me = await api("/auth/me");
-      put("pm-user", el("span", {}, me.username),
+    if (screen) {
+      // Modules have run; the map of the display's subtree follows.
+    } else if (!staticData) {
+      const me = await api("/auth/me", { quiet: true });
+      core.me = me;
+      put("pm-user", el("span", { id: "pm-username" }, me.username),
         el("button", { onclick: async () => {
+          kit.setToken(null);
           await fetch(cfg.api + "/auth/logout", { method: "POST", credentials: "same-origin" });
           location.reload();
         } }, T.logout));
-      connect();
     } else {
-      put("pm-user", el("span", {}, `${T.static_export} · ${T.generated} ${fmtTime(staticData.generated, null, true)}`));
+      put("pm-user", el("span", {}, `${T.static_export} · ${T.generated} ${fmtTime(staticData.generated, null, { date: true })}`));
       $("pm-live").hidden = true;
+    }
+    if (!screen) {
+      started = true;
+      for (const module of window.partymapModules || []) module(core);
+      if (!staticData) connect();
     }
     const top = await topLevel;
     put("pm-tree", ...top.nodes.map(treeNode));
@@ -706,9 +973,14 @@ function partymapDashboard(map, baseLayers, layerControl) {
     await refreshOverview();
     window.partymap.ready = true;
     document.body.dataset.ready = "1";
+    document.dispatchEvent(new CustomEvent("partymap:ready"));
   }
 
-  window.partymap = { map, state, markers, wgs84ToGcj02, ll, selectOrg, selectMember, overviewLoaded: 0 };
+  window.partymap = {
+    map, state, markers, siteGroups, wgs84ToGcj02, ll, selectOrg, selectMember, showSite,
+    overviewLoaded: 0, core,
+  };
+  adaptControls();
   useBase(activeBase());
   start().catch((error) => console.warn(error));
 }

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 
 from partymap.seed import SeededDemo, seed_demo
 
+# The browser tests' demo server, Chromium and pages, shared by every browser test.
+from tests.maps.browser import browser, open_map, server  # noqa: F401
+
 # The store tests' fixtures, reused: a migrated database per test on each backend.
 from tests.store.conftest import (  # noqa: F401
     backend,

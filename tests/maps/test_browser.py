@@ -1,150 +1,29 @@
-"""The dashboard in a real browser: Debian's Chromium driven by Playwright, headless.
-
-The server is the real app on the demo organisation, its history logs replayed through the
-ingestion daemon first. Requests leaving 127.0.0.1 are refused, except map tiles, which get a
-blank image (so a tile layer works offline without pretending that a tile server answered
-anything but blank squares).
-"""
+"""The map in a real browser (see tests/maps/browser.py): drill-down, tracks, the live feed,
+GCJ-02 tiles and scopes."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import re
-import threading
-import time
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
-from api.app import create_app
 from geo.coords import wgs84_to_gcj02
 from gnss.simulate import TrackPoint, simulate
-from partymap.chromium import launch
-from partymap.demo.run import Prepared, demo_settings, history_daemon, prepare
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import ReplaySpec, SourcePlan
 from partymap.seed import MEMBERS
-from partymap.settings import Settings
-from partymap.testing import free_port
-from store.live import LiveFeed
+from tests.maps.browser import DemoServer, OpenMap, off_the_loop, open_branch
 from tests.maps.helpers import CENTRES
 
 pytestmark = pytest.mark.browser
 
-BLANK_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
-TILE_HOSTS = re.compile(r"tile\.openstreetmap\.org|autonavi\.com|tianditu\.gov\.cn")
 
-
-@dataclass
-class DemoServer:
-    url: str
-    prepared: Prepared
-    live: LiveFeed
-    passwords: dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    work = tmp_path_factory.mktemp("demo")
-    settings = demo_settings(
-        Settings(environment="development"), work, port=free_port(), tiles="none"
-    )
-    prepared = prepare(settings, now=datetime.now(UTC), lead=timedelta(0))
-    live = LiveFeed()
-
-    async def history() -> None:
-        async with history_daemon(prepared, live) as daemon:
-            await daemon.sources_done()
-        assert daemon.failure is None, daemon.failure
-
-    off_the_loop(history())
-    app = create_app(settings, engine=prepared.engine, live=live)
-    uv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
-    )
-    thread = threading.Thread(target=uv.run, name="map-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    passwords = {login.username: login.password for login in prepared.seeded.logins}
-    try:
-        yield DemoServer(f"http://127.0.0.1:{settings.port}", prepared, live, passwords)
-    finally:
-        uv.should_exit = True
-        thread.join(15)
-        prepared.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
-
-
-@dataclass
-class Session:
-    page: Page
-    tiles: list[str]  # tile URLs the page asked for
-    errors: list[str]  # uncaught script errors
-
-
-@pytest.fixture
-def open_map(browser: Browser, server: DemoServer) -> Iterator[Callable[..., Session]]:
-    """Opens the dashboard logged in as someone; the pages close with the test (no stray
-    requests or live streams reach the next one)."""
-    contexts: list[BrowserContext] = []
-
-    def open_as(login: str, lang: str = "zh-CN") -> Session:
-        # A browser away from the sites' zone: times at a site must still read in the site's.
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 800}, timezone_id="Europe/London"
-        )
-        contexts.append(context)
-        page = context.new_page()
-        session = Session(page, [], [])
-        page.on("pageerror", lambda error: session.errors.append(str(error)))
-
-        def outside(route: Route) -> None:
-            if TILE_HOSTS.search(route.request.url):
-                session.tiles.append(route.request.url)
-                route.fulfill(status=200, content_type="image/png", body=BLANK_PNG)
-            else:
-                route.abort()
-
-        page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), outside)
-        page.goto(f"{server.url}/map?lang={lang}")
-        page.fill("#pm-login input[name=username]", login)
-        page.fill("#pm-login input[name=password]", server.passwords[login])
-        page.click("#pm-login button[type=submit]")
-        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
-        return session
-
-    yield open_as
-    for context in contexts:
-        context.close()
-
-
-def open_branch(page: Page, general: str, branch: str) -> None:
-    page.click(f".pm-node-row:has(a:text-is('{general}')) .pm-toggle")
-    page.click(f"a.pm-org-link:text-is('{branch}')")
-
-
-def test_the_map_loads(open_map: Callable[..., Session]) -> None:
-    s = open_map("admin")
+def test_the_map_loads(open_map: OpenMap) -> None:
+    s = open_map("admin", form=True)
     page = s.page
     expect(page.locator("#pm-tree .pm-org-link").first).to_have_text("华建一公司党委")
     # The history was replayed: members are present at their worksites.
@@ -155,7 +34,7 @@ def test_the_map_loads(open_map: Callable[..., Session]) -> None:
     assert s.errors == []
 
 
-def test_clicking_a_branch_lists_its_members(open_map: Callable[..., Session]) -> None:
+def test_clicking_a_branch_lists_its_members(open_map: OpenMap) -> None:
     page = open_map("admin").page
     open_branch(page, "机关党总支", "机关第一党支部")
     members = page.locator("#pm-members li")
@@ -167,7 +46,7 @@ def test_clicking_a_branch_lists_its_members(open_map: Callable[..., Session]) -
 
 
 def test_a_branch_clicked_while_the_map_glides_comes_into_view(
-    open_map: Callable[..., Session], server: DemoServer
+    open_map: OpenMap, server: DemoServer
 ) -> None:
     """Leaflet ignores a zoom asked for during a zoom animation; the dashboard waits instead."""
     page = open_map("admin").page
@@ -184,7 +63,7 @@ def test_a_branch_clicked_while_the_map_glides_comes_into_view(
     )
 
 
-def test_clicking_a_member_shows_the_track(open_map: Callable[..., Session]) -> None:
+def test_clicking_a_member_shows_the_track(open_map: OpenMap) -> None:
     page = open_map("admin").page
     open_branch(page, "机关党总支", "机关第一党支部")
     page.click("#pm-members li:has-text('张伟')")
@@ -202,9 +81,7 @@ def test_clicking_a_member_shows_the_track(open_map: Callable[..., Session]) -> 
     assert page.evaluate(f"partymap.map.getBounds().contains([{lat}, {lon}])")
 
 
-def test_a_replayed_checkin_appears_live(
-    open_map: Callable[..., Session], server: DemoServer
-) -> None:
+def test_a_replayed_checkin_appears_live(open_map: OpenMap, server: DemoServer) -> None:
     """吴婷's receiver (silent so far) walks into the meeting room; the replay goes through the
     ingestion daemon and its check-in reaches the open page over the SSE stream."""
     page = open_map("admin").page
@@ -220,13 +97,15 @@ def test_a_replayed_checkin_appears_live(
     expect(item).to_contain_text("机关党员活动室")
     stamp = item.locator(".pm-time")
     at = datetime.fromisoformat(str(stamp.get_attribute("data-time")).replace("Z", "+00:00"))
-    expect(stamp).to_have_text(at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S"))
+    # In the site's zone, named, with the date: the browser itself is in London.
+    local = at.astimezone(ZoneInfo("Asia/Shanghai"))
+    expect(stamp).to_have_text(local.strftime("%m-%d %H:%M:%S 北京时间"))
     expect(page.locator("#pm-members li", has_text="吴婷")).to_have_attribute(
         "data-state", "present"
     )
 
 
-def test_amap_tiles_shift_markers_to_gcj02(open_map: Callable[..., Session]) -> None:
+def test_amap_tiles_shift_markers_to_gcj02(open_map: OpenMap) -> None:
     s = open_map("admin")
     page = s.page
     # The view stays put when the tiles change while the markers move some 500 m: look at
@@ -266,7 +145,7 @@ def test_amap_tiles_shift_markers_to_gcj02(open_map: Callable[..., Session]) -> 
     assert s.errors == []
 
 
-def test_a_branch_admin_sees_only_their_subtree(open_map: Callable[..., Session]) -> None:
+def test_a_branch_admin_sees_only_their_subtree(open_map: OpenMap) -> None:
     page = open_map("branch", lang="en").page
     expect(page.locator("#pm-tree .pm-org-link")).to_have_text(["机关第一党支部"])
     totals = page.locator("#pm-legend b").all_inner_texts()
@@ -275,12 +154,6 @@ def test_a_branch_admin_sees_only_their_subtree(open_map: Callable[..., Session]
     expect(page.locator("#pm-search-results")).to_contain_text("No results")
     page.fill("#pm-search", "张")
     expect(page.locator("#pm-search-results .pm-hit-member")).to_have_text(["张伟机关第一党支部"])
-
-
-def off_the_loop(work: Coroutine[object, object, None]) -> None:
-    """Run ``work`` to the end on an event loop of its own: Playwright's runs on this thread."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, work).result()
 
 
 def marker_position(page: Page) -> tuple[int, tuple[float, float], tuple[float, float]]:

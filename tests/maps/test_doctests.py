@@ -11,6 +11,7 @@ MODULES = [
     "maps.aggregate",
     "maps.cache",
     "maps.labels",
+    "maps.overview",
     "maps.page",
     "maps.snapshot",
     "maps.vendoring",

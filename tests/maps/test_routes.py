@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -112,6 +113,14 @@ def test_reads_of_personal_data_are_audited(served: Served) -> None:
     member = client.get(f"/api/v1/map/members/{zhang}", headers=admin).json()
     assert member["track"]["fixes"] == 31
     assert [e.subject_member_id for e in audit_entries(db, "read_track")] == [zhang]
+    # One day of the member's calendar (Wuhan's): audited with the day asked for.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    day = client.get(f"/api/v1/map/members/{zhang}", params={"day": today}, headers=admin)
+    assert day.json()["track"]["day"] == today and day.json()["tz"] == "Asia/Shanghai"
+    assert audit_entries(db, "read_track")[-1].detail["day"] == today
+    for bad in ("2026-13-01", "yesterday", "1066-10-14"):
+        answer = client.get(f"/api/v1/map/members/{zhang}", params={"day": bad}, headers=admin)
+        assert answer.status_code == 422, bad
 
     meeting = client.get(f"/api/v1/map/meetings/{demo.meeting_id}", headers=admin).json()
     assert len(meeting["roll"]) == 10
@@ -153,7 +162,13 @@ def test_the_map_follows_a_transfer_at_once(served: Served) -> None:
 def test_the_page_lists_assets_that_exist(served: Served) -> None:
     client = served.client
     page = client.get("/map").text
-    for src in ("vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css", "dashboard.js"):
+    for src in (
+        "vendor/leaflet/leaflet.js",
+        "vendor/leaflet/leaflet.css",
+        "kit.js",
+        "dashboard.js",
+        "meetings.js",
+    ):
         start = page.index(f"/map/static/{src}")
         url = page[start : page.index('"', start)]
         assert client.get(url).status_code == 200, url

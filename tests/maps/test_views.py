@@ -3,7 +3,7 @@ counts, search, a branch, a member, meetings — each within the caller's scope.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -88,10 +88,15 @@ def test_overview_clusters_at_country_zoom_and_points_up_close(
     points = {p[0]: p for p in near.body["members"]["points"]}
     assert set(points) == {scene.members[n] for n in ("张伟", "李娜", "周杰", "朱琳", "胡军")}
     zhang = points[scene.members["张伟"]]
-    assert zhang[4:] == ["present", "张伟"] and zhang[3] == 2.5
+    # 张伟 is checked in at the room: the map counts him there when it is drawn small.
+    assert zhang[4:] == ["present", "张伟", scene.sites["room"]] and zhang[3] == 2.5
+    assert points[scene.members["周杰"]][6] is None  # at the office, but not checked in
     assert set(near.member_ids) == set(points)
-    site_names = {p[4] for p in near.body["sites"]["points"]}
-    assert {"公司机关办公楼", "机关党员活动室", "汉阳盾构始发井"} <= site_names
+    sites = {p[4]: p for p in near.body["sites"]["points"]}
+    assert {"公司机关办公楼", "机关党员活动室", "汉阳盾构始发井"} <= set(sites)
+    # Spans in metres: the room is a circle of 20 m radius, the office a 120 m × 80 m box.
+    assert sites["机关党员活动室"][6] == pytest.approx(40, abs=1)
+    assert sites["公司机关办公楼"][6] == pytest.approx(120, abs=2)
 
 
 def test_overview_of_a_branch_admin_and_of_a_member(db: Session, scene: SeededDemo) -> None:
@@ -192,6 +197,9 @@ def test_member_panel_with_track_and_checkins(db: Session, scene: SeededDemo) ->
     assert body["checkins"][0]["end"] is None and body["checkins"][0]["beidou_verified"]
     assert body["presence"][0]["state"] == "present"
     assert body["latest"]["sats_beidou"] == 9
+    # Times are shown in the member's zone and each check-in's in its site's.
+    assert body["tz"] == "Asia/Shanghai" and body["checkins"][0]["tz"] == "Asia/Shanghai"
+    assert body["track"]["day"] is None
     with pytest.raises(NotFoundError):  # a member sees only themselves
         detail.member_detail(
             db, r, member_scope(db, scene, "李娜"), member_id=scene.members["张伟"], now=NOW,
@@ -245,3 +253,38 @@ def test_meetings_list_and_site_shapes(db: Session, scene: SeededDemo) -> None:
     kinds = {f["properties"]["name"]: f["geometry"]["type"] for f in shapes}
     assert kinds["机关党员活动室"] == "Point" and kinds["公司机关办公楼"] == "Polygon"
     assert "内罗毕项目营地" not in kinds
+
+
+def test_member_track_of_one_day_in_their_zone(db: Session, scene: SeededDemo) -> None:
+    """A day is midnight to midnight where the member works: 周杰's office is in Wuhan, so
+    2026-05-01 is 2026-04-30 16:00 to 2026-05-01 16:00 UTC."""
+    late = datetime(2026, 4, 30, 15, 59, 30, tzinfo=UTC)  # 23:59:30 in Wuhan, on the 30th
+    place(db, scene, "周杰", "office", at=late, track_s=20)
+    place(db, scene, "周杰", "office", at=late + timedelta(minutes=1), track_s=20)
+    r = roster(db)
+    zhou = scene.members["周杰"]
+
+    def day(d: date) -> list[int]:
+        body = detail.member_detail(db, r, Scope(), member_id=zhou, now=NOW, hours=1, day=d).body
+        assert body["track"]["day"] == d.isoformat()
+        return [p[2] for p in body["track"]["points"]]
+
+    first, second = day(date(2026, 4, 30)), day(date(2026, 5, 1))
+    midnight = int(datetime(2026, 4, 30, 16, tzinfo=UTC).timestamp())
+    assert len(first) == 21 and max(first) < midnight
+    # The second walk and the fix NOW - 40 s from the scene (09:00 in Wuhan on the 1st).
+    assert len(second) == 22 and min(second) >= midnight
+    assert day(date(2026, 5, 2)) == []
+
+
+def test_member_zone_comes_from_their_site_or_organisation(db: Session, scene: SeededDemo) -> None:
+    r = roster(db)
+    tz = {
+        name: detail.member_tz(r, r.members.row(scene.members[name]))
+        for name in ("胡军", "曹阳", "傅磊", "郭强")
+    }
+    # 郭强's party group has no site of its own: its parent's worksite is in Wuhan.
+    assert tz == {
+        "胡军": "Asia/Shanghai", "曹阳": "Africa/Nairobi", "傅磊": "Asia/Jakarta",
+        "郭强": "Asia/Shanghai",
+    }  # fmt: skip
