@@ -14,7 +14,7 @@ members   code*, name*, org_code*, phone, active                  code (a new or
 devices   uid*, member_code (empty: unassigned), name, active     uid
 sites     id*, org_id or org_code*, name*, tz*, kind,          organisation and name
           radius_m, coord_sys, presence and quality parameters
-          (:mod:`geo.sites`); GeoJSON, GeoPackage, zipped
+          (:mod:`geo.sites.load`); GeoJSON, GeoPackage, zipped
           Shapefile
 ========  =====================================================  ==========================
 
@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from api.principal import Principal
 from geo.errors import SiteFileError
 from geo.model import Site
-from geo.sites import SiteFile, load_sites
+from geo.sites.load import SiteFile, load_sites
 from store import devices, members, orgs, sites
 from store.audit import record_audit
 from store.errors import DuplicateKeyError, InvalidValueError, StoreError, conflict_with_existing
@@ -358,7 +358,7 @@ def read_site_file(
     crs: str | None = None,
     source: str | None = None,
 ) -> SiteFile:
-    """:func:`geo.sites.load_sites` in a separate process.
+    """:func:`geo.sites.load.load_sites` in a separate process.
 
     GDAL brings its own SQLite; reading a GeoPackage in a process that has SpatiaLite loaded
     through another SQLite library crashes the process (GDAL 3 with pysqlite3). A spawned

@@ -19,8 +19,8 @@ from api.exports import Language, add_meeting_sheet, percent, words
 from api.reports import AttendanceLine, MeetingSheet, describe_meetings, member_names, names
 from api.statistics import date_range, requirements
 from api.xlsx import Book
+from geo.meetings.recurrence import zone
 from geo.model import MeetingKind
-from geo.recurrence import zone
 from maps.labels import labels
 from partymap.settings import Settings
 from store.attendance import Sheet, stored_entries

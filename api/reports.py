@@ -25,8 +25,8 @@ from api.schemas.meetings import (
     MeetingOut,
     SummaryOut,
 )
+from geo.meetings.recurrence import local_iso
 from geo.model import AttendanceOutcome
-from geo.recurrence import local_iso
 from store.attendance import Correction, Entry, Sheet, attendance_sheet
 from store.meetings import MeetingInfo, attendance_counts
 from store.models import Member, Organisation, SiteRow

@@ -21,8 +21,8 @@ from api.schemas.stats import (
     OrgStatsOut,
     StatsOverview,
 )
+from geo.meetings.recurrence import zone
 from geo.model import MeetingKind
-from geo.recurrence import zone
 from partymap.settings import Settings
 from store.errors import InvalidValueError
 from store.models import Organisation, OrgKind

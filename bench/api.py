@@ -48,9 +48,9 @@ sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT
 from api.app import create_app  # noqa: E402
 from api.auth import create_access_token  # noqa: E402
 from bench.synth import Customer, synthesize  # noqa: E402
+from devkit.services import free_port, throwaway_postgis  # noqa: E402
 from partymap import heap  # noqa: E402
 from partymap.settings import Settings  # noqa: E402
-from partymap.testing import free_port, throwaway_postgis  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.latest import latest_positions  # noqa: E402
 from store.migrations import upgrade  # noqa: E402

@@ -51,11 +51,11 @@ from shapely.geometry import Point, Polygon
 
 from geo.columns import FixColumns
 from geo.coords import LocalFrame
-from geo.fence_kernel import find_memberships
-from geo.fences import SiteIndex
 from geo.model import Site, SiteKind
-from geo.presence_batch import PresenceTracker
-from geo.presence_kernel import step_epochs
+from geo.presence.batch import PresenceTracker
+from geo.presence.kernel import step_epochs
+from geo.sites.kernel import find_memberships
+from geo.sites.membership import SiteIndex
 from gnss.jit import cache_report
 
 COMPILED = (find_memberships, step_epochs)

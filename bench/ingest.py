@@ -8,7 +8,7 @@ A throwaway PostGIS cluster gets one party committee, its branches, a member and
 simulated device, and a small circular site around every tenth device, each with its own dwell
 (from 10 s, after the cold start of the streams, to most of the run), so that check-ins keep
 happening while devices stream.
-``partymap serve`` runs in a process of its own; the devices (:mod:`gnss.sources.devicesim`)
+``partymap serve`` runs in a process of its own; the devices (:mod:`devkit.devicesim`)
 connect from this one, register, and send epochs stamped with the time of sending. Two phases,
 each with its own devices: GGA + RMC epochs, then full multi-GNSS epochs (GGA, RMC, two GSA and
 six GSV: GPS and BeiDou).
@@ -50,15 +50,15 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
-from geo.model import SiteParams  # noqa: E402
-from gnss.sources.devicesim import (  # noqa: E402
+from devkit.devicesim import (  # noqa: E402
     Credential,
     DeviceFleet,
     fleet,
     position_of,
     raise_open_file_limit,
 )
-from partymap.testing import free_port, throwaway_postgis  # noqa: E402
+from devkit.services import free_port, throwaway_postgis  # noqa: E402
+from geo.model import SiteParams  # noqa: E402
 from store import orgs, sites  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.migrations import upgrade  # noqa: E402

@@ -47,9 +47,9 @@ sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT
 
 from api.app import create_app  # noqa: E402
 from bench.synth import synthesize  # noqa: E402
+from devkit.services import free_port, throwaway_postgis  # noqa: E402
 from partymap.chromium import launch  # noqa: E402
 from partymap.settings import Settings  # noqa: E402
-from partymap.testing import free_port, throwaway_postgis  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.migrations import upgrade  # noqa: E402
 from store.models import Organisation, Role, SiteRow  # noqa: E402

@@ -3,7 +3,7 @@
     python bench/nmea.py                    # 1,000,000 sentences
     python bench/nmea.py --sentences 200000  # a quicker run
 
-The stream is a multi-GNSS BeiDou receiver's output from :mod:`gnss.simulate`: five-hour
+The stream is a multi-GNSS BeiDou receiver's output from :mod:`devkit.simulate`: five-hour
 stretches alternating between a u-blox-style receiver (GN and GB talkers) and a CASIC-style one
 (GN and BD talkers), NMEA 4.11 fields, about 15 sentences per epoch. It is generated once and
 kept in the temporary directory. Every figure comes from the same run on the same bytes, and
@@ -34,11 +34,11 @@ from typing import NamedTuple
 
 import pynmea2
 
-from gnss.decoder import Decoder
-from gnss.fast import BatchDecoder
+from devkit.simulate import TrackPoint, family, simulate
+from gnss.epoch.batch import BatchDecoder
+from gnss.epoch.decoder import Decoder
 from gnss.model import Constellation, RawChunk
-from gnss.nmea import split_lines
-from gnss.simulate import TrackPoint, family, simulate
+from gnss.nmea.parser import split_lines
 
 GPSD = "/usr/sbin/gpsd"
 

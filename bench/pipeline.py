@@ -5,7 +5,7 @@
 
 The world is the ingest benchmark's (bench/ingest.py): devices standing on a grid 100 m apart,
 each carried by its own member, a 30 m site around every tenth, and the same simulated epochs
-(:mod:`gnss.sources.devicesim`: GGA + RMC, or full multi-GNSS epochs of ten sentences). Each
+(:mod:`devkit.devicesim`: GGA + RMC, or full multi-GNSS epochs of ten sentences). Each
 batch holds one chunk per device per epoch, as the TCP source delivers them; the devices' first
 batches (each receiver's cycle is learned from the first two) are the cold start, timed apart.
 The batches then go through :func:`partymap.ingest.pipeline.ingest` — every stage, up to the
@@ -37,11 +37,11 @@ from shapely.geometry import Point
 ROOT = Path(__file__).resolve().parents[1]
 sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
-from geo.fences import SiteIndex  # noqa: E402
+from devkit.devicesim import EpochMaker, position_of, stamps  # noqa: E402
 from geo.model import Site, SiteParams  # noqa: E402
-from geo.presence_batch import PresenceTracker  # noqa: E402
+from geo.presence.batch import PresenceTracker  # noqa: E402
+from geo.sites.membership import SiteIndex  # noqa: E402
 from gnss.model import RawChunk  # noqa: E402
-from gnss.sources.devicesim import EpochMaker, position_of, stamps  # noqa: E402
 from partymap.ingest.directory import DeviceEntry, Directory  # noqa: E402
 from partymap.ingest.pipeline import Arrival, Intake, Sites, Stages, StoreBatch, ingest  # noqa: E402
 from partymap.ingest.presence_state import PresenceMirror  # noqa: E402

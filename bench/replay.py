@@ -5,11 +5,10 @@ The ingest target's load: 10,000 devices sending 2.5 position sentences a second
 (default five windows of two minutes, so the guard reaches its steady state). Every sentence
 is new, as from honest receivers: every lookup misses and every sentence is remembered.
 
-Prints, for :class:`geo.replay.ReplayGuard` and for a plain dict of hash → (first sender,
-receipt time) checked in a Python loop with the same rule (the baseline, same run):
-µs of CPU per fix, the slowest batch once the guard is in its steady state (after three
-windows, once it has dropped its first tables), and memory at the end (the dict's measured
-with tracemalloc).
+Prints, for :class:`geo.quality.replay_guard.ReplayGuard` and for a plain dict of hash → (first
+sender, receipt time) checked in a Python loop with the same rule (the baseline, same run): µs of
+CPU per fix, the slowest batch once the guard is in its steady state (after three windows, once it
+has dropped its first tables), and memory at the end (the dict's measured with tracemalloc).
 
     python bench/replay.py
     python bench/replay.py --seconds 300
@@ -29,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
-from geo.replay import ReplayGuard  # noqa: E402
+from geo.quality.replay_guard import ReplayGuard  # noqa: E402
 
 DEVICES = 10_000
 BATCH_S = 0.4  # 10,000 fixes a batch at 25,000 fixes/s

@@ -40,8 +40,8 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 
 from api.period_report import period_workbook  # noqa: E402
 from api.statistics import overview, report  # noqa: E402
+from devkit.services import throwaway_postgis  # noqa: E402
 from partymap.settings import Settings  # noqa: E402
-from partymap.testing import throwaway_postgis  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.migrations import upgrade  # noqa: E402
 from store.models import AttendanceRow, MeetingRow  # noqa: E402

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 # package: take the directory off before importing it.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from partymap.testing import throwaway_postgis  # noqa: E402
+from devkit.services import throwaway_postgis  # noqa: E402
 from store import latest, orgs  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.migrations import upgrade  # noqa: E402

@@ -6,12 +6,12 @@ sends and reads the platform's replies. It registers when it has no authenticati
 authenticates, sends heartbeats and location reports, and keeps every report the platform has
 not acknowledged; when the connection drops, those and the reports made while offline are sent
 after the next authentication as blind-area batches (0x0704 type 1), as real terminals do.
-:func:`locations` turns a walked track (:func:`gnss.simulate.walk`, the receivers' scenarios)
-into location reports with satellites from :class:`gnss.sky.Sky`; :class:`Connection` is a small
+:func:`locations` turns a walked track (:func:`devkit.simulate.walk`, the receivers' scenarios)
+into location reports with satellites from :class:`devkit.sky.Sky`; :class:`Connection` is a small
 asyncio TCP client around a terminal, and :func:`drive` walks one through a list of reports.
 
 >>> from datetime import datetime, UTC
->>> from gnss.simulate import walk
+>>> from devkit.simulate import walk
 >>> track = walk(datetime(2026, 5, 1, 8, 0, tzinfo=UTC), [(30.5, 114.3), (30.5004, 114.3)])
 >>> reports = locations(track, HELMET)
 >>> len(reports), reports[0].device_time, reports[0].positioned, reports[0].beidou_verified
@@ -31,7 +31,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from gnss.families import TrackPoint
+from devkit.families import TrackPoint
+from devkit.receivers import course_deg, distance_m
+from devkit.sky import Sky
 from gnss.jt808.codec import Reader, encode
 from gnss.jt808.header import MAX_BODY, Header
 from gnss.jt808.location import GMT8_S, LOCATION, Alarm, Location, Status
@@ -51,8 +53,6 @@ from gnss.jt808.messages import (
     Result,
 )
 from gnss.model import Constellation
-from gnss.receivers import course_deg, distance_m
-from gnss.sky import Sky
 
 __all__ = [
     "BADGE",

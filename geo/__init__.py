@@ -5,11 +5,11 @@ Pure code: no database, no HTTP, no clock (time is always passed in). Imports on
 The batch path — what the ingestion pipeline runs, one micro-batch at a time::
 
     from geo.columns import FixColumns
-    from geo.fences import SiteIndex
-    from geo.presence_batch import PresenceTracker
-    from geo.quality_batch import DeviceTable, check_quality_batch, reason_names
-    from geo.replay import ReplayGuard
-    from geo.sites import load_sites
+    from geo.sites.membership import SiteIndex
+    from geo.presence.batch import PresenceTracker
+    from geo.quality.batch import DeviceTable, check_quality_batch, reason_names
+    from geo.quality.replay_guard import ReplayGuard
+    from geo.sites.load import load_sites
 
     index = SiteIndex.build(load_sites("sites.gpkg").sites)    # once per version of the site set
     tracker = PresenceTracker(index, members=member_ids)        # state of every visit under way
@@ -27,8 +27,9 @@ The batch path — what the ingestion pipeline runs, one micro-batch at a time::
 
     # now and then: tracker.expire(now_s); on a new site set: tracker.use_index(new_index)
 
-The per-fix reference path (:func:`geo.quality.check_quality`,
-:meth:`geo.fences.SiteIndex.memberships_of`, :class:`geo.tracker.ReferenceTracker`) defines
-the semantics; tests prove that both paths give the same rejections, memberships and events.
-Meetings: :func:`geo.meetings.attendance` over :func:`geo.meetings.visits_from_events`.
+The per-fix reference path (:func:`geo.quality.rules.check_quality`,
+:meth:`geo.sites.membership.SiteIndex.memberships_of`,
+:class:`geo.presence.reference.ReferenceTracker`) defines the semantics; tests prove that both paths
+give the same rejections, memberships and events. Meetings:
+:func:`geo.meetings.roll_call.attendance` over :func:`geo.meetings.roll_call.visits_from_events`.
 """

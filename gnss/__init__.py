@@ -6,24 +6,24 @@ itself (sources stay light); import the module you need.
 
 Decoding — both give identical fixes and counts (DESIGN "Two paths, one truth"):
 
-- Reference path, one device, line by line: :class:`gnss.decoder.Decoder`.
+- Reference path, one device, line by line: :class:`gnss.epoch.decoder.Decoder`.
   ``Decoder(state=None)``; ``feed(line, received_at=None) -> list[Fix]`` (a line without its
   ending; returns the fixes of the epochs it closed); ``feed_chunk(chunk: RawChunk)``;
   ``feed_lines(lines, received_at)``; ``flush() -> list[Fix]`` at the end of a stream;
   ``counts: Counts`` (``lines``, ``accepted``, ``rejected`` by reason, ``fixes``,
   ``untimed_epochs``, ``undated_epochs``). ``decode_lines(lines) -> Iterator[Fix]`` for a
   finite stream.
-- Fast path, many devices per micro-batch: :class:`gnss.fast.BatchDecoder`.
+- Fast path, many devices per micro-batch: :class:`gnss.epoch.batch.BatchDecoder`.
   ``BatchDecoder(arrival_times=True)``; ``decode(chunks: Sequence[RawChunk]) -> BatchResult``
   with ``fixes[device_id]`` (in order) and ``counts[device_id]`` for the batch;
   ``totals[device_id]``; ``flush(device_id=None) -> dict[str, list[Fix]]``;
   ``open_lines(device_id)`` (the open epoch's lines, for resuming a replay). Device state is
-  kept across batches; chunks must hold complete lines (:class:`gnss.framing.LineBuffer`).
-- Logs: :func:`gnss.reader.read_log` (gpsd-format headers and delay cookies) and
-  :func:`gnss.reader.decode_log` ``(data, fast=True) -> LogFixes(fixes, counts)``.
-- One sentence: :func:`gnss.nmea.parse_line` ``(line) -> list[Sentence | Rejection]``.
-- Output: :func:`gnss.export.fix_json` / ``fix_jsonl`` (the ``partymap gnss fixes`` format).
-- Simulated receivers for demos, tests and benchmarks: :mod:`gnss.simulate` (``walk``,
+  kept across batches; chunks must hold complete lines (:class:`gnss.nmea.framing.LineBuffer`).
+- Logs: :func:`gnss.logs.reader.read_log` (gpsd-format headers and delay cookies) and
+  :func:`gnss.logs.reader.decode_log` ``(data, fast=True) -> LogFixes(fixes, counts)``.
+- One sentence: :func:`gnss.nmea.parser.parse_line` ``(line) -> list[Sentence | Rejection]``.
+- Output: :func:`gnss.logs.export.fix_json` / ``fix_jsonl`` (the ``partymap gnss fixes`` format).
+- Simulated receivers for demos, tests and benchmarks: :mod:`devkit.simulate` (``walk``,
   ``simulate(track, family)``, ``log``, ``damage``).
 - JT/T 808 terminals (helmets, badges, vehicle terminals): :mod:`gnss.jt808` — frames to typed
   messages and locations and back, and the session state machine that decides the platform's
@@ -38,9 +38,9 @@ What a :class:`~gnss.model.Fix` carries, and when an epoch is not one:
   from RMC or ZDA, carried forward across midnight; a receiver that never sends one (GGA only)
   is dated from ``received_at``, and counted as ``undated`` when that is unknown (log replay).
 
-Modules: :mod:`~gnss.nmea` (reference parser) with :mod:`~gnss.fields` and
-:mod:`~gnss.sentences`; :mod:`~gnss.epoch` (epochs, gpsd-style cycle ends),
-:mod:`~gnss.assemble` (date, mode, ``Fix``), :mod:`~gnss.accuracy` (UERE);
-:mod:`~gnss.fastdecode` (compiled), :mod:`~gnss.fastepoch`, :mod:`~gnss.fastfinish`
+Modules: :mod:`~gnss.nmea.parser` (reference parser) with :mod:`~gnss.nmea.fields` and
+:mod:`~gnss.nmea.sentences`; :mod:`~gnss.epoch.rules` (epochs, gpsd-style cycle ends),
+:mod:`~gnss.epoch.assemble` (date, mode, ``Fix``), :mod:`~gnss.epoch.accuracy` (UERE);
+:mod:`~gnss.nmea.scan` (compiled), :mod:`~gnss.epoch.batch_rules`, :mod:`~gnss.epoch.batch_assemble`
 (the columns of the fast path).
 """

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gnss.assemble import NO_COUNTS, counts_by_system, new_fix
+from gnss.epoch.assemble import NO_COUNTS, counts_by_system, new_fix
 from gnss.model import Constellation, Fix, FixMode, FixQuality
 
 __all__ = ["SYSTEMS", "FixTable", "raw_hash", "span_hashes"]

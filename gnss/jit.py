@@ -1,7 +1,7 @@
 """Compiled loops for the batch paths: numba's ``njit``, cached on disk and typed for mypy.
 
 Most of the batch path is numpy column operations. Where column passes would each pay their
-fixed cost too often (reading the fields of each NMEA line, :mod:`gnss.fastdecode`) or a loop is
+fixed cost too often (reading the fields of each NMEA line, :mod:`gnss.nmea.scan`) or a loop is
 sequential by nature (the presence state machine over a member's epochs in order), the loop is
 written in plain Python and compiled with :func:`compiled`. The first call in a fresh checkout
 compiles it (seconds); ``cache=True`` writes the machine code next to the module, so later

@@ -102,9 +102,9 @@ class Fix:
 class RawChunk:
     """Bytes from one device as a source received them: zero or more complete lines.
 
-    Sources hold back a partial last line (see :class:`gnss.framing.LineBuffer`) so a chunk never
-    ends mid-line; ``offset`` is where the chunk ends in its source (a replay resumes from it).
-    """
+    Sources hold back a partial last line (see :class:`gnss.nmea.framing.LineBuffer`) so a chunk
+    never ends mid-line; ``offset`` is where the chunk ends in its source (a replay resumes from
+    it)."""
 
     device_id: str
     data: bytes

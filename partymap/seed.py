@@ -69,7 +69,7 @@ class DemoMember:
     name: str
     org: str
     device: str  # the uid the device registers with; also its log's file name
-    receiver: str  # a gnss.simulate family
+    receiver: str  # a devkit.simulate family
 
 
 C, G, B, P = OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH, OrgKind.BRANCH, OrgKind.PARTY_GROUP

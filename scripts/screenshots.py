@@ -27,12 +27,12 @@ import uvicorn
 from playwright.sync_api import sync_playwright
 
 from api.app import create_app
+from devkit.services import free_port
 from partymap.chromium import launch
 from partymap.demo.logs import LIVE
 from partymap.demo.run import demo_settings, history_daemon, prepare, replay_plan
 from partymap.ingest.daemon import Daemon
 from partymap.settings import Settings
-from partymap.testing import free_port
 from store.live import LiveFeed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from geo.meetings import as_of, attendance
+from geo.meetings.roll_call import as_of, attendance
 from geo.model import Attendance, AttendanceOutcome, EvidenceKind
 from store.alerts import ABSENT_STREAK, LOW_ATTENDANCE, AlertRules, raise_alert
 from store.errors import ConflictError, InvalidValueError

@@ -3,7 +3,7 @@ refuses; or a secretary records a member's leave directly, before or during the 
 
 One row per member and meeting, updated as it moves between ``requested``, ``approved``,
 ``refused`` and ``withdrawn`` (the audit log keeps each step). Approved leave turns an absence
-or an early departure into ``excused`` (:func:`geo.meetings.as_of`). Once a meeting's
+or an early departure into ``excused`` (:func:`geo.meetings.roll_call.as_of`). Once a meeting's
 attendance is recorded, leave no longer changes: a correction (补签) does.
 """
 

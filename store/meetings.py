@@ -19,8 +19,8 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from geo.meetings.recurrence import zone
 from geo.model import Attendance, AttendanceOutcome, Meeting, MeetingKind, Visit
-from geo.recurrence import zone
 from store.errors import ConflictError, InvalidValueError, NotFoundError
 from store.members import get_member, member_ids
 from store.models import (

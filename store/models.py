@@ -31,8 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from geo.meetings.recurrence import Frequency
 from geo.model import AttendanceOutcome, EvidenceKind, MeetingKind, SiteKind
-from geo.recurrence import Frequency
 from store.types import UTCDateTime, enum_type, geometry, json_type, path_type, utcnow
 
 # SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid alias.
@@ -375,7 +375,7 @@ class MeetingRow(Base):
 
 class MeetingPlanRow(Base):
     """A recurring meeting ("支委会, monthly, first Tuesday 15:00") that schedules meetings
-    ahead (:mod:`geo.recurrence` says when)."""
+    ahead (:mod:`geo.meetings.recurrence` says when)."""
 
     __tablename__ = "meeting_plans"
 

@@ -1,7 +1,7 @@
 """Recurring meeting plans ("支委会, monthly, first Tuesday 15:00") and the meetings they
 schedule ahead.
 
-:func:`schedule_ahead` turns each active plan's occurrences (:mod:`geo.recurrence`) up to a
+:func:`schedule_ahead` turns each active plan's occurrences (:mod:`geo.meetings.recurrence`) up to a
 horizon into meetings, once each: a meeting carries its plan and occurrence date (unique
 together), inserts skip occurrences that exist, and a plan is claimed by advancing its
 ``generated_through`` with a conditional UPDATE, so any number of processes may run it.
@@ -21,8 +21,8 @@ from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from geo.meetings.recurrence import Frequency, Rule, occurrences, to_utc, zone
 from geo.model import MeetingKind
-from geo.recurrence import Frequency, Rule, occurrences, to_utc, zone
 from store.errors import InvalidValueError, NotFoundError
 from store.meetings import EARLY, LATE_GRACE, LEFT_EARLY_MARGIN
 from store.members import get_member

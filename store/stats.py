@@ -39,8 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from geo.meetings.recurrence import months_between, periods_within, to_utc
 from geo.model import MeetingKind
-from geo.recurrence import months_between, periods_within, to_utc
 from store.meetings import Summary
 from store.models import (
     MeetingRow,

@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from geo.meetings.recurrence import period_of, zone
 from geo.model import MeetingKind
-from geo.recurrence import period_of, zone
 from store.meetings import Summary
 from store.models import AbsenceRunRow, MeetingRow, MeetingStatus, Member, Organisation
 from store.orgs import org_scope

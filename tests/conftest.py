@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from partymap.testing import throwaway_mosquitto, throwaway_postgis
+from devkit.services import throwaway_mosquitto, throwaway_postgis
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"

@@ -88,7 +88,9 @@ def test_the_product_never_imports_the_development_tools(path: Path) -> None:
 
 
 def test_the_check_catches_upward_and_forbidden_imports() -> None:
-    source = "import store.models\nfrom geo import model\nimport sqlalchemy\nimport gnss.nmea\n"
+    source = (
+        "import store.models\nfrom geo import model\nimport sqlalchemy\nimport gnss.nmea.parser\n"
+    )
     found = violations("gnss", "gnss/probe.py", source)
     assert [f.split(" imports ")[1].split(" ")[0] for f in found] == [
         "store.models",

@@ -29,7 +29,7 @@ from api.schemas.common import MAX_ID, Id, In, Name, OrgFilter, Out, Page, path_
 from api.schemas.stats import AlertCounts, StatsOverview
 from api.scope import org_in_scope, within
 from api.statistics import alerts, counts, overview, report
-from geo.recurrence import local_iso, zone
+from geo.meetings.recurrence import local_iso, zone
 from maps import detail
 from maps import overview as map_overview
 from maps.snapshot import Scope

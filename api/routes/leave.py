@@ -33,7 +33,7 @@ from api.routes.meetings import alert_rules
 from api.schemas.common import MAX_ID, MeetingId, MemberFilter, MemberId, OrgFilter, Page
 from api.schemas.meetings import CorrectionIn, CorrectionOut, DecisionIn, LeaveIn, LeaveOut
 from api.scope import meeting_in_scope, member_in_scope, within
-from geo.recurrence import local_iso
+from geo.meetings.recurrence import local_iso
 from store import leave
 from store.attendance import correct_attendance, list_corrections
 from store.audit import record_audit

@@ -50,8 +50,8 @@ from api.schemas.meetings import (
     SummaryOut,
 )
 from api.scope import check_person, meeting_in_scope, meeting_zone, org_in_scope, within
+from geo.meetings.recurrence import to_utc
 from geo.model import MeetingKind
-from geo.recurrence import to_utc
 from partymap.settings import Settings
 from store import meetings
 from store.alerts import AlertRules

@@ -21,7 +21,7 @@ from api.schemas.common import OrgFilter, Page, path_id
 from api.schemas.plans import PlanIn, PlannedMeeting, PlanOut, PlanPatch
 from api.scope import check_person, meeting_zone, org_in_scope, within
 from geo.errors import ScheduleError
-from geo.recurrence import Frequency, Rule, local_iso, zone
+from geo.meetings.recurrence import Frequency, Rule, local_iso, zone
 from store import plans
 from store.audit import record_audit
 from store.errors import NotFoundError

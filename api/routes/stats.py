@@ -31,7 +31,7 @@ from api.schemas.stats import (
 from api.scope import member_in_scope, within
 from api.statistics import alerts, counts, date_range, org_out, overview, report
 from api.xlsx import MIME as XLSX_MIME
-from geo.recurrence import local_iso
+from geo.meetings.recurrence import local_iso
 from store.member_stats import member_figures, member_history
 from store.models import OrgKind
 from store.stats import local_midnight

@@ -9,8 +9,8 @@ from pydantic import Field
 
 from api.schemas.common import Id, In, Out, TimeZone
 from api.schemas.meetings import Seconds, Title, Topic
+from geo.meetings.recurrence import Frequency
 from geo.model import MeetingKind
-from geo.recurrence import Frequency
 
 LocalTime = Annotated[
     str,

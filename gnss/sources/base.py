@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import NoReturn, Protocol, Self, runtime_checkable
 
-from gnss.framing import LineBuffer
 from gnss.model import RawChunk
+from gnss.nmea.framing import LineBuffer
 from gnss.sources.channel import ChunkChannel
 from gnss.sources.counters import SourceStats
 from gnss.sources.lines import complete_lines, drop_partial_line

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gnss.framing import LineBuffer
+from gnss.nmea.framing import LineBuffer
 from gnss.sources.counters import Rejection, SourceStats
 
 
 def complete_lines(buffer: LineBuffer, data: bytes, stats: SourceStats) -> bytes:
     """The complete lines of ``buffer``'s held-back bytes + ``data``, counting overlong lines.
 
-    A run longer than :data:`gnss.framing.MAX_PENDING` without a newline comes out as one line
+    A run longer than :data:`gnss.nmea.framing.MAX_PENDING` without a newline comes out as one line
     (with a newline added) for the parser to reject; :class:`LineBuffer` marks it by that newline.
     """
     before = buffer.pending

@@ -16,8 +16,8 @@ import asyncio
 import time
 from collections.abc import Iterable
 
-from gnss.framing import LineBuffer
 from gnss.model import RawChunk
+from gnss.nmea.framing import LineBuffer
 from gnss.sources.base import ChannelSource
 from gnss.sources.lines import drop_heartbeats, drop_partial_line
 

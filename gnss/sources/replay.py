@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from gnss.framing import MAX_PENDING
 from gnss.model import RawChunk
+from gnss.nmea.framing import MAX_PENDING
 from gnss.sources.base import ChannelSource
 from gnss.sources.counters import Rejection
 from gnss.sources.lines import drop_lines

@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import resource
 import time
 from typing import cast
 
-from gnss.framing import LineBuffer
 from gnss.model import RawChunk
+from gnss.nmea.framing import LineBuffer
 from gnss.sources.base import Authenticate, ChannelSource, Verdict, valid_device_id
 from gnss.sources.counters import Rejection
 from gnss.sources.lines import complete_lines, drop_heartbeats, drop_partial_line
@@ -36,6 +37,13 @@ log = logging.getLogger(__name__)
 # A registration line is short; a longer run before the first newline is not one.
 MAX_REGISTRATION = 256
 _TOKEN = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII (commas were split off)
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to the hard limit; return it."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def parse_registration(line: bytes) -> tuple[str, str] | None:

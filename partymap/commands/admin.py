@@ -125,7 +125,7 @@ def import_sites(
         str | None, typer.Option(help="CRS of a file that declares none, e.g. EPSG:4490.")
     ] = None,
 ) -> None:
-    """Sites from GeoJSON, GeoPackage or Shapefile (see geo.sites for the columns)."""
+    """Sites from GeoJSON, GeoPackage or Shapefile (see geo.sites.load for the columns)."""
     from api.auth import system_principal
     from api.imports import import_sites as run_import
 

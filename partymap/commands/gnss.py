@@ -2,7 +2,7 @@
 
 ``partymap gnss fixes LOG`` decodes a gpsd-format log or a plain NMEA capture and prints one
 line per fix: a table for people, or with ``--jsonl`` one JSON object per fix (the keys of
-DESIGN §7, see :mod:`gnss.export`). Either way the lines accepted and rejected by reason, and
+DESIGN §7, see :mod:`gnss.logs.export`). Either way the lines accepted and rejected by reason, and
 the epochs that could not become fixes, are summed up on stderr.
 """
 
@@ -38,7 +38,7 @@ def fixes(
     ] = False,
 ) -> None:
     """Print the fixes of LOG; lines accepted and rejected by reason go to stderr."""
-    from gnss.reader import decode_log, read_log
+    from gnss.logs.reader import decode_log, read_log
 
     decoded = decode_log(read_log(log), fast=not reference)
     try:
@@ -52,7 +52,7 @@ def fixes(
 
 
 def _print_jsonl(fixes: list[Fix]) -> None:
-    from gnss.export import fix_jsonl
+    from gnss.logs.export import fix_jsonl
 
     out = sys.stdout
     for fix in fixes:
@@ -64,7 +64,7 @@ def _print_table(fixes: list[Fix], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from gnss.export import iso_time
+    from gnss.logs.export import iso_time
     from gnss.model import Constellation
 
     table = Table(title=title, show_lines=False)

@@ -1,5 +1,5 @@
 """The ingestion daemon: sources on the event loop, the pipeline on its own thread (decoding in
-a child process, :mod:`gnss.fastprocess`, unless ``INGEST_DECODER_PROCESS`` is off), the store
+a child process, :mod:`gnss.epoch.process`, unless ``INGEST_DECODER_PROCESS`` is off), the store
 on another.
 
 ::
@@ -31,8 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.ingest import IngestUnavailableError
-from gnss.fast import BatchDecoder
-from gnss.fastprocess import DecoderProcess
+from gnss.epoch.batch import BatchDecoder
+from gnss.epoch.process import DecoderProcess
 from gnss.sources import (
     GpsdSource,
     MemorySource,

@@ -17,8 +17,8 @@ import numpy.typing as npt
 
 from geo.columns import FixColumns
 from geo.model import CheckIn, VisitEnded
-from geo.presence import utc
-from geo.quality_batch import Mask
+from geo.presence.state import utc
+from geo.quality.batch import Mask
 from partymap.ingest.directory import Directory
 from partymap.ingest.presence_state import PresenceChanges
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gnss.decoder import Counts
+from gnss.epoch.decoder import Counts
 from gnss.sources import SourceStats
 
 

@@ -23,14 +23,14 @@ import numpy as np
 import numpy.typing as npt
 
 from geo.columns import FixColumns
-from geo.fences import Memberships, SiteIndex
 from geo.model import CheckIn, QualityThresholds, VisitEnded
-from geo.presence_batch import PresenceTracker
-from geo.quality_batch import DeviceTable, Mask, check_quality_batch, reason_names
-from geo.replay import ReplayGuard
-from gnss.fast import BatchDecoder
-from gnss.fastdevices import counts_of
-from gnss.fastprocess import DecoderProcess
+from geo.presence.batch import PresenceTracker
+from geo.quality.batch import DeviceTable, Mask, check_quality_batch, reason_names
+from geo.quality.replay_guard import ReplayGuard
+from geo.sites.membership import Memberships, SiteIndex
+from gnss.epoch.batch import BatchDecoder
+from gnss.epoch.devices import counts_of
+from gnss.epoch.process import DecoderProcess
 from gnss.fixtable import FixTable
 from gnss.model import RawChunk
 from partymap.ingest.directory import DeviceCodes, Directory

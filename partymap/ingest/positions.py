@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from geo.columns import FixColumns
-from geo.quality_batch import Mask, reason_names
-from gnss.fastfinish import split_timestamps
+from geo.quality.batch import Mask, reason_names
+from gnss.epoch.batch_assemble import split_timestamps
 from gnss.fixtable import SYSTEMS, FixTable
 from store.positions import SATS_COLUMNS, PositionBatch
 

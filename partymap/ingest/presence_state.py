@@ -1,6 +1,6 @@
 """The presence table as a mirror of the tracker: what a batch changed, and the restore at start.
 
-The batch tracker (:class:`geo.presence_batch.PresenceTracker`) keeps every (member, site) pair
+The batch tracker (:class:`geo.presence.batch.PresenceTracker`) keeps every (member, site) pair
 that is not OUTSIDE as a packed record. After each batch :class:`PresenceMirror` compares those
 records with the ones it saved last and hands over only the pairs that changed (any field:
 state, times or the check-in evidence gathered so far) and the pairs that went back to OUTSIDE.
@@ -21,11 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 from geo.columns import CONSTELLATIONS
-from geo.fences import SiteIndex
 from geo.model import VisitEnded
-from geo.pair_columns import ARR, LEA, PRE, PairColumns
-from geo.presence import utc
-from geo.presence_batch import PresenceTracker
+from geo.presence.batch import PresenceTracker
+from geo.presence.columns import ARR, LEA, PRE, PairColumns
+from geo.presence.state import utc
+from geo.sites.membership import SiteIndex
 from store.presence import PresenceRow, TrackedPresence
 
 IntArray = npt.NDArray[np.int64]

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from api.app import PROXY_HEADERS, create_app
-from gnss.sources.devicesim import raise_open_file_limit
+from gnss.sources.tcp import raise_open_file_limit
 from partymap import heap
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.metrics import IngestStats

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from geo.fences import SiteIndex
+from geo.sites.membership import SiteIndex
 from partymap.ingest.directory import Directory, load_directory
 from partymap.ingest.pipeline import Sites
 from partymap.ingest.presence_state import restore

@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import PROXY_HEADERS
-from partymap.testing import free_port
+from devkit.services import free_port
 from tests.api.world import World
 
 BRANCH_OF = {"self": "B1", "peer": "B1", "sibling": "B2", "outside": "B3"}

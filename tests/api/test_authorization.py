@@ -23,8 +23,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api.reports import meeting_sheet
+from geo.meetings.recurrence import Frequency, Rule
 from geo.model import AttendanceOutcome, MeetingKind
-from geo.recurrence import Frequency, Rule
 from store import (
     attendance,
     devices,

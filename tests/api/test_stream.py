@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.principal import Principal
 from api.routes.stream import visible
-from partymap.testing import free_port
+from devkit.services import free_port
 from store.models import AuditEntry, Role
 from tests.api.conftest import make_app
 from tests.api.world import World, build_world

@@ -17,13 +17,13 @@ import numpy as np
 
 from geo.columns import FixColumns, position_hash
 from geo.coords import LocalFrame
-from geo.fences import SiteIndex
 from geo.model import CheckIn, QualityThresholds, VisitEnded
-from geo.presence_batch import PresenceTracker
-from geo.quality import DeviceTrack, check_quality
-from geo.quality_batch import DeviceTable, check_quality_batch, reason_names
-from geo.replay import ReplayGuard
-from geo.tracker import ReferenceTracker
+from geo.presence.batch import PresenceTracker
+from geo.presence.reference import ReferenceTracker
+from geo.quality.batch import DeviceTable, check_quality_batch, reason_names
+from geo.quality.replay_guard import ReplayGuard
+from geo.quality.rules import DeviceTrack, check_quality
+from geo.sites.membership import SiteIndex
 from gnss.model import Constellation, Fix, FixMode, FixQuality
 
 T0 = datetime(2026, 7, 1, 0, 0, tzinfo=UTC).timestamp()  # 08:00 in Beijing

@@ -6,11 +6,12 @@ a loop are written out in that file; these tests tie them to their sources.
 
 from __future__ import annotations
 
-import geo.fence_kernel as fence
-import geo.presence_kernel as presence
-from geo import grid, pair_columns, shapes
-from geo.presence import Ev
-from geo.quality_batch import UNTRUSTED_TIME_BITS
+import geo.presence.kernel as presence
+import geo.sites.kernel as fence
+from geo.presence import columns as pair_columns
+from geo.presence.state import Ev
+from geo.quality.batch import UNTRUSTED_TIME_BITS
+from geo.sites import grid, shapes
 
 
 def test_presence_loop_constants() -> None:

@@ -14,9 +14,9 @@ from shapely.geometry import Point, Polygon
 
 from geo.coords import LocalFrame
 from geo.errors import SiteError
-from geo.fences import SiteIndex, tolerances
 from geo.model import Site, SiteParams
-from geo.shapes import compile_site, distance_m
+from geo.sites.membership import SiteIndex, tolerances
+from geo.sites.shapes import compile_site, distance_m
 from tests.geo.strategies import ACCURACIES, as_arrays, points_near, site_sets
 
 GEOD = Geod(ellps="WGS84")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from geo.meetings import attendance, visits_from_events
+from geo.meetings.roll_call import attendance, visits_from_events
 from geo.model import AttendanceOutcome, CheckIn, Meeting, MeetingKind, Visit, VisitEnded
 
 START = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)  # 09:00 Asia/Shanghai

@@ -9,11 +9,11 @@ from shapely import Point
 
 from geo.columns import FixColumns
 from geo.coords import LocalFrame
-from geo.fences import SiteIndex
 from geo.model import CheckIn, QualityThresholds, Site, VisitEnded
-from geo.presence_batch import PresenceTracker
-from geo.quality import DeviceTrack, check_quality
-from geo.tracker import ReferenceTracker
+from geo.presence.batch import PresenceTracker
+from geo.presence.reference import ReferenceTracker
+from geo.quality.rules import DeviceTrack, check_quality
+from geo.sites.membership import SiteIndex
 from tests.geo.helpers import T0, at, fix, kinds, line, run_both, track
 
 WUHAN = LocalFrame.at(lon=114.2655, lat=30.6190)

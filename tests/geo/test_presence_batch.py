@@ -9,9 +9,9 @@ from shapely import Point
 
 from geo.columns import FixColumns
 from geo.coords import LocalFrame
-from geo.fences import SiteIndex
 from geo.model import CheckIn, Site, SiteParams, VisitEnded
-from geo.presence_batch import PresenceTracker
+from geo.presence.batch import PresenceTracker
+from geo.sites.membership import SiteIndex
 from gnss.model import Fix
 from tests.geo.helpers import at, both_paths, fix, run_both
 from tests.geo.strategies import ACCURACIES, site_sets

@@ -9,15 +9,15 @@ from hypothesis import strategies as st
 
 from geo.columns import FixColumns, position_hash
 from geo.model import QualityThresholds
-from geo.quality import (
+from geo.quality.batch import DeviceTable, check_quality_batch, liveness, reason_names
+from geo.quality.replay_guard import ReplayGuard
+from geo.quality.rules import (
     RULE_NAMES,
     DeviceTrack,
     check_quality,
     counts_as_liveness,
     meets_site_thresholds,
 )
-from geo.quality_batch import DeviceTable, check_quality_batch, liveness, reason_names
-from geo.replay import ReplayGuard
 from gnss.model import FixQuality
 from tests.geo.helpers import at, fix, slices
 

@@ -14,8 +14,8 @@ from shapely.geometry import MultiPolygon, Point, Polygon, mapping
 
 from geo.coords import LocalFrame
 from geo.errors import SiteFileError
-from geo.fences import SiteIndex
-from geo.sites import load_sites
+from geo.sites.load import load_sites
+from geo.sites.membership import SiteIndex
 
 SITES = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
 GOOD = {"id": 1, "org_id": 2, "name": "项目部", "tz": "Asia/Shanghai"}

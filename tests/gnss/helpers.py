@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import reduce
 from operator import xor
 
-from gnss.decoder import Decoder
+from gnss.epoch.decoder import Decoder
 from gnss.model import Fix
 
 

@@ -7,8 +7,8 @@ from functools import cache
 
 from hypothesis import strategies as st
 
+from devkit.simulate import FAMILIES, TrackPoint, simulate
 from gnss.model import RawChunk
-from gnss.simulate import FAMILIES, TrackPoint, simulate
 
 
 @cache

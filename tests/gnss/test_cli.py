@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from gnss.export import FIELDS
+from gnss.logs.export import FIELDS
 from partymap.cli import app
 from tests.conftest import FIXTURES
 

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from gnss.epoch import DeviceState, Item, flush, push, summarize
+from gnss.epoch.rules import DeviceState, Item, flush, push, summarize
+from gnss.logs.reader import decode_log, read_log
 from gnss.model import Constellation, Fix, RawChunk
-from gnss.nmea import parse, pieces, split_lines
-from gnss.reader import decode_log, read_log
-from gnss.sentences import Gsa
+from gnss.nmea.parser import parse, pieces, split_lines
+from gnss.nmea.sentences import Gsa
 from tests.conftest import GPSD_ANCHORS
 
 from .test_differential import assert_same

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gnss.decoder import Counts, Decoder
-from gnss.fast import BatchDecoder
+from gnss.epoch.batch import BatchDecoder
+from gnss.epoch.decoder import Counts, Decoder
 from gnss.fixtable import FixTable
+from gnss.logs.reader import read_log
 from gnss.model import Fix, RawChunk
-from gnss.reader import read_log
 from tests.conftest import FIXTURES
 
 from .streams import chunked, edited_fields, interleaved

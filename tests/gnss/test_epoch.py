@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from gnss.assemble import new_fix
-from gnss.decoder import Decoder
-from gnss.epoch import MAX_EPOCH
+from gnss.epoch.assemble import new_fix
+from gnss.epoch.decoder import Decoder
+from gnss.epoch.rules import MAX_EPOCH
 from gnss.model import Constellation as Sys
 from gnss.model import Fix, FixMode, FixQuality
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from gnss.export import FIELDS, fix_json, fix_jsonl, iso_time
+from gnss.logs.export import FIELDS, fix_json, fix_jsonl, iso_time
 from gnss.model import Constellation, Fix, FixMode, FixQuality
 
 

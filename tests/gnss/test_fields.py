@@ -1,4 +1,4 @@
-"""Strict field conversions and satellite numbering (gnss.fields)."""
+"""Strict field conversions and satellite numbering (gnss.nmea.fields)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from gnss import fields
 from gnss.model import Constellation as Sys
+from gnss.nmea import fields
 
 
 @pytest.mark.parametrize(

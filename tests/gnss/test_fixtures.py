@@ -15,12 +15,12 @@ from types import ModuleType
 
 import pytest
 
-from gnss.export import fix_jsonl
-from gnss.fields import SYSTEM_IDS
+from devkit.simulate import FAMILIES
+from devkit.sky import Sky
+from gnss.logs.export import fix_jsonl
+from gnss.logs.reader import decode_log, header, read_log
 from gnss.model import Constellation, FixMode
-from gnss.reader import decode_log, header, read_log
-from gnss.simulate import FAMILIES
-from gnss.sky import Sky
+from gnss.nmea.fields import SYSTEM_IDS
 from tests.conftest import FIXTURES
 
 LOGS = sorted((FIXTURES / "nmea").glob("*.nmea"))

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gnss.decoder import Decoder
-from gnss.fast import BatchDecoder
-from gnss.framing import LineBuffer
+from devkit.simulate import FAMILIES, damage
+from gnss.epoch.batch import BatchDecoder
+from gnss.epoch.decoder import Decoder
 from gnss.model import RawChunk
-from gnss.nmea import parse_line, pieces
-from gnss.simulate import FAMILIES, damage
+from gnss.nmea.framing import LineBuffer
+from gnss.nmea.parser import parse_line, pieces
 
 from .streams import clean_lines, device_lines
 

@@ -6,8 +6,8 @@ import pynmea2
 import pytest
 
 from gnss.model import Constellation as Sys
-from gnss.nmea import parse, parse_line, split_lines
-from gnss.sentences import Gga, Gsa, Gsv, Reason, Rejection, Rmc, Txt
+from gnss.nmea.parser import parse, parse_line, split_lines
+from gnss.nmea.sentences import Gga, Gsa, Gsv, Reason, Rejection, Rmc, Txt
 
 from .helpers import nmea
 

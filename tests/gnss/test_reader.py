@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gnss.reader import clean, decode_log, header, read_log
+from gnss.logs.reader import clean, decode_log, header, read_log
 from tests.conftest import FIXTURES
 
 from .helpers import nmea

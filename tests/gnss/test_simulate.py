@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gnss.nmea import parse_line
-from gnss.sentences import Rejection
-from gnss.simulate import FAMILIES, TrackPoint, damage, family, simulate, walk, with_checksums
+from devkit.simulate import FAMILIES, TrackPoint, damage, family, simulate, walk, with_checksums
+from gnss.nmea.parser import parse_line
+from gnss.nmea.sentences import Rejection
 
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from shapely.geometry import Point
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from devkit.simulate import TrackPoint, simulate, walk
 from geo.model import SiteParams
-from gnss.simulate import TrackPoint, simulate, walk
 from store import devices, members, orgs, sites
 from store.models import OrgKind, Position, VisitRow
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from gnss.simulate import TrackPoint
+from devkit.simulate import TrackPoint
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import SourcePlan
 from partymap.settings import Settings

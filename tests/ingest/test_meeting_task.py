@@ -19,11 +19,11 @@ import httpx
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from devkit.services import free_port
+from geo.meetings.recurrence import Frequency, Rule
 from geo.model import CheckIn, MeetingKind
-from geo.recurrence import Frequency, Rule
 from partymap.meeting_task import MeetingTask
 from partymap.settings import Settings
-from partymap.testing import free_port
 from store import meetings, plans, visits
 from store.live import LiveFeed
 from store.models import MeetingRow, Organisation

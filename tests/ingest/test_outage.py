@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from gnss.sources.devicesim import Credential, DeviceFleet
+from devkit.devicesim import Credential, DeviceFleet
+from devkit.services import _as_postgres, _pg_bindir, throwaway_postgis
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import SourcePlan
 from partymap.ingest.writer import is_transient
 from partymap.settings import Settings
-from partymap.testing import _as_postgres, _pg_bindir, throwaway_postgis
 from store.db import make_engine, make_sessionmaker
 from store.migrations import upgrade
 from store.positions import newest_position_id

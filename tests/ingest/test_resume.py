@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from devkit.simulate import TrackPoint
+from devkit.simulate import log as receiver_log
+from gnss.logs.reader import decode_log
 from gnss.model import RawChunk
-from gnss.reader import decode_log
-from gnss.simulate import TrackPoint
-from gnss.simulate import log as receiver_log
 from partymap.ingest.pipeline import Arrival, Intake, Stages, ingest
 from partymap.ingest.sources import ReplaySpec
 from partymap.ingest.startup import load_state

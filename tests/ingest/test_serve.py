@@ -16,9 +16,9 @@ import aiomqtt
 import httpx
 import pytest
 
-from gnss.decoder import Decoder
+from devkit.services import free_port
+from gnss.epoch.decoder import Decoder
 from gnss.model import RawChunk
-from partymap.testing import free_port
 from store.db import make_engine
 from tests.ingest.helpers import Person, build_world, nmea, stored, visit_track
 from tests.sources.helpers import GARBAGE, run

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devkit.jt808 import BADGE, HELMET, Connection, Profile, SimTerminal, drive, locations
+from devkit.simulate import walk
 from gnss.jt808.codec import Reader, decode
 from gnss.jt808.location import Location
 from gnss.jt808.messages import Authentication, LocationBatch, LocationReport, Registration
 from gnss.jt808.reasons import Rejection
 from gnss.jt808.session import Terminal
-from gnss.simulate import walk
 
 from .platform import Platform, PlatformSession
 

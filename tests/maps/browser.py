@@ -26,12 +26,12 @@ import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
 from api.app import create_app
+from devkit.services import free_port
 from partymap.chromium import launch
 from partymap.demo.run import Prepared, demo_settings, history_daemon, prepare
 from partymap.meeting_task import MeetingTask
 from partymap.seed import ORGS
 from partymap.settings import Settings
-from partymap.testing import free_port
 from store.live import LiveFeed
 
 BLANK_PNG = base64.b64decode(

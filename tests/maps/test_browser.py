@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
+from devkit.simulate import TrackPoint, simulate
 from geo.coords import wgs84_to_gcj02
-from gnss.simulate import TrackPoint, simulate
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import ReplaySpec, SourcePlan
 from partymap.seed import MEMBERS

@@ -17,8 +17,8 @@ from queue import Empty, Queue
 import httpx
 import pytest
 
+from devkit.services import free_port
 from partymap.seed import MEETING
-from partymap.testing import free_port
 
 pytestmark = pytest.mark.slow
 PARTYMAP = str(Path(sys.executable).with_name("partymap"))  # the installed command

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gnss.reader import decode_log, read_log
+from gnss.logs.reader import decode_log, read_log
 from partymap.demo.logs import (
     HISTORY,
     LIVE,

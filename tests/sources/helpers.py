@@ -9,9 +9,9 @@ import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from devkit.devicesim import sentence
 from gnss.model import RawChunk
 from gnss.sources.base import Source
-from gnss.sources.devicesim import sentence
 from gnss.sources.loop import run as run_loop
 
 T = TypeVar("T")

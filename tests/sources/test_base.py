@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gnss.framing import MAX_PENDING, LineBuffer
+from gnss.nmea.framing import MAX_PENDING, LineBuffer
 from gnss.sources import Backoff, MemorySource, Rejection, Source, SourceStats, valid_device_id
 from gnss.sources.lines import complete_lines, drop_heartbeats
 from tests.sources.helpers import EPOCH, GARBAGE, joined, run

@@ -7,8 +7,8 @@ import contextlib
 import subprocess
 from collections.abc import Iterator
 
+from devkit.services import _wait_for_port, free_port
 from gnss.sources import Backoff, GpsdSource
-from partymap.testing import _wait_for_port, free_port
 from tests.sources.helpers import GARBAGE, epoch_at, open_fds, run, wait_until
 from tests.sources.test_serial import Pty
 

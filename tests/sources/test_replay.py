@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gnss.framing import MAX_PENDING
 from gnss.model import RawChunk
+from gnss.nmea.framing import MAX_PENDING
 from gnss.sources import Rejection, ReplaySource
 from gnss.sources.replay import time_tag
 from tests.conftest import GPSD_ANCHORS

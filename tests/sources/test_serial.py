@@ -6,7 +6,7 @@ import os
 import tty
 from pathlib import Path
 
-from gnss.framing import MAX_PENDING
+from gnss.nmea.framing import MAX_PENDING
 from gnss.sources import Backoff, Rejection, SerialSource
 from tests.sources.helpers import EPOCH, GARBAGE, collect, joined, open_fds, run, wait_until
 

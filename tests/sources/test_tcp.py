@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from gnss.framing import MAX_PENDING
+from gnss.nmea.framing import MAX_PENDING
 from gnss.sources import Rejection, TcpSource, Verdict
 from gnss.sources.tcp import parse_registration
 from tests.sources.helpers import EPOCH, GARBAGE, collect, joined, open_fds, run, wait_until

@@ -10,9 +10,9 @@ import operator
 import sys
 from collections import defaultdict
 
+from devkit.devicesim import fleet, raise_open_file_limit
 from gnss.model import RawChunk
 from gnss.sources import TcpSource
-from gnss.sources.devicesim import fleet, raise_open_file_limit
 from tests.sources.helpers import open_fds, run, wait_until
 
 DEVICES = 10_000
@@ -48,7 +48,7 @@ def test_ten_thousand_devices_connect_register_and_stream() -> None:
 
             consumer = asyncio.create_task(consume())
             sim = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gnss.sources.devicesim", "--port", str(source.port),
+                sys.executable, "-m", "devkit.devicesim", "--port", str(source.port),
                 "--devices", str(DEVICES), "--seconds", str(SECONDS),
                 stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip

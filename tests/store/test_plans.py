@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.errors import ScheduleError
+from geo.meetings.recurrence import Frequency, Rule
 from geo.model import MeetingKind
-from geo.recurrence import Frequency, Rule
 from store import leave, meetings, members, plans, sites
 from store.errors import InvalidValueError
 from store.models import MeetingRow
