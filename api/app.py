@@ -105,7 +105,7 @@ def create_app(
     answers 503); ``registry``: the daemon's Prometheus metrics, rendered by ``/metrics``.
     """
     own_engine = engine is None
-    engine = open_engine(settings) if engine is None else engine
+    engine = open_engine(settings.sqlalchemy_url) if engine is None else engine
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -18,7 +18,7 @@ import os
 import sqlite3
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -26,9 +26,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import SpatiaLiteMissingError, UnsupportedDatabaseError
 from store.migrations import check_schema, upgrade
-
-if TYPE_CHECKING:
-    from partymap.settings import Settings
 
 SPATIALITE_APT_PACKAGE = "libsqlite3-mod-spatialite"
 
@@ -91,13 +88,14 @@ def is_sqlite(bind: Engine | Connection | Session) -> bool:
     return bind.dialect.name == "sqlite"
 
 
-def open_engine(settings: Settings) -> Engine:
-    """The engine for the configured database, with its schema checked.
+def open_engine(url: str) -> Engine:
+    """The engine for the database at ``url`` (``Settings.sqlalchemy_url``), with its schema
+    checked.
 
     SQLite (the embedded default) is migrated to the newest schema on first use; a PostgreSQL
     database must be migrated explicitly with ``partymap db upgrade`` and is refused until it is.
     """
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(url)
     try:
         if engine.dialect.name == "sqlite":
             upgrade(engine)

@@ -12,7 +12,6 @@ from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from api.deps import AdminUser, CommitteeAdmin, DbSession, Pagination, Principal
-from api.imports import ImportFileError, import_upload
 from api.routes import API_PREFIX
 from api.schemas.admin import AuditOut, ImportOut, UserIn, UserOut, UserPatch
 from api.schemas.common import MAX_ID, MemberFilter, Page, UserId, paged
@@ -20,6 +19,7 @@ from api.scope import member_in_scope, org_in_scope
 from store import users
 from store.audit import list_audit, record_audit
 from store.errors import NotFoundError
+from store.imports import ImportFileError, import_upload
 from store.models import Role, User
 
 router = APIRouter(prefix=API_PREFIX, tags=["admin"])
@@ -138,7 +138,7 @@ async def import_file(
     issue_tokens: Annotated[bool, Query(description="Devices: issue a new token each.")] = False,
 ) -> ImportOut:
     """Import organisations, members, devices (CSV) or sites (GeoJSON, GeoPackage, zipped
-    Shapefile): all rows or none. Columns are in the README and :mod:`api.imports`."""
+    Shapefile): all rows or none. Columns are in the README and :mod:`store.imports`."""
     data = await file.read(MAX_UPLOAD + 1)
     name = file.filename or kind.value
     if len(data) > MAX_UPLOAD:

@@ -1,6 +1,6 @@
 """``partymap import|user|report …``: administration through the same code as the API.
 
-``partymap import orgs|members|devices|sites FILE`` runs :mod:`api.imports` (the code behind
+``partymap import orgs|members|devices|sites FILE`` runs :mod:`store.imports` (the code behind
 ``POST /api/v1/import/{kind}``) with the whole tree in scope; ``partymap user add`` creates a
 login; ``partymap report attendance`` prints a meeting's attendance, or the statistics per
 organisation, with :mod:`api.reports` (the code behind the attendance endpoints).
@@ -41,7 +41,7 @@ def _session(url: str | None, *, must_exist: bool = False) -> Iterator[Session]:
     settings = settings_for(url)
     if must_exist:
         require_database(settings)
-    engine = open_engine(settings)
+    engine = open_engine(settings.sqlalchemy_url)
     try:
         with make_sessionmaker(engine)() as session:
             yield session
@@ -50,7 +50,7 @@ def _session(url: str | None, *, must_exist: bool = False) -> Iterator[Session]:
 
 
 def _report_import(result: object) -> None:
-    from api.imports import ImportResult
+    from store.imports import ImportResult
 
     assert isinstance(result, ImportResult)
     typer.echo(f"{result.kind}: {result.created} created, {result.updated} updated", err=True)
@@ -70,7 +70,7 @@ def _report_import(result: object) -> None:
 
 def _import_csv(kind: str, file: Path, url: str | None, *, issue_tokens: bool = False) -> None:
     from api.auth import system_principal
-    from api.imports import import_upload
+    from store.imports import import_upload
 
     with _session(url) as session:
         result = import_upload(
@@ -127,7 +127,7 @@ def import_sites(
 ) -> None:
     """Sites from GeoJSON, GeoPackage or Shapefile (see geo.sites.load for the columns)."""
     from api.auth import system_principal
-    from api.imports import import_sites as run_import
+    from store.imports import import_sites as run_import
 
     with _session(url) as session:
         result = run_import(

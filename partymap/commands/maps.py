@@ -46,7 +46,7 @@ def export_map(
 
     settings = settings_for(url)
     require_database(settings)
-    engine = open_engine(settings)
+    engine = open_engine(settings.sqlalchemy_url)
     try:
         with make_sessionmaker(engine)() as session:
             scope = Scope()

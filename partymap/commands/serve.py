@@ -153,7 +153,7 @@ def _engine(settings: Settings) -> Engine:
     from store.errors import StoreError
 
     try:
-        return open_engine(settings)
+        return open_engine(settings.sqlalchemy_url)
     except StoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -66,7 +66,7 @@ def prepare(
     for stale in work.glob(f"{DATABASE}*"):  # the file and its -wal and -shm companions
         stale.unlink()
     live_start = (now + lead).replace(microsecond=0)
-    engine = open_engine(settings)
+    engine = open_engine(settings.sqlalchemy_url)
     try:
         with make_sessionmaker(engine)() as session:
             seeded = seed_demo(session, live_start=live_start)

@@ -138,7 +138,7 @@ def test_a_plain_postgresql_url_gets_psycopg(postgis_url: str) -> None:
 
 def test_the_embedded_default_is_migrated_on_first_use(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", environment="test", secret_key=DB_SECRET)
-    engine = open_engine(settings)
+    engine = open_engine(settings.sqlalchemy_url)
     try:
         assert is_sqlite(engine)
         assert migrations.current_revision(engine) == migrations.head_revision()
@@ -152,8 +152,8 @@ def test_a_server_database_must_be_migrated_explicitly(scratch_postgis: ScratchD
     url = scratch_postgis.create()
     settings = Settings(database_url=url, environment="test", secret_key=DB_SECRET)
     with pytest.raises(SchemaOutOfDateError, match="partymap db upgrade"):
-        open_engine(settings)
+        open_engine(settings.sqlalchemy_url)
     engine = make_engine(url)
     migrations.upgrade(engine)
     engine.dispose()
-    open_engine(settings).dispose()
+    open_engine(settings.sqlalchemy_url).dispose()
