@@ -23,8 +23,7 @@ Decoding — both give identical fixes and counts (DESIGN "Two paths, one truth"
   :func:`gnss.logs.reader.decode_log` ``(data, fast=True) -> LogFixes(fixes, counts)``.
 - One sentence: :func:`gnss.nmea.parser.parse_line` ``(line) -> list[Sentence | Rejection]``.
 - Output: :func:`gnss.logs.export.fix_json` / ``fix_jsonl`` (the ``partymap gnss fixes`` format).
-- Simulated receivers for demos, tests and benchmarks: :mod:`devkit.simulate` (``walk``,
-  ``simulate(track, family)``, ``log``, ``damage``).
+- Simulated receivers (demos, tests, benchmarks) live outside the product, in :mod:`devkit`.
 - JT/T 808 terminals (helmets, badges, vehicle terminals): :mod:`gnss.jt808` — frames to typed
   messages and locations and back, and the session state machine that decides the platform's
   answers; sans-IO, every frame accepted or rejected with a reason.
@@ -38,9 +37,12 @@ What a :class:`~gnss.model.Fix` carries, and when an epoch is not one:
   from RMC or ZDA, carried forward across midnight; a receiver that never sends one (GGA only)
   is dated from ``received_at``, and counted as ``undated`` when that is unknown (log replay).
 
-Modules: :mod:`~gnss.nmea.parser` (reference parser) with :mod:`~gnss.nmea.fields` and
-:mod:`~gnss.nmea.sentences`; :mod:`~gnss.epoch.rules` (epochs, gpsd-style cycle ends),
-:mod:`~gnss.epoch.assemble` (date, mode, ``Fix``), :mod:`~gnss.epoch.accuracy` (UERE);
-:mod:`~gnss.nmea.scan` (compiled), :mod:`~gnss.epoch.batch_rules`, :mod:`~gnss.epoch.batch_assemble`
-(the columns of the fast path).
+Stages, each a folder with the readable rule beside its batch twin:
+
+- :mod:`gnss.nmea`: framing, fields, sentences; the reference parser and the compiled scanner.
+- :mod:`gnss.epoch`: epoch rules, assembly (date, mode, accuracy), the reference decoder, the
+  batch decoder and the process that runs it on a core of its own.
+- :mod:`gnss.logs`: recorded logs in, JSON lines out.
+- :mod:`gnss.sources` (I/O) and :mod:`gnss.jt808` (JT/T 808 terminals, no I/O).
+- :mod:`gnss.model` (``Fix``), :mod:`gnss.fixtable` (fixes as columns), :mod:`gnss.jit`.
 """
