@@ -31,6 +31,7 @@ from sqlalchemy import (
     and_,
     case,
     extract,
+    false,
     func,
     literal,
     or_,
@@ -482,12 +483,21 @@ def _held(now: datetime) -> list[ColumnElement[bool]]:
     return [m.status == MeetingStatus.SCHEDULED, m.end_at <= now]
 
 
-def _not_covered(covered: tuple[int, int] | None, tz: str) -> list[ColumnElement[bool]]:
+def _uncovered(
+    covered: tuple[int, int] | None, lo: datetime, hi: datetime, tz: str
+) -> list[tuple[datetime, datetime]]:
+    """The parts of [lo, hi) outside the ``covered`` months (counted from the meetings)."""
     if covered is None:
-        return []
+        return [(lo, hi)]
+    clo, chi = month_start(covered[0], tz), month_start(covered[1], tz)
+    return [(a, b) for a, b in ((lo, min(hi, clo)), (max(lo, chi), hi)) if a < b]
+
+
+def _starting_in(ranges: list[tuple[datetime, datetime]]) -> ColumnElement[bool]:
     m = MeetingRow
-    lo, hi = month_start(covered[0], tz), month_start(covered[1], tz)
-    return [or_(m.start_at < lo, m.start_at >= hi)]
+    if not ranges:
+        return false()
+    return or_(*(and_(m.start_at >= a, m.start_at < b) for a, b in ranges))
 
 
 def _grouped(
@@ -509,6 +519,7 @@ def _grouped(
     ``covered`` months, whose rollup rows are read instead."""
     m, r = MeetingRow, MeetingRollupRow
     period = _period_key(due, postgres=session.get_bind().dialect.name == "postgresql")
+    uncovered = _uncovered(covered, lo, hi, tz)
     direct = select(
         m.org_id.label("org_id"),
         m.kind.label("kind"),
@@ -516,15 +527,15 @@ def _grouped(
         literal(1).label("n"),
         case((m.recorded_at.is_not(None), 1), else_=0).label("recorded"),
         *(func.coalesce(getattr(m, f"{c}_n"), 0).label(c) for c in SUMS),
-    ).where(*_held(now), m.start_at >= lo, m.start_at < hi, *_not_covered(covered, tz))
+    ).where(*_held(now), _starting_in(uncovered))
     if root_id is not None:
         direct = direct.where(org_scope(session, m.org_id, within_org_id=root_id))
-    parts: list[Select[Any]] = [direct]
+    parts: list[Select[Any]] = [direct] if uncovered else []
     if covered is not None:
         rolled = select(
             r.org_id,
             r.kind,
-            _rollup_period_key(due_months or {}),
+            _rollup_period_key(due_months or {}).label("period"),
             r.n,
             r.recorded,
             *(getattr(r, c) for c in SUMS),
@@ -595,6 +606,7 @@ def _months(
     ]
     if not buckets:
         return []
+    uncovered = _uncovered(covered, buckets[0][1], buckets[-1][2], tz)
     month = case(
         *(
             (and_(m.start_at >= lo, m.start_at < hi), literal(i))
@@ -610,16 +622,14 @@ def _months(
         )
         .where(
             *_held(now),
-            m.start_at >= buckets[0][1],
-            m.start_at < buckets[-1][2],
-            *_not_covered(covered, tz),
+            _starting_in(uncovered),
         )
         .group_by(month)
     )
     if root_id is not None:
         stmt = stmt.where(org_scope(session, m.org_id, within_org_id=root_id))
     found: dict[int, list[int]] = {}
-    for i, *row in session.execute(stmt).all():
+    for i, *row in session.execute(stmt).all() if uncovered else ():
         if i is not None:
             found[int(i)] = [int(x) for x in row]
     if covered is not None:
