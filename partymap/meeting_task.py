@@ -1,6 +1,8 @@
 """The meeting task of ``partymap serve`` and ``partymap demo``: every
 ``PARTYMAP_MEETINGS_TICK_SECONDS`` it
 
+0. (first tick) counts the meetings per month of the reporting zone for the statistics
+   (:mod:`store.rollup`), unless they already are in this zone;
 1. records the attendance of meetings that ended at least
    ``PARTYMAP_MEETINGS_RECORD_GRACE_SECONDS`` ago (late, store-and-forward fixes still count);
 2. schedules the meetings of recurring plans up to ``PARTYMAP_MEETINGS_PLAN_HORIZON_DAYS`` ahead;
@@ -32,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.statistics import requirements
 from partymap.settings import Settings
+from store import rollup
 from store.alerts import OVERDUE, AlertRules, alerts_since, raise_alert
 from store.attendance import due_meetings, record_meeting
 from store.db import make_sessionmaker
@@ -81,6 +84,7 @@ class MeetingTask:
         self._published: dict[tuple[str, int], datetime] = {}
         self._overdue_checked: set[tuple[str, str]] = set()
         self.ticks = 0
+        self._rollup_ready = False
 
     async def run(self) -> None:
         """Tick until cancelled."""
@@ -94,12 +98,25 @@ class MeetingTask:
 
     def tick(self, now: datetime) -> TickReport:
         report = TickReport()
+        if not self._rollup_ready:
+            self._build_rollup()
         report.recorded = self._record(now)
         report.scheduled = self._schedule(now)
         report.overdue_raised = self._raise_overdue(now)
         report.published = self._publish(now)
         self.ticks += 1
         return report
+
+    def _build_rollup(self) -> None:
+        """Count the meetings per month of the reporting zone for the statistics, unless
+        they already are (in this zone)."""
+        tz = self.settings.meetings_tz
+        with self.sessions() as session:
+            if rollup.built_zone(session) != tz:
+                made = rollup.rebuild(session, tz)
+                log.info("meeting task: %d rollup rows counted in %s", made, tz)
+            session.commit()
+        self._rollup_ready = True
 
     def _record(self, now: datetime) -> list[int]:
         grace = self.settings.meetings_record_grace_seconds

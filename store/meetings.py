@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.meetings.recurrence import zone
 from geo.model import Attendance, AttendanceOutcome, Meeting, MeetingKind, Visit
+from store import rollup  # noqa: F401  (its listeners keep the rollup as meetings change)
 from store.errors import ConflictError, InvalidValueError, NotFoundError
 from store.members import get_member, member_ids
 from store.models import (

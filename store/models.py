@@ -373,6 +373,41 @@ class MeetingRow(Base):
     )
 
 
+class MeetingRollupRow(Base):
+    """The meetings of one organisation, of one kind, starting in one month of the reporting
+    zone (``month``: year × 12 + month − 1), counted and with their attendance summed: what
+    the statistics read for whole months that are over instead of every meeting. Kept by
+    :mod:`store.rollup` whenever a meeting or its record changes; cancelled meetings are left
+    out."""
+
+    __tablename__ = "meeting_rollup"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    kind: Mapped[MeetingKind] = mapped_column(enum_type(MeetingKind), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer)  # meetings not cancelled
+    recorded: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[int] = mapped_column(Integer)
+    present: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    left_early: Mapped[int] = mapped_column(Integer)
+    absent: Mapped[int] = mapped_column(Integer)
+    excused: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_meeting_rollup_month", "month"),)
+
+
+class MeetingRollupZone(Base):
+    """The zone whose months :class:`MeetingRollupRow` counts in (one row; none: not built)."""
+
+    __tablename__ = "meeting_rollup_zone"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class MeetingPlanRow(Base):
     """A recurring meeting ("支委会, monthly, first Tuesday 15:00") that schedules meetings
     ahead (:mod:`geo.meetings.recurrence` says when)."""

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from geo.meetings.recurrence import Frequency, Rule, occurrences, to_utc, zone
 from geo.model import MeetingKind
+from store import rollup
 from store.errors import InvalidValueError, NotFoundError
 from store.meetings import EARLY, LATE_GRACE, LEFT_EARLY_MARGIN
 from store.members import get_member
@@ -300,25 +301,28 @@ def _insert(session: Session, plan: Plan, days: list[date], now: datetime) -> in
     before = session.scalar(count) or 0
     stmt = insert(MeetingRow).on_conflict_do_nothing(index_elements=["plan_id", "occurrence"])
     session.execute(stmt, rows)
+    starts = [r["start_at"] for r in rows]
+    rollup.refresh(
+        session, ((plan.org_id, plan.kind, s) for s in starts if isinstance(s, datetime))
+    )
     return (session.scalar(count) or 0) - before
 
 
 def _drop_untouched(session: Session, plan_id: int, now: datetime) -> None:
     """Remove the plan's meetings still ahead that nobody has touched."""
     m = MeetingRow
-    session.execute(
-        delete(m)
-        .where(
-            m.plan_id == plan_id,
-            m.plan_detached.is_(False),
-            m.status == MeetingStatus.SCHEDULED,
-            m.recorded_at.is_(None),
-            m.start_at > now,
-            ~exists().where(LeaveRow.meeting_id == m.id),
-            ~exists().where(AttendanceCorrectionRow.meeting_id == m.id),
-        )
-        .execution_options(synchronize_session=False)
+    untouched = (
+        m.plan_id == plan_id,
+        m.plan_detached.is_(False),
+        m.status == MeetingStatus.SCHEDULED,
+        m.recorded_at.is_(None),
+        m.start_at > now,
+        ~exists().where(LeaveRow.meeting_id == m.id),
+        ~exists().where(AttendanceCorrectionRow.meeting_id == m.id),
     )
+    gone = session.execute(select(m.org_id, m.kind, m.start_at).where(*untouched)).all()
+    session.execute(delete(m).where(*untouched).execution_options(synchronize_session=False))
+    rollup.refresh(session, ((o, k, s) for o, k, s in gone))
 
 
 def plan_meetings(

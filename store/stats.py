@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -31,10 +31,13 @@ from sqlalchemy import (
     and_,
     case,
     extract,
+    false,
     func,
     literal,
+    or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
@@ -43,12 +46,14 @@ from geo.meetings.recurrence import months_between, periods_within, to_utc
 from geo.model import MeetingKind
 from store.meetings import Summary
 from store.models import (
+    MeetingRollupRow,
     MeetingRow,
     MeetingStatus,
     Organisation,
     OrgKind,
 )
 from store.orgs import org_scope
+from store.rollup import SUMS, built_zone, month_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +231,12 @@ def statistics(
     tz: str,
     now: datetime,
     requirements: Sequence[Requirement],
+    rollup: bool = True,
 ) -> StatsReport:
     """The figures of ``root_id``'s subtree (None: the whole tree) for meetings starting on
-    local dates [start, end)."""
+    local dates [start, end). ``rollup``: read the months that are over from
+    :mod:`store.rollup` when it counts in ``tz`` (False: count every meeting; the figures are
+    the same)."""
     lo, hi = local_midnight(start, tz), local_midnight(end, tz)
     if root_id is not None and _only_root(session, root_id):
         root_id_filter: int | None = None  # its subtree is everything: no filter to apply
@@ -237,7 +245,19 @@ def statistics(
     orgs = _organisations(session, root_id_filter)
     due = _due_periods(requirements, start, end, tz, now)
     counts = {req.kind: req.count for req in requirements}
-    rows = _grouped(session, root_id=root_id_filter, lo=lo, hi=hi, now=now, due=due, counts=counts)
+    covered = covered_months(session, start=start, end=end, tz=tz, now=now) if rollup else None
+    rows = _grouped(
+        session,
+        root_id=root_id_filter,
+        lo=lo,
+        hi=hi,
+        now=now,
+        due=due,
+        counts=counts,
+        covered=covered,
+        due_months=_due_months(requirements, start, end, due),
+        tz=tz,
+    )
     index = {o.id: n for n, o in enumerate(orgs)}
     kind_index = {k: n for n, k in enumerate(KINDS)}
     own = np.zeros((len(orgs), COLUMNS), dtype=np.int64)
@@ -281,7 +301,15 @@ def statistics(
         subtree_figures=subtree,
         branch_rows=branch_rows,
         branch_figures=branch_figures,
-        months=_months(session, root_id=root_id_filter, start=start, end=end, tz=tz, now=now),
+        months=_months(
+            session,
+            root_id=root_id_filter,
+            start=start,
+            end=end,
+            tz=tz,
+            now=now,
+            covered=covered,
+        ),
         requirements=requirements,
     )
 
@@ -350,19 +378,23 @@ def _organisations(session: Session, root_id: int | None) -> list[_Org]:
     return [_Org(*row) for row in session.execute(stmt).all()]
 
 
+# A due period's key: 1000 × the kind's place among the requirements + the period's index.
+_KIND_STEP = 1000
+
+
 def _period_key(due: _Due, *, postgres: bool) -> ColumnElement[Any]:
-    """A small integer naming the due period a meeting falls in (NULL: none), so that groups
-    stay narrow. PostgreSQL finds it with one ``width_bucket`` per row (a binary search over
-    the period bounds of the meeting's kind); SQLite with a CASE over every period."""
+    """The due period a meeting falls in (NULL: none), as a small integer so that groups stay
+    narrow. PostgreSQL finds it with one ``width_bucket`` per row (a binary search over the
+    period bounds of the meeting's kind); SQLite with a CASE over every period."""
     m = MeetingRow
     if not any(due.values()):
         return literal(None)
     if not postgres:
-        flat = [(kind, a, b) for kind, bounds in due.items() for a, b in bounds]
         return case(
             *(
-                (and_(m.kind == kind, m.start_at >= a, m.start_at < b), literal(n))
-                for n, (kind, a, b) in enumerate(flat)
+                (and_(m.kind == kind, m.start_at >= a, m.start_at < b), literal(n * _KIND_STEP + i))
+                for n, (kind, bounds) in enumerate(due.items())
+                for i, (a, b) in enumerate(bounds)
             ),
             else_=literal(None),
         )
@@ -376,12 +408,28 @@ def _period_key(due: _Due, *, postgres: bool) -> ColumnElement[Any]:
         edges = [bounds[0][0].timestamp(), *(b.timestamp() for _, b in bounds)]
         bucket = func.width_bucket(epoch, postgresql.array(edges, type_=Float))
         inside = func.nullif(func.nullif(bucket, 0), len(edges))
-        whens.append((m.kind == kind, inside + 100 * n))
+        whens.append((m.kind == kind, inside + (n * _KIND_STEP - 1)))
     return case(*whens, else_=literal(None))
+
+
+def _rollup_period_key(due_months: _DueMonths) -> ColumnElement[Any]:
+    """As :func:`_period_key`, for a rollup row: the due period its month lies in."""
+    r = MeetingRollupRow
+    whens = [
+        (
+            and_(r.kind == kind, r.month >= first, r.month < first + length * periods),
+            literal(n * _KIND_STEP) + (r.month - first) // length,
+        )
+        for n, (kind, (first, length, periods)) in enumerate(due_months.items())
+        if periods
+    ]
+    return case(*whens, else_=literal(None)) if whens else literal(None)
 
 
 # Per required kind: its whole periods in the range that have ended, as UTC bounds.
 _Due = dict[MeetingKind, list[tuple[datetime, datetime]]]
+# The same as months of the reporting zone: (first month, months per period, periods).
+_DueMonths = dict[MeetingKind, tuple[int, int, int]]
 
 
 def _due_periods(
@@ -397,9 +445,59 @@ def _due_periods(
     return due
 
 
+def _due_months(
+    requirements: Sequence[Requirement], start: date, end: date, due: _Due
+) -> _DueMonths:
+    found: _DueMonths = {}
+    for req in requirements:
+        periods = periods_within(start, end, req.period)
+        if not periods:
+            found[req.kind] = (0, 1, 0)
+            continue
+        a, b = periods[0]
+        found[req.kind] = (_month(a), _month(b) - _month(a), len(due[req.kind]))
+    return found
+
+
+def _month(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def covered_months(
+    session: Session, *, start: date, end: date, tz: str, now: datetime
+) -> tuple[int, int] | None:
+    """The whole months of [start, end) the rollup answers for (first, end as month
+    indices), or None: those that are over by a day (a meeting lasts at most a day, so every
+    meeting that started in them has ended), when the rollup counts in ``tz``."""
+    first = _month(start) + (0 if start.day == 1 else 1)
+    last = _month(end)
+    while last > first and month_start(last, tz) + timedelta(days=1) > now:
+        last -= 1
+    if last <= first or built_zone(session) != tz:
+        return None
+    return first, last
+
+
 def _held(now: datetime) -> list[ColumnElement[bool]]:
     m = MeetingRow
     return [m.status == MeetingStatus.SCHEDULED, m.end_at <= now]
+
+
+def _uncovered(
+    covered: tuple[int, int] | None, lo: datetime, hi: datetime, tz: str
+) -> list[tuple[datetime, datetime]]:
+    """The parts of [lo, hi) outside the ``covered`` months (counted from the meetings)."""
+    if covered is None:
+        return [(lo, hi)]
+    clo, chi = month_start(covered[0], tz), month_start(covered[1], tz)
+    return [(a, b) for a, b in ((lo, min(hi, clo)), (max(lo, chi), hi)) if a < b]
+
+
+def _starting_in(ranges: list[tuple[datetime, datetime]]) -> ColumnElement[bool]:
+    m = MeetingRow
+    if not ranges:
+        return false()
+    return or_(*(and_(m.start_at >= a, m.start_at < b) for a, b in ranges))
 
 
 def _grouped(
@@ -411,79 +509,72 @@ def _grouped(
     now: datetime,
     due: _Due,
     counts: Mapping[MeetingKind, int],
+    covered: tuple[int, int] | None = None,
+    due_months: _DueMonths | None = None,
+    tz: str = "UTC",
 ) -> list[tuple[int, ...]]:
     """Per (organisation, kind): organisation id, kind (index in :data:`KINDS`), meetings
     held, recorded, their six attendance numbers summed, and what the due periods held up to
-    their requirement (one scan of the meetings table)."""
-    m = MeetingRow
+    their requirement. One scan of the meetings of the range — of those outside the
+    ``covered`` months, whose rollup rows are read instead."""
+    m, r = MeetingRow, MeetingRollupRow
     period = _period_key(due, postgres=session.get_bind().dialect.name == "postgresql")
-    recorded = case((m.recorded_at.is_not(None), 1), else_=0)
-    inner = (
-        select(
-            m.org_id.label("org_id"),
-            m.kind.label("kind"),
-            period.label("period"),
-            func.count().label("n"),
-            func.sum(recorded).label("recorded"),
-            func.coalesce(func.sum(m.expected_n), 0).label("expected"),
-            func.coalesce(func.sum(m.present_n), 0).label("present"),
-            func.coalesce(func.sum(m.late_n), 0).label("late"),
-            func.coalesce(func.sum(m.left_early_n), 0).label("left_early"),
-            func.coalesce(func.sum(m.absent_n), 0).label("absent"),
-            func.coalesce(func.sum(m.excused_n), 0).label("excused"),
-        )
-        .where(*_held(now), m.start_at >= lo, m.start_at < hi)
-        .group_by(m.org_id, m.kind, period)
-    )
+    uncovered = _uncovered(covered, lo, hi, tz)
+    direct = select(
+        m.org_id.label("org_id"),
+        m.kind.label("kind"),
+        period.label("period"),
+        literal(1).label("n"),
+        case((m.recorded_at.is_not(None), 1), else_=0).label("recorded"),
+        *(func.coalesce(getattr(m, f"{c}_n"), 0).label(c) for c in SUMS),
+    ).where(*_held(now), _starting_in(uncovered))
     if root_id is not None:
-        inner = inner.where(org_scope(session, m.org_id, within_org_id=root_id))
+        direct = direct.where(org_scope(session, m.org_id, within_org_id=root_id))
+    parts: list[Select[Any]] = [direct] if uncovered else []
+    if covered is not None:
+        rolled = select(
+            r.org_id,
+            r.kind,
+            _rollup_period_key(due_months or {}).label("period"),
+            r.n,
+            r.recorded,
+            *(getattr(r, c) for c in SUMS),
+        ).where(r.month >= covered[0], r.month < covered[1], r.n > 0)
+        if root_id is not None:
+            rolled = rolled.where(org_scope(session, r.org_id, within_org_id=root_id))
+        parts.append(rolled)
+    u = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    sums = [func.sum(u.c[c]) for c in ("n", "recorded", *SUMS)]
     if all(c == 1 for c in counts.values()):
         # One meeting a period is required (the rules' default): a due period is met when
         # it holds any, so one grouping counts the distinct periods instead of two.
-        single = (
-            inner.with_only_columns(
-                m.org_id,
-                m.kind,
-                func.count(),
-                func.sum(recorded),
-                *(
-                    func.coalesce(func.sum(c), 0)
-                    for c in (
-                        m.expected_n,
-                        m.present_n,
-                        m.late_n,
-                        m.left_early_n,
-                        m.absent_n,
-                        m.excused_n,
-                    )
-                ),
-                func.count(period.distinct()),
-            )
-            .group_by(None)
-            .group_by(m.org_id, m.kind)
+        single = select(u.c.org_id, u.c.kind, *sums, func.count(u.c.period.distinct())).group_by(
+            u.c.org_id, u.c.kind
         )
         return _rows(session, single)
-    sub = inner.subquery()
+    inner = (
+        select(
+            u.c.org_id,
+            u.c.kind,
+            u.c.period,
+            *(s.label(c) for s, c in zip(sums, ("n", "recorded", *SUMS), strict=True)),
+        )
+        .group_by(u.c.org_id, u.c.kind, u.c.period)
+        .subquery()
+    )
     # A period's meetings count up to what it requires ("met" sums min(n, count)).
-    need = case(*((sub.c.kind == k, literal(c)) for k, c in counts.items()), else_=literal(0))
+    need = case(*((inner.c.kind == k, literal(c)) for k, c in counts.items()), else_=literal(0))
     met = case(
-        (sub.c.period.is_(None), 0),
-        (sub.c.n >= need, need),
-        else_=sub.c.n,
+        (inner.c.period.is_(None), 0),
+        (inner.c.n >= need, need),
+        else_=inner.c.n,
     )
     outer = select(
-        sub.c.org_id,
-        sub.c.kind,
-        func.sum(sub.c.n),
-        func.sum(sub.c.recorded),
-        func.sum(sub.c.expected),
-        func.sum(sub.c.present),
-        func.sum(sub.c.late),
-        func.sum(sub.c.left_early),
-        func.sum(sub.c.absent),
-        func.sum(sub.c.excused),
+        inner.c.org_id,
+        inner.c.kind,
+        *(func.sum(inner.c[c]) for c in ("n", "recorded", *SUMS)),
         func.sum(met) if counts else literal(0),
-    ).group_by(sub.c.org_id, sub.c.kind)
+    ).group_by(inner.c.org_id, inner.c.kind)
     return _rows(session, outer)
 
 
@@ -500,14 +591,22 @@ def _rows(session: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[int, .
 
 
 def _months(
-    session: Session, *, root_id: int | None, start: date, end: date, tz: str, now: datetime
+    session: Session,
+    *,
+    root_id: int | None,
+    start: date,
+    end: date,
+    tz: str,
+    now: datetime,
+    covered: tuple[int, int] | None = None,
 ) -> list[MonthFigures]:
-    m = MeetingRow
+    m, r = MeetingRow, MeetingRollupRow
     buckets = [
         (a, local_midnight(a, tz), local_midnight(b, tz)) for a, b in months_between(start, end)
     ]
     if not buckets:
         return []
+    uncovered = _uncovered(covered, buckets[0][1], buckets[-1][2], tz)
     month = case(
         *(
             (and_(m.start_at >= lo, m.start_at < hi), literal(i))
@@ -519,23 +618,39 @@ def _months(
         select(
             month,
             func.count(),
-            func.coalesce(func.sum(m.expected_n), 0),
-            func.coalesce(func.sum(m.present_n), 0),
-            func.coalesce(func.sum(m.late_n), 0),
-            func.coalesce(func.sum(m.left_early_n), 0),
-            func.coalesce(func.sum(m.absent_n), 0),
-            func.coalesce(func.sum(m.excused_n), 0),
+            *(func.coalesce(func.sum(getattr(m, f"{c}_n")), 0) for c in SUMS),
         )
-        .where(*_held(now), m.start_at >= buckets[0][1], m.start_at < buckets[-1][2])
+        .where(
+            *_held(now),
+            _starting_in(uncovered),
+        )
         .group_by(month)
     )
     if root_id is not None:
         stmt = stmt.where(org_scope(session, m.org_id, within_org_id=root_id))
-    found = {int(i): row for i, *row in session.execute(stmt).all() if i is not None}
+    found: dict[int, list[int]] = {}
+    for i, *row in session.execute(stmt).all() if uncovered else ():
+        if i is not None:
+            found[int(i)] = [int(x) for x in row]
+    if covered is not None:
+        rolled = (
+            select(
+                r.month - _month(start),
+                func.sum(r.n),
+                *(func.sum(getattr(r, c)) for c in SUMS),
+            )
+            .where(r.month >= covered[0], r.month < covered[1])
+            .group_by(r.month)
+        )
+        if root_id is not None:
+            rolled = rolled.where(org_scope(session, r.org_id, within_org_id=root_id))
+        for i, *row in session.execute(rolled).all():
+            have = found.setdefault(int(i), [0] * 7)
+            found[int(i)] = [x + int(y or 0) for x, y in zip(have, row, strict=True)]
     out = []
     for i, (first, _, _) in enumerate(buckets):
-        n, *att = found.get(i, (0, 0, 0, 0, 0, 0, 0))
-        out.append(MonthFigures(f"{first:%Y-%m}", int(n), Summary(*(int(x) for x in att))))
+        n, *att = found.get(i, [0] * 7)
+        out.append(MonthFigures(f"{first:%Y-%m}", n, Summary(*att)))
     return out
 
 

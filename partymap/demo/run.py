@@ -2,7 +2,8 @@
 logs moved to today, the dashboard served, and the logs replayed through the ingestion daemon.
 
 1. :func:`prepare`: delete the last run's database, create and migrate a new SpatiaLite file,
-   seed the organisation with its meeting a few minutes ahead, write today's copies of the logs.
+   seed the organisation with its meeting a few minutes ahead and its past year of recorded
+   meetings (:mod:`partymap.demo.history`), write today's copies of the logs.
 2. :func:`run`: serve the API and dashboard (uvicorn on this event loop); replay the history
    logs as fast as the pipeline takes them (the map fills at once); at the start of the live
    part, replay the live logs paced by their own time tags, so check-ins and the meeting's
@@ -25,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from api.app import PROXY_HEADERS, create_app
+from partymap.demo.history import seed_history
 from partymap.demo.logs import HISTORY, LIVE, RECORDED, retime_logs
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.run import HTTP_GRACE_S, running, stop_on_signals
@@ -70,6 +72,7 @@ def prepare(
     try:
         with make_sessionmaker(engine)() as session:
             seeded = seed_demo(session, live_start=live_start)
+            seed_history(session, seeded, now=now)
             session.commit()
         logs = retime_logs(recorded, work / "logs", live_start)
     except BaseException:

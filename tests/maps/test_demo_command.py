@@ -80,7 +80,12 @@ def test_the_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
             # The history is replayed at once: members are present at their sites.
             present = wait_for(lambda: top_states(client)["present"], lambda n: n >= 15, 30)
             assert present >= 15
-            meeting = client.get("/api/v1/map/meetings").json()["meetings"][0]
+            # The live meeting, among the past year's recorded ones and the plans' next ones.
+            meeting = next(
+                m
+                for m in client.get("/api/v1/map/meetings").json()["meetings"]
+                if m["title"] == MEETING.title
+            )
             live_start = datetime.fromisoformat(meeting["start"]) - MEETING.starts_after
             # Then the live part, paced by its time tags: fixes from after its start arrive.
             walker = next(m for m in org_members(client, meeting["org_id"]) if m["name"] == "李娜")

@@ -7,14 +7,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
+from api.statistics import alerts, requirements
+from geo.meetings.recurrence import zone
 from geo.model import MeetingKind
+from partymap.demo.history import seed_history
 from partymap.seed import MEETING, seed_demo
+from partymap.settings import Settings
 from store.devices import list_devices
 from store.errors import ConflictError
 from store.meetings import get_meeting
 from store.members import member_ids
 from store.orgs import subtree
+from store.plans import list_plans
 from store.sites import list_sites
+from store.stats import statistics
 from store.users import authenticate_user
 from tests.maps.conftest import NOW
 
@@ -51,3 +57,30 @@ def test_seeding_twice_is_refused(db: Session) -> None:
     seed_demo(db, live_start=NOW)
     with pytest.raises(ConflictError):
         seed_demo(db, live_start=NOW)
+
+
+def test_the_demo_has_a_year_of_recorded_meetings(db: Session) -> None:
+    """Statistics, charts and alerts are not empty when the demo opens: plans for every
+    branch and party group, a year of their meetings recorded, and one alert of each kind."""
+    demo = seed_demo(db, live_start=NOW)
+    made = seed_history(db, demo, now=NOW)
+    db.commit()
+    assert made > 150
+    settings = Settings()
+    tz = settings.meetings_tz
+    last_year = NOW.astimezone(zone(tz)).date() - timedelta(days=365)
+    found = statistics(db, root_id=None, start=last_year, end=NOW.date(), tz=tz, now=NOW,
+                       requirements=requirements(settings))  # fmt: skip
+    total = found.total
+    assert total.recorded > 150 and total.required > 100
+    assert 0.5 < (total.compliance or 0) < 1 and 0.8 < (total.attendance.rate or 0) < 1
+    assert total.attendance.excused and total.attendance.late and total.attendance.absent
+    assert sum(m.held > 0 for m in found.months) >= 11
+    assert len(list_plans(db, within_org_id=None, limit=100)) == 26  # 8 branches × 3, 2 groups
+    raised = alerts(db, settings, root_id=None, kinds={"overdue", "absent_streak",
+                    "low_attendance"}, start=None, end=None, now=NOW)  # fmt: skip
+    assert {(a.kind, a.org_name) for a in raised} >= {
+        ("overdue", "玉磨铁路项目部党支部"),
+        ("absent_streak", "北京分公司党支部"),
+        ("low_attendance", "肯尼亚内罗毕项目部党支部"),
+    }
