@@ -93,7 +93,7 @@ FIX = np.dtype(
 )
 
 
-class Epochs(NamedTuple):
+class KernelBatch(NamedTuple):
     """A batch as the loop reads it: fix columns, member rows, memberships sorted by fix."""
 
     row: IntArray
@@ -171,7 +171,7 @@ def _step(s: np.void, ev: int, fix: np.void, p: np.void, t: float) -> int:
 
 @compiled
 def step_epochs(
-    ep: Epochs, sites: Records, pool: Pool, events: Records, resume: tuple[int, int, int]
+    ep: KernelBatch, sites: Records, pool: Pool, events: Records, resume: tuple[int, int, int]
 ) -> tuple[int, int, int, int]:
     """Epochs in arrival order; events written to ``events``.
 
