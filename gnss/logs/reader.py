@@ -36,14 +36,27 @@ _HEADER = re.compile(rb"#\s*([A-Za-z][\w -]*?)\s*[:=]\s*(.*?)\s*\Z")
 def header(data: bytes) -> dict[str, str]:
     """The ``Key: value`` (or ``Key = value``) lines of the leading comment block, keys lowered."""
     found: dict[str, str] = {}
-    for line in data.splitlines():
-        if not line.startswith(b"#"):
-            break
+    for line in _leading_comments(data):
         match = _HEADER.match(line)
         if match:
             key = match[1].decode("ascii", "replace").strip().lower()
             found.setdefault(key, match[2].decode("utf-8", "replace"))
     return found
+
+
+def _leading_comments(data: bytes) -> list[bytes]:
+    """The ``#`` lines a log starts with (without splitting the rest of a large log)."""
+    lines: list[bytes] = []
+    start = 0
+    while data.startswith(b"#", start):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        for line in data[start:end].splitlines():  # a lone CR ends a line too
+            if not line.startswith(b"#"):
+                return lines
+            lines.append(line)
+        start = end
+    return lines
 
 
 def clean(data: bytes) -> bytes:
