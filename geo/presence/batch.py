@@ -44,7 +44,7 @@ from geo.presence.kernel import (
     MORE_EVENTS,
     MORE_PAIRS,
     SITE,
-    KernelBatch,
+    Epochs,
     more_room,
     step_epochs,
 )
@@ -178,7 +178,7 @@ class PresenceTracker:
         ``memberships`` may list any fixes (sorted by fix, as :meth:`SiteIndex.memberships`
         gives them); only those of accepted fixes count.
         """
-        ep = KernelBatch(
+        ep = Epochs(
             row=self._rows(np.asarray(cols.member, dtype=np.int64)),
             reasons=_column(reasons, np.uint16),
             has_position=_column(cols.has_position, np.bool_),

@@ -93,8 +93,11 @@ FIX = np.dtype(
 )
 
 
-class KernelBatch(NamedTuple):
-    """A batch as the loop reads it: fix columns, member rows, memberships sorted by fix."""
+class Epochs(NamedTuple):
+    """A batch as the loop reads it: fix columns, member rows, memberships sorted by fix.
+
+    Named once for good: numba's on-disk cache pickles the types of a kernel's arguments by
+    name, and a cache written under another name fails to load instead of being recompiled."""
 
     row: IntArray
     reasons: npt.NDArray[np.uint16]
@@ -171,7 +174,7 @@ def _step(s: np.void, ev: int, fix: np.void, p: np.void, t: float) -> int:
 
 @compiled
 def step_epochs(
-    ep: KernelBatch, sites: Records, pool: Pool, events: Records, resume: tuple[int, int, int]
+    ep: Epochs, sites: Records, pool: Pool, events: Records, resume: tuple[int, int, int]
 ) -> tuple[int, int, int, int]:
     """Epochs in arrival order; events written to ``events``.
 
