@@ -6,8 +6,8 @@ library (and of templates filled per feature): ``bench/api.py`` shows the effect
 Times come out in UTC with ``Z``; numbers that are missing or not finite become ``null``.
 
 >>> from datetime import datetime, UTC
->>> from store.tracks import TrackPoint
->>> p = TrackPoint(datetime(2026, 5, 1, 8, tzinfo=UTC), 30.5, 114.3, None, 2.5, float("nan"),
+>>> from store.tracks import TrackFix
+>>> p = TrackFix(datetime(2026, 5, 1, 8, tzinfo=UTC), 30.5, 114.3, None, 2.5, float("nan"),
 ...                271.0, 0.9, 1, 10, 6, 3, ("hdop_too_high",))
 >>> import json
 >>> feature = json.loads(collection(track_features([p])))["features"][0]
@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from store.latest import LatestFix
-from store.tracks import TrackPoint
+from store.tracks import TrackFix
 
 Feature = dict[str, Any]
 
@@ -68,7 +68,7 @@ def latest_features(fixes: Iterable[LatestFix], names: Mapping[int, str]) -> lis
     ]
 
 
-def track_features(points: Iterable[TrackPoint]) -> list[Feature]:
+def track_features(points: Iterable[TrackFix]) -> list[Feature]:
     """One Point Feature per fix, oldest first."""
     return [
         {

@@ -4,8 +4,8 @@ GPX is written directly (numbers and times only, the name escaped) rather than t
 object per point: a day-long track has tens of thousands of points.
 
 >>> from datetime import datetime, UTC
->>> from store.tracks import TrackPoint
->>> p = TrackPoint(datetime(2026, 5, 1, 8, tzinfo=UTC), 30.5, 114.3, 21.5, 2.5, 0.4, 271.0,
+>>> from store.tracks import TrackFix
+>>> p = TrackFix(datetime(2026, 5, 1, 8, tzinfo=UTC), 30.5, 114.3, 21.5, 2.5, 0.4, 271.0,
 ...                0.9, 1, 10, 6, 3, ())
 >>> print(gpx_track("王芳 <7>", [p]).splitlines()[6].replace("><", ">\\n<"))
 <trkpt lat="30.5" lon="114.3">
@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from openpyxl import Workbook
 
-from store.tracks import TrackPoint
+from store.tracks import TrackFix
 
 GPX = "application/gpx+xml"
 CSV = "text/csv; charset=utf-8"
@@ -43,7 +43,7 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def gpx_track(name: str, points: Iterable[TrackPoint]) -> str:
+def gpx_track(name: str, points: Iterable[TrackFix]) -> str:
     """A GPX 1.1 document with one track of one segment."""
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',

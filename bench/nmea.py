@@ -13,7 +13,8 @@ client watching, so it does no JSON output; its time is from the first byte writ
 stops using CPU. Ratios are given on wall time and on CPU time (gpsd's process against the
 decoder's), the latter being the steadier on a busy machine. The fast path and gpsd take turns
 for ``--rounds`` rounds and keep their best; pynmea2 and the reference path are timed once, on
-the first ``--sample`` sentences.
+the first ``--sample`` sentences. ``partymap gnss fixes --jsonl`` is also timed as a whole
+process, start-up and output included (to /dev/null), as a user runs it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -72,9 +74,13 @@ RECEIVERS = [
 ]
 
 
+def stream_path(sentences: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"partymap-bench-nmea-{sentences}.nmea"
+
+
 def stream(sentences: int) -> bytes:
     """The benchmark's log (CRLF lines), cached by size."""
-    cache = Path(tempfile.gettempdir()) / f"partymap-bench-nmea-{sentences}.nmea"
+    cache = stream_path(sentences)
     if cache.exists():
         return cache.read_bytes()
     start = datetime(2026, 5, 1, tzinfo=UTC)
@@ -168,6 +174,21 @@ def run_fast_devices(data: bytes, devices: int) -> Timing:
     return _timed(work)
 
 
+def run_command(path: Path, fixes: int) -> Timing:
+    """``partymap gnss fixes LOG --jsonl`` as a whole process (start-up, imports, decoding and
+    JSON output to /dev/null): what a user sees."""
+    command = [str(Path(sys.executable).with_name("partymap")), "gnss", "fixes", str(path)]
+    with open(os.devnull, "wb") as sink:
+        began = time.perf_counter()
+        process = subprocess.Popen([*command, "--jsonl"], stdout=sink, stderr=sink)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - began
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{' '.join(command)} --jsonl failed ({process.returncode})")
+    return Timing(wall, usage.ru_utime + usage.ru_stime, fixes)
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -226,13 +247,15 @@ def main() -> None:
     rows.append((f"partymap reference path ({len(sample):,})", len(sample), run_reference(sample)))
     # The machine is shared: the contenders take turns, and each keeps its best round.
     worst = Timing(math.inf, math.inf, 0)
-    fast = devices = daemon = worst
+    fast = devices = command = daemon = worst
     for _ in range(args.rounds):
         fast = min(fast, run_fast(data))
         devices = min(devices, run_fast_devices(data, args.devices))
+        command = min(command, run_command(stream_path(args.sentences), fast.fixes))
         daemon = min(daemon, run_gpsd(data, epochs) or worst)
     rows.append(("partymap fast path", len(lines), fast))
     rows.append((f"partymap fast path, {args.devices:,} devices", len(lines), devices))
+    rows.append(("partymap gnss fixes --jsonl (process)", len(lines), command))
     if daemon is not worst:
         rows.append(("gpsd daemon via FIFO", len(lines), daemon))
     else:

@@ -150,7 +150,7 @@ class Members:
 
 
 @dataclass(frozen=True, slots=True)
-class Sites:
+class SitePoints:
     """Every live site: a representative point (the centre of its bounds) and its bounds."""
 
     id: IntArray
@@ -172,14 +172,14 @@ class Structure:
     member_id: IntArray  # sorted
     member_org: IntArray  # row in Orgs
     member_name: list[str]
-    sites: Sites
+    sites: SitePoints
 
 
 @dataclass(frozen=True, slots=True)
 class Roster:
     orgs: Orgs
     members: Members
-    sites: Sites
+    sites: SitePoints
     taken_at: datetime
     structure: Structure
 
@@ -296,7 +296,7 @@ def _rows_of(ids: IntArray, wanted: IntArray) -> tuple[IntArray, npt.NDArray[np.
     return rows[found], found
 
 
-def _load_sites(session: Session, orgs: Orgs) -> Sites:
+def _load_sites(session: Session, orgs: Orgs) -> SitePoints:
     s = SiteRow
     rows = raw_rows(
         session,
@@ -306,7 +306,7 @@ def _load_sites(session: Session, orgs: Orgs) -> Sites:
     )
     kinds = {k.value: n for n, k in enumerate(SITE_KINDS)}
     bounds = np.array([r[4:8] for r in rows], dtype=np.float64).reshape(len(rows), 4)
-    return Sites(
+    return SitePoints(
         id=np.array([r[0] for r in rows], dtype=np.int64),
         org=orgs.rows_of([r[1] for r in rows]),
         kind=np.array([kinds[r[2]] for r in rows], dtype=np.int64),

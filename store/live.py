@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-Event = Mapping[str, Any]
+LiveEvent = Mapping[str, Any]
 
 
 class Subscription:
@@ -31,17 +31,17 @@ class Subscription:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, maxlen: int) -> None:
         self._loop = loop
-        self._events: deque[Event] = deque(maxlen=maxlen)
+        self._events: deque[LiveEvent] = deque(maxlen=maxlen)
         self._ready = asyncio.Event()
         self.dropped = 0
 
-    def _put(self, events: tuple[Event, ...]) -> None:
+    def _put(self, events: tuple[LiveEvent, ...]) -> None:
         overflow = len(self._events) + len(events) - (self._events.maxlen or 0)
         self.dropped += max(0, overflow)
         self._events.extend(events)
         self._ready.set()
 
-    async def get(self, timeout: float | None = None) -> Event | None:
+    async def get(self, timeout: float | None = None) -> LiveEvent | None:
         """The next event, or None when ``timeout`` seconds pass without one."""
         while not self._events:
             self._ready.clear()
@@ -76,10 +76,10 @@ class LiveFeed:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: LiveEvent) -> None:
         self.publish_many((event,))
 
-    def publish_many(self, events: tuple[Event, ...] | list[Event]) -> None:
+    def publish_many(self, events: tuple[LiveEvent, ...] | list[LiveEvent]) -> None:
         if not events:
             return
         batch = tuple(events)

@@ -15,7 +15,7 @@ from store.query import in_window, matching, page
 from store.rawsql import raw_rows
 
 
-class TrackPoint(NamedTuple):
+class TrackFix(NamedTuple):
     """One fix of a member's track (the fields a GPX or GeoJSON track needs)."""
 
     fix_time: datetime
@@ -54,12 +54,12 @@ def track(
     include_rejected: bool = False,
     limit: int | None = None,
     offset: int = 0,
-) -> list[TrackPoint]:
+) -> list[TrackFix]:
     """A member's fixes with a position in [start, end), oldest first (paged by ``limit`` and
     ``offset``)."""
     p = Position
     stmt = (
-        select(*(getattr(p, name) for name in TrackPoint._fields))
+        select(*(getattr(p, name) for name in TrackFix._fields))
         .where(
             p.member_id == member_id,
             p.fix_time >= start,
@@ -71,7 +71,7 @@ def track(
     if not include_rejected:
         stmt = stmt.where(p.rejections.is_(None))
     rows = raw_rows(session, page(stmt, limit=limit, offset=offset), sqlite_time_columns=(0,))
-    return [TrackPoint._make((*row[:-1], _split(row[-1]))) for row in rows]
+    return [TrackFix._make((*row[:-1], _split(row[-1]))) for row in rows]
 
 
 def list_positions(

@@ -118,3 +118,13 @@ def test_no_module_is_named_after_a_speed() -> None:
 def test_development_tools_are_not_shipped() -> None:
     include = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.packages.find]")[1]
     assert "devkit" not in include.split("[")[0]
+
+
+def test_no_class_name_is_defined_twice() -> None:
+    """One name, one meaning: a reader who meets ``Rejection`` knows which one it is."""
+    where: dict[str, list[str]] = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}

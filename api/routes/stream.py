@@ -44,7 +44,7 @@ from api.deps import Bearer, CurrentUser, Principal, audit_member_read, request_
 from api.routes import API_PREFIX
 from partymap.settings import Settings
 from store.audit import record_audit
-from store.live import Event
+from store.live import LiveEvent
 from store.members import member_paths
 from store.models import Role
 
@@ -63,7 +63,7 @@ class EventType(enum.Enum):
     ALERT = "alert"  # overdue, absent_streak or low_attendance
 
 
-def visible(principal: Principal, event: Event, path: str | None = None) -> bool:
+def visible(principal: Principal, event: LiveEvent, path: str | None = None) -> bool:
     """Whether ``principal`` may receive ``event``, its member being in the organisation at
     ``path`` (default: the event's own ``org_path``)."""
     if principal.role is Role.MEMBER:
@@ -74,7 +74,7 @@ def visible(principal: Principal, event: Event, path: str | None = None) -> bool
     return principal.whole_tree
 
 
-def encode(event: Event) -> str:
+def encode(event: LiveEvent) -> str:
     """One SSE message: ``event: <type>`` and the event as JSON (times in ISO 8601)."""
     data = json.dumps(event, default=_json_default, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event.get('type', 'message')}\ndata: {data}\n\n"
@@ -167,7 +167,7 @@ class _Watch:
             return "the user's role or organisation changed: reconnect"
         return None
 
-    def admit(self, session: Session, batch: list[Event]) -> list[Event]:
+    def admit(self, session: Session, batch: list[LiveEvent]) -> list[LiveEvent]:
         """The events of ``batch`` the user may see, judged by where their members belong
         now; members not yet audited on this stream are audited (committed) first."""
         chosen = [e for e in batch if e.get("type") in self.wanted]
@@ -187,7 +187,7 @@ class _Watch:
         return chosen
 
 
-def _current_path(event: Event, paths: dict[int, str]) -> str | None:
+def _current_path(event: LiveEvent, paths: dict[int, str]) -> str | None:
     member = event.get("member_id")
     if isinstance(member, int):
         return paths.get(member, "")  # a member who no longer exists: nobody's ("" is no path)

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from geo.model import CheckIn, VisitEnded
 from geo.presence.columns import SITE_BITS, SITE_MASK, PairColumns
 from geo.presence.kernel import CHECKIN, ENDED
-from geo.presence.state import Event, utc
+from geo.presence.state import PresenceEvent, utc
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -49,8 +49,8 @@ class PresenceEvents:
     def __len__(self) -> int:
         return len(self.kind)
 
-    def to_events(self) -> list[Event]:
-        out: list[Event] = []
+    def to_events(self) -> list[PresenceEvent]:
+        out: list[PresenceEvent] = []
         for i in range(len(self)):
             member, site = int(self.member_id[i]), int(self.site_id[i])
             since = float(self.pairs.since[i])

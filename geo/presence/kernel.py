@@ -94,7 +94,10 @@ FIX = np.dtype(
 
 
 class Epochs(NamedTuple):
-    """A batch as the loop reads it: fix columns, member rows, memberships sorted by fix."""
+    """A batch as the loop reads it: fix columns, member rows, memberships sorted by fix.
+
+    Named once for good: numba's on-disk cache pickles the types of a kernel's arguments by
+    name, and a cache written under another name fails to load instead of being recompiled."""
 
     row: IntArray
     reasons: npt.NDArray[np.uint16]

@@ -36,7 +36,16 @@ from __future__ import annotations
 import math
 
 from geo.columns import CONSTELLATIONS
-from geo.presence.state import OUTSIDE, Ev, Event, FixSummary, Observation, PairState, expire, step
+from geo.presence.state import (
+    OUTSIDE,
+    Ev,
+    FixSummary,
+    Observation,
+    PairState,
+    PresenceEvent,
+    expire,
+    step,
+)
 from geo.quality.rules import counts_as_liveness, meets_site_thresholds
 from geo.sites.membership import SiteIndex
 from gnss.model import Fix
@@ -59,7 +68,7 @@ class ReferenceTracker:
         self.pairs: dict[int, dict[int, PairState]] = {}  # member → site position → state
         self.last_seen: dict[int, float] = {}  # member → time of the last epoch taken
 
-    def observe(self, member: int, fix: Fix, reasons: tuple[str, ...]) -> list[Event]:
+    def observe(self, member: int, fix: Fix, reasons: tuple[str, ...]) -> list[PresenceEvent]:
         """One epoch of ``member`` with its quality verdict; the events it causes."""
         if not counts_as_liveness(reasons):
             return []
@@ -78,7 +87,7 @@ class ReferenceTracker:
         for site in states:
             evidence.setdefault(site, Ev.OUTSIDE if usable else Ev.ALIVE)
         summary = summarise(fix)
-        events: list[Event] = []
+        events: list[PresenceEvent] = []
         for site in sorted(evidence):
             ev = evidence[site]
             target = self.index.sites[site]
@@ -93,9 +102,9 @@ class ReferenceTracker:
             events.extend(caused)
         return events
 
-    def expire(self, now_s: float) -> list[Event]:
+    def expire(self, now_s: float) -> list[PresenceEvent]:
         """End the visits of members silent for longer than their sites' ``max_gap``."""
-        events: list[Event] = []
+        events: list[PresenceEvent] = []
         for member in sorted(self.pairs):
             states = self.pairs[member]
             for site in sorted(states):

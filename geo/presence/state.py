@@ -53,7 +53,7 @@ OUTSIDE, ARRIVING, PRESENT, LEAVING = (
 # Only accepted fixes reach presence: every rule (and the site's own thresholds) passed.
 PASSED_RULES = MappingProxyType({name: True for name in (*RULE_NAMES, "site_thresholds")})
 
-Event = CheckIn | VisitEnded
+PresenceEvent = CheckIn | VisitEnded
 
 
 class Ev(enum.IntEnum):
@@ -146,9 +146,9 @@ def utc(t: float) -> datetime:
 
 def step(
     s: PairState, obs: Observation, p: SiteParams, *, member_id: int, site_id: int
-) -> tuple[PairState, tuple[Event, ...]]:
+) -> tuple[PairState, tuple[PresenceEvent, ...]]:
     """One epoch's evidence applied to one pair: the new state and the events it caused."""
-    events: list[Event] = []
+    events: list[PresenceEvent] = []
     t, ev = obs.time_s, obs.evidence
 
     def ended(end: float, checked_in: bool) -> PairState:
@@ -191,7 +191,7 @@ def expire(
     *,
     member_id: int,
     site_id: int,
-) -> tuple[PairState, tuple[Event, ...]]:
+) -> tuple[PairState, tuple[PresenceEvent, ...]]:
     """Silence until ``now_s`` since the epoch at ``silent_since_s``: :func:`step`'s rule."""
     if now_s - silent_since_s <= p.max_gap_s or s.state not in (ARRIVING, LEAVING):
         return s, ()

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from gnss.epoch.accuracy import horizontal_accuracy_m
 from gnss.epoch.assemble import DAY_US
-from gnss.epoch.batch_rules import Epochs
+from gnss.epoch.batch_rules import EpochColumns
 from gnss.fixtable import FixTable, span_hashes
 from gnss.model import FixMode, FixQuality
 from gnss.nmea.lines import Lines
@@ -91,7 +91,7 @@ def split_timestamps(seconds: Floats) -> tuple[Ints, Ints]:
 
 
 def finish_epochs(
-    lines: Lines, epochs: Epochs, received: Floats, memory: MemoryColumns
+    lines: Lines, epochs: EpochColumns, received: Floats, memory: MemoryColumns
 ) -> tuple[Finished, Ints]:
     """Every epoch finished (``memory`` holds the epochs' devices' memories, by the epochs'
     device index, and is updated); also each device's last time of day (−1: no epoch)."""
@@ -214,7 +214,9 @@ def _nearest_day(tod: Ints, arrived: Floats) -> Ints:
     return np.asarray(arrival_day - late + early, dtype=np.int64)
 
 
-def _three_d(dev: Ints, dated: Mask, has_pos: Mask, epochs: Epochs, memory: MemoryColumns) -> Mask:
+def _three_d(
+    dev: Ints, dated: Mask, has_pos: Mask, epochs: EpochColumns, memory: MemoryColumns
+) -> Mask:
     """Per epoch, whether its fix is 3D; updates ``memory.three_d`` (dated epochs only)."""
     three_d = np.zeros(len(dated), dtype=bool)
     r = np.flatnonzero(dated)

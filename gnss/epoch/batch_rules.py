@@ -28,7 +28,7 @@ from gnss.model import Constellation
 from gnss.nmea.lines import Lines
 from gnss.nmea.scan import SAT_STRIDE
 
-__all__ = ["Epochs", "Learned", "Segments", "aggregate", "learn_enders", "segment"]
+__all__ = ["EpochColumns", "Learned", "Segments", "aggregate", "learn_enders", "segment"]
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -141,7 +141,7 @@ def segment(lines: Lines, p: Ints, device: Ints, learned: Learned, last_tod: Int
 
 
 @dataclass(slots=True)
-class Epochs:
+class EpochColumns:
     """Per closed epoch: the values :func:`gnss.epoch.assemble.finish` takes (-1 / NaN: absent)."""
 
     device: Ints
@@ -165,7 +165,7 @@ class Epochs:
     last_line: Ints
 
 
-def aggregate(lines: Lines, seg: Segments, keep_segment: Mask) -> Epochs:
+def aggregate(lines: Lines, seg: Segments, keep_segment: Mask) -> EpochColumns:
     """The chosen (closed, fine) segments, reduced as :func:`gnss.epoch.rules.summarize` does."""
     in_epoch = keep_segment[seg.segment]
     q = seg.lines[in_epoch]
@@ -217,7 +217,7 @@ def aggregate(lines: Lines, seg: Segments, keep_segment: Mask) -> Epochs:
     used_total = used.sum(axis=1)
     gst_at = first(kind == GST)
     starts = np.flatnonzero(np.diff(epoch, prepend=-1))
-    return Epochs(
+    return EpochColumns(
         device=seg.device[in_epoch][starts],
         tod=lines.tod[q[starts]],
         date=np.where(date_at >= 0, dates[np.maximum(date_at, 0)], 0),

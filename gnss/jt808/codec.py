@@ -2,7 +2,7 @@
 
 :func:`decode` reads one frame (with or without its flags); :func:`encode` writes one;
 :class:`Reader` takes a connection's reads, cut anywhere, and returns every frame they complete
-as a message or a counted :class:`~gnss.jt808.reasons.Rejection`. A refused frame keeps what
+as a message or a counted :class:`~gnss.jt808.reasons.FrameRejection`. A refused frame keeps what
 could be read of its header (even when its escapes or check code were wrong), so that the
 platform can answer "message error" to the serial number the terminal used.
 
@@ -18,7 +18,7 @@ Heartbeat(header=Header(msg_id=2, phone='012345678900', serial=10, ...))
 ['Heartbeat', 'Heartbeat']
 >>> bad = reader.feed(frame[:-2] + b"\\x80\\x7e")[0]
 >>> bad.reason, bad.header.serial, reader.counts.frames, reader.counts.accepted
-(<Reason.CHECKSUM: 'checksum'>, 10, 3, 2)
+(<FrameReason.CHECKSUM: 'checksum'>, 10, 3, 2)
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from __future__ import annotations
 from gnss.jt808 import header as headers
 from gnss.jt808.framing import FLAG, Deframer, lenient_unescape, unwrap, wrap
 from gnss.jt808.messages import Message, decode_body, encode_body
-from gnss.jt808.reasons import KEPT_BYTES, Counts, Reason, Rejection
+from gnss.jt808.reasons import KEPT_BYTES, FrameCounts, FrameReason, FrameRejection
 
 __all__ = ["Reader", "decode", "decode_payload", "encode"]
 
 # Refusals of a whole frame whose header may still be legible.
-_HEADER_MAY_BE_READ = frozenset({Reason.ESCAPE, Reason.CHECKSUM})
+_HEADER_MAY_BE_READ = frozenset({FrameReason.ESCAPE, FrameReason.CHECKSUM})
 
 
 def encode(message: Message) -> bytes:
@@ -39,30 +39,30 @@ def encode(message: Message) -> bytes:
     return wrap(headers.encode(message.header, encode_body(message)))
 
 
-def decode_payload(payload: bytes) -> Message | Rejection:
+def decode_payload(payload: bytes) -> Message | FrameRejection:
     """A frame's header and body (unescaped, check code verified and removed)."""
     parsed = headers.parse(payload)
-    if isinstance(parsed, Rejection):
+    if isinstance(parsed, FrameRejection):
         return parsed
     return decode_body(*parsed)
 
 
-def decode(frame: bytes) -> Message | Rejection:
+def decode(frame: bytes) -> Message | FrameRejection:
     """One frame as received, flags optional."""
     inner = frame[1:] if frame[:1] == bytes((FLAG,)) else frame
     inner = inner[:-1] if inner[-1:] == bytes((FLAG,)) else inner
     return _decode(unwrap(inner), inner)
 
 
-def _decode(unwrapped: bytes | Rejection, escaped: bytes) -> Message | Rejection:
+def _decode(unwrapped: bytes | FrameRejection, escaped: bytes) -> Message | FrameRejection:
     if isinstance(unwrapped, bytes):
         return decode_payload(unwrapped)
     if unwrapped.reason in _HEADER_MAY_BE_READ:
         # ``escaped`` may have been cut to the kept bytes: enough for any header.
         parsed = headers.parse(lenient_unescape(escaped)[:-1])
-        header = parsed.header if isinstance(parsed, Rejection) else parsed[0]
+        header = parsed.header if isinstance(parsed, FrameRejection) else parsed[0]
         if header is not None:
-            return Rejection(unwrapped.reason, unwrapped.data, unwrapped.detail, header)
+            return FrameRejection(unwrapped.reason, unwrapped.data, unwrapped.detail, header)
     return unwrapped
 
 
@@ -75,26 +75,26 @@ class Reader:
 
     def __init__(self) -> None:
         self._deframer = Deframer()
-        self.counts = Counts()
+        self.counts = FrameCounts()
 
-    def feed(self, data: bytes) -> list[Message | Rejection]:
+    def feed(self, data: bytes) -> list[Message | FrameRejection]:
         return self._count([self._one(item) for item in self._deframer.feed(data)])
 
-    def flush(self) -> list[Message | Rejection]:
+    def flush(self) -> list[Message | FrameRejection]:
         return self._count(list(self._deframer.flush()))
 
     @property
     def pending(self) -> int:
         return self._deframer.pending
 
-    def _one(self, item: bytes | Rejection) -> Message | Rejection:
+    def _one(self, item: bytes | FrameRejection) -> Message | FrameRejection:
         if isinstance(item, bytes):
             return decode_payload(item)
         if item.reason in _HEADER_MAY_BE_READ:
             return _decode(item, item.data)
         return item
 
-    def _count(self, outcomes: list[Message | Rejection]) -> list[Message | Rejection]:
+    def _count(self, outcomes: list[Message | FrameRejection]) -> list[Message | FrameRejection]:
         for outcome in outcomes:
             self.counts.add(outcome)
         return outcomes

@@ -20,14 +20,14 @@ frame costs only itself; what lies between two flags is one frame, accepted or r
 >>> deframer = Deframer()
 >>> out = deframer.feed(bytes.fromhex("ffff7e00020000012345678900000a817e7e0002"))
 >>> out[0].reason, out[1].hex(), deframer.pending
-(<Reason.FRAMING: 'framing'>, '00020000012345678900000a', 2)
+(<FrameReason.FRAMING: 'framing'>, '00020000012345678900000a', 2)
 >>> deframer.feed(bytes.fromhex("0000012345678900000a807e"))[0].reason
-<Reason.CHECKSUM: 'checksum'>
+<FrameReason.CHECKSUM: 'checksum'>
 """
 
 from __future__ import annotations
 
-from gnss.jt808.reasons import KEPT_BYTES, Reason, Rejection
+from gnss.jt808.reasons import KEPT_BYTES, FrameReason, FrameRejection
 
 __all__ = [
     "FLAG",
@@ -101,15 +101,15 @@ def wrap(message: bytes) -> bytes:
     return _FLAG + escape(message + bytes((check_code(message),))) + _FLAG
 
 
-def unwrap(escaped: bytes) -> bytes | Rejection:
+def unwrap(escaped: bytes) -> bytes | FrameRejection:
     """Header and body of what lay between two flags, check code verified and removed."""
     raw = unescape(escaped)
     if raw is None:
-        return Rejection(Reason.ESCAPE, escaped[:KEPT_BYTES])
+        return FrameRejection(FrameReason.ESCAPE, escaped[:KEPT_BYTES])
     if len(raw) < MIN_PAYLOAD + 1:
-        return Rejection(Reason.TOO_SHORT, escaped[:KEPT_BYTES])
+        return FrameRejection(FrameReason.TOO_SHORT, escaped[:KEPT_BYTES])
     if check_code(raw) != 0:  # the check code XORs the rest to zero
-        return Rejection(Reason.CHECKSUM, escaped[:KEPT_BYTES])
+        return FrameRejection(FrameReason.CHECKSUM, escaped[:KEPT_BYTES])
     return raw[:-1]
 
 
@@ -117,7 +117,7 @@ class Deframer:
     """Cuts a byte stream into frames at 0x7e flags, holding back an unfinished frame.
 
     ``feed`` returns, in order, each frame completed by the bytes given: its header and body
-    (escapes undone, check code verified and removed) or a :class:`Rejection`. Bytes before the
+    (escapes undone, check code verified and removed) or a :class:`FrameRejection`. Bytes before the
     stream's first flag are one ``framing`` rejection; a run longer than any frame before the
     next flag is one ``too_long`` rejection and is not buffered; ``flush`` at the end of the
     stream turns an unfinished frame into a ``truncated`` rejection. Empty runs between flags
@@ -131,12 +131,12 @@ class Deframer:
         self._started = False  # a flag has been seen
         self._overflow = False  # the open run grew past MAX_ESCAPED and is being skipped
 
-    def feed(self, data: bytes) -> list[bytes | Rejection]:
+    def feed(self, data: bytes) -> list[bytes | FrameRejection]:
         if _FLAG not in data:
             self._extend(data)
             return []
         runs = data.split(_FLAG)
-        out: list[bytes | Rejection] = []
+        out: list[bytes | FrameRejection] = []
         first = self._close(runs[0])
         if first is not None:
             out.append(first)
@@ -148,18 +148,18 @@ class Deframer:
         self._extend(runs[-1])
         return out
 
-    def flush(self) -> list[Rejection]:
+    def flush(self) -> list[FrameRejection]:
         """The end of the stream: an unfinished frame (or leading garbage) is refused."""
         pending, overflow, started = self._pending, self._overflow, self._started
         self._pending, self._overflow = b"", False
         if not pending:
             return []
         if not started:
-            return [Rejection(Reason.FRAMING, pending[:KEPT_BYTES], "no flag at all")]
+            return [FrameRejection(FrameReason.FRAMING, pending[:KEPT_BYTES], "no flag at all")]
         if overflow:
-            return [Rejection(Reason.TOO_LONG, pending)]
+            return [FrameRejection(FrameReason.TOO_LONG, pending)]
         detail = "stream ended before a closing flag"
-        return [Rejection(Reason.TRUNCATED, pending[:KEPT_BYTES], detail)]
+        return [FrameRejection(FrameReason.TRUNCATED, pending[:KEPT_BYTES], detail)]
 
     @property
     def pending(self) -> int:
@@ -174,19 +174,21 @@ class Deframer:
             self._pending = self._pending[:KEPT_BYTES]
             self._overflow = True
 
-    def _close(self, tail: bytes) -> Rejection | bytes | None:
+    def _close(self, tail: bytes) -> FrameRejection | bytes | None:
         """The open run, completed by ``tail`` and closed by a flag. (An overflowed run kept
         only its first bytes, which is all a rejection keeps of any run.)"""
         if not self._started:
             run = (self._pending + tail)[:KEPT_BYTES]
-            return Rejection(Reason.FRAMING, run, "before the first flag") if run else None
+            return (
+                FrameRejection(FrameReason.FRAMING, run, "before the first flag") if run else None
+            )
         if self._overflow:
-            return Rejection(Reason.TOO_LONG, self._pending)
+            return FrameRejection(FrameReason.TOO_LONG, self._pending)
         run = self._pending + tail
         return _frame(run) if run else None
 
 
-def _frame(run: bytes) -> bytes | Rejection:
+def _frame(run: bytes) -> bytes | FrameRejection:
     if len(run) > MAX_ESCAPED:
-        return Rejection(Reason.TOO_LONG, run[:KEPT_BYTES])
+        return FrameRejection(FrameReason.TOO_LONG, run[:KEPT_BYTES])
     return unwrap(run)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gnss.jt808.reasons import KEPT_BYTES, Reason, Rejection
+from gnss.jt808.reasons import KEPT_BYTES, FrameReason, FrameRejection
 
 __all__ = ["MAX_BODY", "PHONE_DIGITS", "Header", "encode", "parse"]
 
@@ -56,27 +56,29 @@ class Header:
         return self.packet_count is not None
 
 
-def parse(payload: bytes) -> tuple[Header, bytes] | Rejection:
+def parse(payload: bytes) -> tuple[Header, bytes] | FrameRejection:
     """The header and body of an unescaped, checked frame (check code removed).
 
     A body shorter than the properties say is ``truncated``, a longer one ``bad_length``; a
     frame too short for its own header is ``too_short``.
     """
     if len(payload) < 4:
-        return Rejection(Reason.TOO_SHORT, payload[:KEPT_BYTES])
+        return FrameRejection(FrameReason.TOO_SHORT, payload[:KEPT_BYTES])
     msg_id = int.from_bytes(payload[0:2], "big")
     properties = int.from_bytes(payload[2:4], "big")
     at = 4
     version: int | None = None
     if properties & _VERSION_FLAG:
         if len(payload) < 5:
-            return Rejection(Reason.TOO_SHORT, payload[:KEPT_BYTES])
+            return FrameRejection(FrameReason.TOO_SHORT, payload[:KEPT_BYTES])
         version = payload[4]
         at = 5
     digits = PHONE_DIGITS[version is not None]
     size = at + digits // 2 + 2 + (4 if properties & _SUBPACKAGED else 0)
     if len(payload) < size:
-        return Rejection(Reason.TOO_SHORT, payload[:KEPT_BYTES], "shorter than its header")
+        return FrameRejection(
+            FrameReason.TOO_SHORT, payload[:KEPT_BYTES], "shorter than its header"
+        )
     phone = payload[at : at + digits // 2].hex()
     at += digits // 2
     serial = int.from_bytes(payload[at : at + 2], "big")
@@ -96,9 +98,9 @@ def parse(payload: bytes) -> tuple[Header, bytes] | Rejection:
     body = payload[size:]
     declared = properties & _LENGTH
     if len(body) != declared:
-        reason = Reason.TRUNCATED if len(body) < declared else Reason.BAD_LENGTH
+        reason = FrameReason.TRUNCATED if len(body) < declared else FrameReason.BAD_LENGTH
         detail = f"body of {len(body)} bytes, header says {declared}"
-        return Rejection(reason, payload[:KEPT_BYTES], detail, header)
+        return FrameRejection(reason, payload[:KEPT_BYTES], detail, header)
     return header, body
 
 

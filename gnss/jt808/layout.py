@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gnss.jt808.reasons import Reason
+from gnss.jt808.reasons import FrameReason
 
 __all__ = [
     "I16",
@@ -49,7 +49,7 @@ __all__ = [
 class BodyError(Exception):
     """A body that does not fit its layout; carries the rejection reason."""
 
-    def __init__(self, reason: Reason, detail: str) -> None:
+    def __init__(self, reason: FrameReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -84,7 +84,7 @@ Layout = tuple[Field, ...]
 def _take(data: bytes, at: int, size: int, what: str) -> bytes:
     if at + size > len(data):
         detail = f"{what}: needs {size} bytes at {at}, body has {len(data)}"
-        raise BodyError(Reason.TOO_SHORT, detail)
+        raise BodyError(FrameReason.TOO_SHORT, detail)
     return data[at : at + size]
 
 
@@ -114,7 +114,7 @@ def bcd(size: int) -> Codec:
     def read_bcd(data: bytes, at: int) -> tuple[str, int]:
         digits = _take(data, at, size, "bcd").hex()
         if not digits.isdigit():
-            raise BodyError(Reason.BAD_FIELD, f"BCD {digits!r} has a non-decimal digit")
+            raise BodyError(FrameReason.BAD_FIELD, f"BCD {digits!r} has a non-decimal digit")
         return digits, at + size
 
     def write_bcd(value: str) -> bytes:
@@ -179,7 +179,7 @@ def sized(item: Codec, length: Codec = U16) -> Codec:
         chunk = _take(data, at, size, f"sized {item.name}")
         value, used = item.read(chunk, 0)
         if used != size:
-            raise BodyError(Reason.BAD_FIELD, f"{item.name} used {used} of its {size} bytes")
+            raise BodyError(FrameReason.BAD_FIELD, f"{item.name} used {used} of its {size} bytes")
         return value, at + size
 
     def write_sized(value: Any) -> bytes:
@@ -239,7 +239,7 @@ def read(layout: Layout, data: bytes) -> dict[str, Any]:
             size = field.packed.size
             if at + size > len(data):
                 detail = f"{field.names[0]}…: needs {size} bytes at {at}, body has {len(data)}"
-                raise BodyError(Reason.TOO_SHORT, detail)
+                raise BodyError(FrameReason.TOO_SHORT, detail)
             values.update(zip(field.names, field.packed.unpack_from(data, at), strict=True))
             at += size
             continue
@@ -256,7 +256,7 @@ def read(layout: Layout, data: bytes) -> dict[str, Any]:
         else:
             values[field.name] = value
     if at != len(data):
-        raise BodyError(Reason.BAD_FIELD, f"{len(data) - at} bytes after the last field")
+        raise BodyError(FrameReason.BAD_FIELD, f"{len(data) - at} bytes after the last field")
     return values
 
 

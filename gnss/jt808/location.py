@@ -56,7 +56,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gnss.jt808.layout import I16, REST, U16, U32, BodyError, Codec, Field, Layout, read, write
-from gnss.jt808.reasons import Reason
+from gnss.jt808.reasons import FrameReason
 from gnss.model import Constellation
 
 __all__ = [
@@ -201,17 +201,17 @@ class Location:
 def _read_time(data: bytes, at: int) -> tuple[datetime | None, int]:
     raw = data[at : at + 6]
     if len(raw) < 6:
-        raise BodyError(Reason.TOO_SHORT, "location time: needs 6 bytes")
+        raise BodyError(FrameReason.TOO_SHORT, "location time: needs 6 bytes")
     digits = raw.hex()
     if digits == "000000000000":
         return None, at + 6
     if not digits.isdigit():
-        raise BodyError(Reason.BAD_FIELD, f"time {digits!r} is not BCD")
+        raise BodyError(FrameReason.BAD_FIELD, f"time {digits!r} is not BCD")
     year, month, day, hour, minute, second = [(b >> 4) * 10 + (b & 15) for b in raw]
     try:
         return datetime(2000 + year, month, day, hour, minute, second), at + 6
     except ValueError as error:
-        raise BodyError(Reason.BAD_FIELD, f"time {digits!r}: {error}") from None
+        raise BodyError(FrameReason.BAD_FIELD, f"time {digits!r}: {error}") from None
 
 
 def _write_time(value: datetime | None) -> bytes:
@@ -261,7 +261,7 @@ def _values(location: Location) -> dict[str, Any]:
 def _read_location(data: bytes, at: int) -> tuple[Location, int]:
     location = Location(**read(LAYOUT, data[at:]))
     if location.lat_microdeg > 90_000_000 or location.lon_microdeg > 180_000_000:
-        raise BodyError(Reason.BAD_FIELD, "latitude or longitude out of range")
+        raise BodyError(FrameReason.BAD_FIELD, "latitude or longitude out of range")
     return location, len(data)
 
 

@@ -17,7 +17,7 @@ Authentication(header=Header(msg_id=258, ...), code=b'secret', imei=None, softwa
 >>> encode_body(message)
 b'secret'
 >>> decode_body(Header(0x0900, "012345678900", 6), b"").reason
-<Reason.UNKNOWN_MESSAGE: 'unknown_message'>
+<FrameReason.UNKNOWN_MESSAGE: 'unknown_message'>
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from gnss.jt808.layout import (
     write,
 )
 from gnss.jt808.location import LOCATION, Location
-from gnss.jt808.reasons import KEPT_BYTES, Reason, Rejection
+from gnss.jt808.reasons import KEPT_BYTES, FrameReason, FrameRejection
 
 __all__ = [
     "Authentication",
@@ -275,20 +275,22 @@ def _spec(header: Header, size: int) -> Spec | None:
     return SPECS.get(key)
 
 
-def decode_body(header: Header, body: bytes) -> Message | Rejection:
+def decode_body(header: Header, body: bytes) -> Message | FrameRejection:
     """The typed message for a header and body, or why it was refused."""
     if header.subpackaged:
-        return Rejection(Reason.SUBPACKAGED, body[:KEPT_BYTES], "multi-packet message", header)
+        return FrameRejection(
+            FrameReason.SUBPACKAGED, body[:KEPT_BYTES], "multi-packet message", header
+        )
     if header.encryption:
-        return Rejection(Reason.ENCRYPTED, body[:KEPT_BYTES], "encrypted body", header)
+        return FrameRejection(FrameReason.ENCRYPTED, body[:KEPT_BYTES], "encrypted body", header)
     spec = _spec(header, len(body))
     if spec is None:
         detail = f"message 0x{header.msg_id:04x}"
-        return Rejection(Reason.UNKNOWN_MESSAGE, body[:KEPT_BYTES], detail, header)
+        return FrameRejection(FrameReason.UNKNOWN_MESSAGE, body[:KEPT_BYTES], detail, header)
     try:
         values = read(spec.layout, body)
     except BodyError as error:
-        return Rejection(error.reason, body[:KEPT_BYTES], error.detail, header)
+        return FrameRejection(error.reason, body[:KEPT_BYTES], error.detail, header)
     return spec.cls(header=header, **values, **spec.extra)
 
 

@@ -1,11 +1,11 @@
 """Why a JT/T 808 frame or message was refused, and the count of what became of a stream.
 
-Bad input is a value, never an exception (the same discipline as NMEA lines): every frame read
-from a terminal is either a decoded message or a :class:`Rejection` with a :class:`Reason`, and
-:class:`Counts` keeps ``accepted + rejected == frames``.
+Bad input is a value, never an exception (the same discipline as NMEA lines): every frame read from
+a terminal is either a decoded message or a :class:`FrameRejection` with a :class:`FrameReason`, and
+:class:`FrameCounts` keeps ``accepted + rejected == frames``.
 
->>> counts = Counts()
->>> counts.add(Rejection(Reason.CHECKSUM, b"\\x00\\x02"))
+>>> counts = FrameCounts()
+>>> counts.add(FrameRejection(FrameReason.CHECKSUM, b"\\x00\\x02"))
 >>> counts.frames, counts.accepted, dict(counts.rejected)
 (1, 0, {'checksum': 1})
 """
@@ -20,10 +20,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gnss.jt808.header import Header
 
-__all__ = ["ANSWER_MESSAGE_ERROR", "ANSWER_NOT_SUPPORTED", "Counts", "Reason", "Rejection"]
+__all__ = [
+    "ANSWER_MESSAGE_ERROR",
+    "ANSWER_NOT_SUPPORTED",
+    "FrameCounts",
+    "FrameReason",
+    "FrameRejection",
+]
 
 
-class Reason(enum.Enum):
+class FrameReason(enum.Enum):
     """Why a frame was refused. The value is the name used in counters."""
 
     FRAMING = "framing"  # bytes before a stream's first 0x7e flag
@@ -44,23 +50,25 @@ class Reason(enum.Enum):
 # sent something well-formed that partymap does not read.
 ANSWER_MESSAGE_ERROR = frozenset(
     {
-        Reason.ESCAPE,
-        Reason.TOO_SHORT,
-        Reason.CHECKSUM,
-        Reason.TRUNCATED,
-        Reason.BAD_LENGTH,
-        Reason.BAD_FIELD,
+        FrameReason.ESCAPE,
+        FrameReason.TOO_SHORT,
+        FrameReason.CHECKSUM,
+        FrameReason.TRUNCATED,
+        FrameReason.BAD_LENGTH,
+        FrameReason.BAD_FIELD,
     }
 )
-ANSWER_NOT_SUPPORTED = frozenset({Reason.UNKNOWN_MESSAGE, Reason.SUBPACKAGED, Reason.ENCRYPTED})
+ANSWER_NOT_SUPPORTED = frozenset(
+    {FrameReason.UNKNOWN_MESSAGE, FrameReason.SUBPACKAGED, FrameReason.ENCRYPTED}
+)
 
 
 @dataclass(frozen=True, slots=True)
-class Rejection:
+class FrameRejection:
     """A refused frame: ``data`` is what was received between the flags (at most
     :data:`KEPT_BYTES` of it), ``header`` what could be read of its header, if anything."""
 
-    reason: Reason
+    reason: FrameReason
     data: bytes
     detail: str = ""
     header: Header | None = None
@@ -71,7 +79,7 @@ KEPT_BYTES = 256
 
 
 @dataclass(slots=True)
-class Counts:
+class FrameCounts:
     """What became of a stream's frames: ``accepted + rejected_total == frames`` always."""
 
     frames: int = 0
@@ -83,9 +91,9 @@ class Counts:
         return sum(self.rejected.values())
 
     def add(self, outcome: object) -> None:
-        """Counts one frame's outcome: a :class:`Rejection` or a decoded message."""
+        """FrameCounts one frame's outcome: a :class:`FrameRejection` or a decoded message."""
         self.frames += 1
-        if isinstance(outcome, Rejection):
+        if isinstance(outcome, FrameRejection):
             self.rejected[outcome.reason.value] += 1
         else:
             self.accepted += 1

@@ -33,7 +33,7 @@ it was well-formed but of a kind partymap does not read.
 >>> auth = Authentication(Header(0x0102, "013800000007", 0), b"s3cret")
 >>> state, outcome = step(SessionState(), auth, terminal)
 >>> state.phase, outcome.event, decode(outcome.replies[0]).result
-(<Phase.AUTHENTICATED: 'authenticated'>, <Event.AUTHENTICATED: 'authenticated'>, 0)
+(<Phase.AUTHENTICATED: 'authenticated'>, <SessionEvent.AUTHENTICATED: 'authenticated'>, 0)
 >>> state, outcome = step(state, Heartbeat(Header(0x0002, "013800000007", 1)))
 >>> reply = decode(outcome.replies[0])
 >>> hex(reply.header.msg_id), reply.header.serial, reply.reply_serial, reply.reply_id, reply.result
@@ -65,14 +65,14 @@ from gnss.jt808.messages import (
     Result,
     TerminalResponse,
 )
-from gnss.jt808.reasons import ANSWER_MESSAGE_ERROR, ANSWER_NOT_SUPPORTED, Rejection
+from gnss.jt808.reasons import ANSWER_MESSAGE_ERROR, ANSWER_NOT_SUPPORTED, FrameRejection
 
 __all__ = [
     "Ack",
-    "Event",
     "Grant",
     "Outcome",
     "Phase",
+    "SessionEvent",
     "SessionState",
     "Terminal",
     "lookup_phone",
@@ -89,7 +89,7 @@ class Phase(enum.Enum):
     AUTHENTICATED = "authenticated"
 
 
-class Event(enum.Enum):
+class SessionEvent(enum.Enum):
     """What a step did that counters and the log should know; the value is the counter name."""
 
     REGISTRATION_GRANTED = "registration_granted"
@@ -163,11 +163,11 @@ class Outcome:
     blind_area: bool = False
     ack: Ack | None = None
     grant: Grant | None = None
-    event: Event | None = None
+    event: SessionEvent | None = None
     close: bool = False
 
 
-def lookup_phone(item: Message | Rejection) -> str | None:
+def lookup_phone(item: Message | FrameRejection) -> str | None:
     """The phone number whose :class:`Terminal` :func:`step` needs for ``item``, if any."""
     if isinstance(item, Registration | Authentication):
         return item.header.phone
@@ -175,11 +175,11 @@ def lookup_phone(item: Message | Rejection) -> str | None:
 
 
 def step(
-    state: SessionState, item: Message | Rejection, terminal: Terminal | None = None
+    state: SessionState, item: Message | FrameRejection, terminal: Terminal | None = None
 ) -> tuple[SessionState, Outcome]:
     """The next state and what to do about ``item``. ``terminal`` is the directory's answer for
     :func:`lookup_phone` (None: unknown); other messages do not need it."""
-    if isinstance(item, Rejection):
+    if isinstance(item, FrameRejection):
         return _refused(state, item)
     if isinstance(item, TerminalResponse):
         return state, Outcome()  # a response is not answered
@@ -188,16 +188,16 @@ def step(
     if isinstance(item, Authentication):
         return _authenticate(state, item, terminal)
     if isinstance(item, PlatformResponse | RegistrationResponse):
-        return _respond(state, item.header, Result.NOT_SUPPORTED, event=Event.UNEXPECTED)
+        return _respond(state, item.header, Result.NOT_SUPPORTED, event=SessionEvent.UNEXPECTED)
     if state.phase is not Phase.AUTHENTICATED:
-        return _respond(state, item.header, Result.FAILURE, event=Event.UNAUTHENTICATED)
+        return _respond(state, item.header, Result.FAILURE, event=SessionEvent.UNAUTHENTICATED)
     if item.header.phone != state.phone:
-        return _respond(state, item.header, Result.FAILURE, event=Event.WRONG_TERMINAL)
+        return _respond(state, item.header, Result.FAILURE, event=SessionEvent.WRONG_TERMINAL)
     if isinstance(item, Heartbeat):
         return _respond(state, item.header, Result.OK)
     if isinstance(item, Deregistration):
         after = dataclasses.replace(state, phase=Phase.CONNECTED, phone=None, device_id=None)
-        return _respond(after, item.header, Result.OK, event=Event.DEREGISTERED)
+        return _respond(after, item.header, Result.OK, event=SessionEvent.DEREGISTERED)
     if isinstance(item, LocationReport):
         return _locations(state, item.header, (item.location,), blind_area=False)
     return _locations(state, item.header, item.locations, blind_area=item.blind_area)
@@ -215,7 +215,7 @@ def _respond(
     to: Header,
     result: Result,
     *,
-    event: Event | None = None,
+    event: SessionEvent | None = None,
     close: bool = False,
 ) -> tuple[SessionState, Outcome]:
     state, header = _reply_header(state, MessageId.PLATFORM_RESPONSE, to)
@@ -223,7 +223,7 @@ def _respond(
     return state, Outcome(replies=(reply,), event=event, close=close)
 
 
-def _refused(state: SessionState, rejection: Rejection) -> tuple[SessionState, Outcome]:
+def _refused(state: SessionState, rejection: FrameRejection) -> tuple[SessionState, Outcome]:
     to = rejection.header
     if to is None or to.msg_id == MessageId.TERMINAL_RESPONSE:
         return state, Outcome()
@@ -241,15 +241,17 @@ def _register(
     after, header = _reply_header(state, MessageId.REGISTRATION_RESPONSE, to)
     if terminal is None or not terminal.active:
         refusal = encode(RegistrationResponse(header, to.serial, RegistrationResult.NO_TERMINAL))
-        event = Event.UNKNOWN_TERMINAL if terminal is None else Event.INACTIVE_TERMINAL
+        event = (
+            SessionEvent.UNKNOWN_TERMINAL if terminal is None else SessionEvent.INACTIVE_TERMINAL
+        )
         return after, Outcome(replies=(refusal,), event=event, close=True)
     if terminal.registered or state.granted:
         result = RegistrationResult.TERMINAL_REGISTERED
         refusal = encode(RegistrationResponse(header, to.serial, result))
-        return after, Outcome(replies=(refusal,), event=Event.ALREADY_REGISTERED)
+        return after, Outcome(replies=(refusal,), event=SessionEvent.ALREADY_REGISTERED)
     grant = Grant(terminal.device_id, to.phone, header, to.serial)
     granted = dataclasses.replace(after, granted=True)
-    return granted, Outcome(grant=grant, event=Event.REGISTRATION_GRANTED)
+    return granted, Outcome(grant=grant, event=SessionEvent.REGISTRATION_GRANTED)
 
 
 def _authenticate(
@@ -259,11 +261,11 @@ def _authenticate(
     matches = hmac.compare_digest(hashlib.sha256(message.code).digest(), stored or _NO_CODE)
     if terminal is None or stored is None or not matches:
         event = (
-            Event.UNKNOWN_TERMINAL
+            SessionEvent.UNKNOWN_TERMINAL
             if terminal is None
-            else Event.INACTIVE_TERMINAL
+            else SessionEvent.INACTIVE_TERMINAL
             if not terminal.active
-            else Event.BAD_CODE
+            else SessionEvent.BAD_CODE
         )
         after = dataclasses.replace(state, phase=Phase.CONNECTED, phone=None, device_id=None)
         return _respond(after, message.header, Result.FAILURE, event=event, close=True)
@@ -274,7 +276,7 @@ def _authenticate(
         device_id=terminal.device_id,
         utc_offset_s=terminal.utc_offset_s,
     )
-    return _respond(after, message.header, Result.OK, event=Event.AUTHENTICATED)
+    return _respond(after, message.header, Result.OK, event=SessionEvent.AUTHENTICATED)
 
 
 def _locations(

@@ -28,7 +28,8 @@ from operator import xor
 import pynmea2
 
 from gnss.nmea.fields import BadFieldError
-from gnss.nmea.handlers import MIN_FIELDS, TABLE, Fields
+from gnss.nmea.handlers import TABLE, Fields
+from gnss.nmea.layout import MIN_FIELDS
 from gnss.nmea.sentences import Reason, Rejection, Sentence
 
 __all__ = [

@@ -7,8 +7,8 @@ epoch sentence (GGA, RMC, GNS, GLL, GSA, GSV, VTG, ZDA, GST, with its fields in 
 comment, checksum, unknown type), or *declined*: anything it does not read exactly as the
 reference does — binary, ``$$``, glued sentences, short or malformed fields, fields the readers
 of :mod:`gnss.nmea.scan_fields` leave alone, unusual layouts. Declined lines go to the reference
-parser (:mod:`gnss.nmea.parser`, whose handlers these mirror), which decides. Values are the
-reference's bit for bit.
+parser (:mod:`gnss.nmea.parser`), which decides. Both read each value at the index the sentence's
+layout gives (:mod:`gnss.nmea.layout`); values are the reference's bit for bit.
 
 Compiled with numba rather than written as numpy column passes: a batch of full multi-GNSS
 epochs holds ten sentence types, and column passes paid a fixed price per array operation for
@@ -31,8 +31,9 @@ from gnss.epoch.rules import KIND_INDEX
 from gnss.jit import compiled
 from gnss.model import Constellation
 from gnss.nmea.fields import TALKER_SYSTEMS, satellite_for
+from gnss.nmea.layout import GGA, GLL, GNS, GSA, GST, GSV, MIN_FIELDS, RMC, TXT, VTG, ZDA
 from gnss.nmea.lines import HEX, Lines
-from gnss.nmea.parser import MAX_SENTENCE, MIN_FIELDS
+from gnss.nmea.parser import MAX_SENTENCE
 from gnss.nmea.scan_fields import (
     calendar_bad,
     char,
@@ -262,7 +263,7 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
         ):  # fmt: skip
             continue
         if found == 0:  # TXT
-            if fields >= 4:
+            if fields >= TXT.minimum:
                 out.status[i] = NEUTRAL
             continue
         if fields < tab.min_fields[found]:
@@ -271,31 +272,34 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
         talker = int(a[s + 1]) << 8 | int(a[s + 2])
         bad = False
         if found in (1, 3):  # GGA, GNS: time, position, satellites, HDOP, altitude
-            t, bad = time_of_day(a, bounds, fields, 0)
-            la, lo, wrong = position(a, bounds, fields, 1, tab.pow10)
-            n_sats, s_bad = integer(a, bounds, fields, 6, 3)
-            h, h_bad = dop(a, bounds, fields, 7, tab.pow10)
-            al, a_bad = decimal(a, bounds, fields, 8, tab.pow10)
+            gga = found == 1
+            t, bad = time_of_day(a, bounds, fields, GGA.time if gga else GNS.time)
+            la, lo, wrong = position(
+                a, bounds, fields, GGA.position if gga else GNS.position, tab.pow10
+            )
+            n_sats, s_bad = integer(a, bounds, fields, GGA.sats if gga else GNS.sats, 3)
+            h, h_bad = dop(a, bounds, fields, GGA.hdop if gga else GNS.hdop, tab.pow10)
+            al, a_bad = decimal(a, bounds, fields, GGA.alt if gga else GNS.alt, tab.pow10)
             bad = bad or wrong or s_bad or h_bad or a_bad
             out.tod[i], out.base[i] = t, _base(found, talker, -1, -1, 0)
             out.lat[i], out.lon[i], out.alt[i], out.sats[i], out.hdop[i] = la, lo, al, n_sats, h
             placed = not (math.isnan(la) or math.isnan(lo))
-            if found == 1:
-                q, q_bad = integer(a, bounds, fields, 5, 3)
+            if gga:
+                q, q_bad = integer(a, bounds, fields, GGA.quality, 3)
                 out.valid[i], out.quality[i] = q > 0 and placed, q
                 bad = bad or q_bad or q > 8
             else:
-                mode, _ = char(a, bounds, fields, 5)
+                mode, _ = char(a, bounds, fields, GNS.mode)
                 out.valid[i] = mode not in (0, 78) and placed
                 out.quality[i] = tab.mode_quality[mode]
         elif found == 2:  # RMC
-            t, bad = time_of_day(a, bounds, fields, 0)
-            state, state_len = char(a, bounds, fields, 1)
-            la, lo, wrong = position(a, bounds, fields, 2, tab.pow10)
-            knots, k_bad = decimal(a, bounds, fields, 6, tab.pow10)
-            heading, c_bad = decimal(a, bounds, fields, 7, tab.pow10)
-            day, d_bad = ddmmyy(a, bounds, fields, 8, tab.days)
-            mode, _ = char(a, bounds, fields, 11)
+            t, bad = time_of_day(a, bounds, fields, RMC.time)
+            state, state_len = char(a, bounds, fields, RMC.status)
+            la, lo, wrong = position(a, bounds, fields, RMC.position, tab.pow10)
+            knots, k_bad = decimal(a, bounds, fields, RMC.speed_knots, tab.pow10)
+            heading, c_bad = decimal(a, bounds, fields, RMC.course, tab.pow10)
+            day, d_bad = ddmmyy(a, bounds, fields, RMC.date, tab.days)
+            mode, _ = char(a, bounds, fields, RMC.mode)
             bad = bad or wrong or k_bad or c_bad or d_bad
             out.tod[i], out.base[i] = t, _base(2, talker, -1, -1, 0)
             ok = state_len == 1 and state in (65, 68) and mode != 78
@@ -304,10 +308,10 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             out.quality[i], out.date[i] = tab.mode_quality[mode], day
             out.speed[i], out.course[i] = knots * KNOT_MPS, heading
         elif found == 4:  # GLL
-            la, lo, bad = position(a, bounds, fields, 0, tab.pow10)
-            t, t_bad = time_of_day(a, bounds, fields, 4)
-            state, state_len = char(a, bounds, fields, 5)
-            mode, _ = char(a, bounds, fields, 6)
+            la, lo, bad = position(a, bounds, fields, GLL.position, tab.pow10)
+            t, t_bad = time_of_day(a, bounds, fields, GLL.time)
+            state, state_len = char(a, bounds, fields, GLL.status)
+            mode, _ = char(a, bounds, fields, GLL.mode)
             bad = bad or t_bad
             out.tod[i], out.base[i] = t, _base(4, talker, -1, -1, 0)
             ok = state_len == 1 and state == 65 and mode != 78
@@ -315,29 +319,30 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             out.valid[i] = ok and not (math.isnan(la) or math.isnan(lo))
             out.quality[i] = tab.mode_quality[mode]
         elif found == 5:  # GSA: 24-channel layouts are left to the reference
-            bad = fields not in (17, 18)
-            fix, fix_len = char(a, bounds, fields, 1)
-            for k in range(13):
-                j = k + 2 if k < 12 else 17  # twelve satellites, then the system id
+            bad = fields not in (GSA.minimum, GSA.system + 1)
+            fix, fix_len = char(a, bounds, fields, GSA.fix_type)
+            for k in range(GSA.sats + 1):
+                # the satellites, then the system id
+                j = GSA.first_sat + k if k < GSA.sats else GSA.system
                 numbers[k], wrong = integer(a, bounds, fields, j, 3)
-                bad = bad or (wrong and (k < 12 or fields == 18))
-            system = numbers[12] if fields == 18 else -1
-            p, p_bad = dop(a, bounds, fields, 14, tab.pow10)
-            h, h_bad = dop(a, bounds, fields, 15, tab.pow10)
-            v, v_bad = dop(a, bounds, fields, 16, tab.pow10)
+                bad = bad or (wrong and (k < GSA.sats or fields == GSA.system + 1))
+            system = numbers[GSA.sats] if fields == GSA.system + 1 else -1
+            p, p_bad = dop(a, bounds, fields, GSA.pdop, tab.pow10)
+            h, h_bad = dop(a, bounds, fields, GSA.hdop, tab.pow10)
+            v, v_bad = dop(a, bounds, fields, GSA.vdop, tab.pow10)
             bad = bad or p_bad or h_bad or v_bad
             out.base[i] = _base(5, talker, system, -1, 0)
             out.fix_type[i] = fix - 48 if fix_len == 1 and 49 <= fix <= 51 else 0
             out.pdop[i], out.hdop[i], out.vdop[i] = p, h, v
             if not bad:
                 hint = _hint(talker, system, tab.talker_hint)
-                for k in range(12):
+                for k in range(GSA.sats):
                     if numbers[k] >= 0 and tab.sat_table[hint, numbers[k]] >= 0:
                         used[0, n_used], used[1, n_used] = i, tab.sat_table[hint, numbers[k]]
                         n_used += 1
         elif found == 6:  # GSV: pages, page, up to four satellites, signal and system ids
-            extra = (fields - 3) % 4
-            groups = (fields - 3 - extra) // 4
+            extra = (fields - GSV.first_sat) % GSV.per_sat
+            groups = (fields - GSV.first_sat - extra) // GSV.per_sat
             bad = extra == 3 or groups > 4
             signal_char, signal_len = char(a, bounds, fields, fields - extra)
             signal = tab.hex_value[signal_char] if signal_len == 1 else -1
@@ -346,7 +351,12 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
             else:
                 signal = -1
             for k in range(7):
-                j = (0, 1, 3, 7, 11, 15, fields - 1)[k]
+                # pages, page, four satellite numbers, the system id
+                j = fields - 1
+                if k < 2:
+                    j = (GSV.pages, GSV.page)[k]
+                elif k < 6:
+                    j = GSV.first_sat + (k - 2) * GSV.per_sat
                 numbers[k], wrong = integer(a, bounds, fields, j, 3)
                 if k < 2 or (k == 6 and extra == 2) or (2 <= k < 6 and k - 2 < groups):
                     bad = bad or wrong
@@ -360,30 +370,30 @@ def _scan(a: Bytes, out: _Columns, used: Ints, view: Ints, tab: _Tables) -> tupl
                         view[0, n_view], view[1, n_view] = i, tab.sat_table[hint, numbers[k]]
                         n_view += 1
         elif found == 7:  # VTG
-            heading, bad = decimal(a, bounds, fields, 0, tab.pow10)
-            knots, k_bad = decimal(a, bounds, fields, 4, tab.pow10)
-            kmh, h_bad = decimal(a, bounds, fields, 6, tab.pow10)
-            mode, _ = char(a, bounds, fields, 8)
+            heading, bad = decimal(a, bounds, fields, VTG.course, tab.pow10)
+            knots, k_bad = decimal(a, bounds, fields, VTG.speed_knots, tab.pow10)
+            kmh, h_bad = decimal(a, bounds, fields, VTG.speed_kmh, tab.pow10)
+            mode, _ = char(a, bounds, fields, VTG.mode)
             bad = bad or k_bad or h_bad
             out.tod[i], out.base[i] = -1, _base(7, talker, -1, -1, 0)
             out.course[i] = heading
             out.speed[i] = kmh / 3.6 if math.isnan(knots) else knots * KNOT_MPS
             out.motion_ok[i] = mode != 78
         elif found == 8:  # ZDA
-            t, bad = time_of_day(a, bounds, fields, 0)
-            day, d_bad = integer(a, bounds, fields, 1, 9)
-            month, m_bad = integer(a, bounds, fields, 2, 9)
-            year, y_bad = integer(a, bounds, fields, 3, 9)
+            t, bad = time_of_day(a, bounds, fields, ZDA.time)
+            day, d_bad = integer(a, bounds, fields, ZDA.day, 9)
+            month, m_bad = integer(a, bounds, fields, ZDA.month, 9)
+            year, y_bad = integer(a, bounds, fields, ZDA.year, 9)
             dated = day >= 0 and month >= 0 and year >= 0
             bad = bad or d_bad or m_bad or y_bad
             bad = bad or (dated and calendar_bad(year, month, day, tab.days))
             out.tod[i], out.base[i] = t, _base(8, talker, -1, -1, 0)
             out.date[i] = year * 10000 + month * 100 + day if dated else 0
         else:  # GST
-            t, bad = time_of_day(a, bounds, fields, 0)
+            t, bad = time_of_day(a, bounds, fields, GST.time)
             out.tod[i], out.base[i] = t, _base(9, talker, -1, -1, 0)
             for k in range(3):
-                out.sigma[i, k], wrong = decimal(a, bounds, fields, 5 + k, tab.pow10)
+                out.sigma[i, k], wrong = decimal(a, bounds, fields, GST.sigmas + k, tab.pow10)
                 bad = bad or wrong
         if not bad:
             out.status[i] = DECODED

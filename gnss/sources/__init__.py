@@ -21,7 +21,7 @@ from gnss.sources.base import (
     Verdict,
     valid_device_id,
 )
-from gnss.sources.counters import Rejection, SourceStats
+from gnss.sources.counters import SourceRejection, SourceStats
 from gnss.sources.gpsd import GpsdSource
 from gnss.sources.memory import MemorySource
 from gnss.sources.mqtt import MqttSource
@@ -38,10 +38,10 @@ __all__ = [
     "IsKnownDevice",
     "MemorySource",
     "MqttSource",
-    "Rejection",
     "ReplaySource",
     "SerialSource",
     "Source",
+    "SourceRejection",
     "SourceStats",
     "TcpSource",
     "Verdict",

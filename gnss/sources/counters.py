@@ -1,7 +1,7 @@
 """What a source counts, for ``/metrics``: connections, bytes, lines, and refusals by reason.
 
 >>> stats = SourceStats("tcp")
->>> stats.rejections[Rejection.BAD_TOKEN] += 1
+>>> stats.rejections[SourceRejection.BAD_TOKEN] += 1
 >>> stats.as_dict()["rejected_bad_token"]
 1
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from gnss.model import RawChunk
 
 
-class Rejection(enum.StrEnum):
+class SourceRejection(enum.StrEnum):
     """Why a source refused a connection, closed it, or refused data; counted per source."""
 
     BAD_REGISTRATION = "bad_registration"  # first TCP line is not ``REG,<id>,<token>``
@@ -51,7 +51,7 @@ class SourceStats:
     lines: int = 0
     chunks: int = 0
     heartbeats: int = 0
-    rejections: Counter[Rejection] = field(default_factory=Counter)
+    rejections: Counter[SourceRejection] = field(default_factory=Counter)
 
     def count_chunk(self, chunk: RawChunk) -> None:
         self.chunks += 1
@@ -69,5 +69,5 @@ class SourceStats:
             "chunks": self.chunks,
             "heartbeats": self.heartbeats,
         }
-        values.update({f"rejected_{r.value}": self.rejections[r] for r in Rejection})
+        values.update({f"rejected_{r.value}": self.rejections[r] for r in SourceRejection})
         return values

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gnss.nmea.framing import LineBuffer
-from gnss.sources.counters import Rejection, SourceStats
+from gnss.sources.counters import SourceRejection, SourceStats
 
 
 def complete_lines(buffer: LineBuffer, data: bytes, stats: SourceStats) -> bytes:
@@ -21,14 +21,14 @@ def complete_lines(buffer: LineBuffer, data: bytes, stats: SourceStats) -> bytes
     before = buffer.pending
     block = buffer.take_complete(data)
     if len(block) + buffer.pending != before + len(data):
-        stats.rejections[Rejection.LINE_TOO_LONG] += 1
+        stats.rejections[SourceRejection.LINE_TOO_LONG] += 1
     return block
 
 
 def drop_partial_line(buffer: LineBuffer, stats: SourceStats) -> None:
     """The stream ended: a held-back fragment can never be completed, so count and drop it."""
     if buffer.flush():
-        stats.rejections[Rejection.PARTIAL_LINE] += 1
+        stats.rejections[SourceRejection.PARTIAL_LINE] += 1
 
 
 # A device-to-server heartbeat line of the TCP protocol: proves the link alive, carries nothing.

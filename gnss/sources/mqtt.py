@@ -32,7 +32,7 @@ import aiomqtt
 
 from gnss.model import RawChunk
 from gnss.sources.base import REMOTE_BACKOFF, Backoff, ChannelSource, IsKnownDevice, valid_device_id
-from gnss.sources.counters import Rejection
+from gnss.sources.counters import SourceRejection
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +114,13 @@ class MqttSource(ChannelSource):
         reject = self.stats.rejections
         device_id = device_of_topic(topic, self.topic_prefix)
         if device_id is None:
-            reject[Rejection.BAD_TOPIC] += 1
+            reject[SourceRejection.BAD_TOPIC] += 1
             return None
         if len(payload) > MAX_PAYLOAD:
-            reject[Rejection.BAD_PAYLOAD] += 1
+            reject[SourceRejection.BAD_PAYLOAD] += 1
             return None
         if not await self._known_device(device_id):
-            reject[Rejection.UNKNOWN_DEVICE] += 1
+            reject[SourceRejection.UNKNOWN_DEVICE] += 1
             return None
         if not payload:
             return None

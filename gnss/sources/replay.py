@@ -27,7 +27,7 @@ from typing import BinaryIO
 from gnss.model import RawChunk
 from gnss.nmea.framing import MAX_PENDING
 from gnss.sources.base import ChannelSource
-from gnss.sources.counters import Rejection
+from gnss.sources.counters import SourceRejection
 from gnss.sources.lines import drop_lines
 
 CHUNK_BYTES = 64 * 1024
@@ -117,7 +117,7 @@ class ReplaySource(ChannelSource):
                     carry = data
                     continue
                 # A run without a newline: out as one overlong line, for the parser to reject.
-                self.stats.rejections[Rejection.LINE_TOO_LONG] += 1
+                self.stats.rejections[SourceRejection.LINE_TOO_LONG] += 1
                 offset += len(data)
                 carry = b""
                 yield 0.0, _without_comments(data + b"\n"), offset
@@ -159,7 +159,7 @@ class ReplaySource(ChannelSource):
                 tag = new_tag
             if not line.endswith(b"\n"):
                 if len(line) > MAX_PENDING:
-                    self.stats.rejections[Rejection.LINE_TOO_LONG] += 1
+                    self.stats.rejections[SourceRejection.LINE_TOO_LONG] += 1
                 line += b"\n"
             lines.append(line)
             size += len(line)

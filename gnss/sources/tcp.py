@@ -29,7 +29,7 @@ from typing import cast
 from gnss.model import RawChunk
 from gnss.nmea.framing import LineBuffer
 from gnss.sources.base import Authenticate, ChannelSource, Verdict, valid_device_id
-from gnss.sources.counters import Rejection
+from gnss.sources.counters import SourceRejection
 from gnss.sources.lines import complete_lines, drop_heartbeats, drop_partial_line
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,14 @@ def parse_registration(line: bytes) -> tuple[str, str] | None:
     return device_id, token
 
 
-def _refusal(verdict: bool | Verdict) -> Rejection | None:
+def _refusal(verdict: bool | Verdict) -> SourceRejection | None:
     if verdict is True or verdict is Verdict.ACCEPTED:
         return None
     if verdict is Verdict.UNKNOWN_DEVICE:
-        return Rejection.UNKNOWN_DEVICE
+        return SourceRejection.UNKNOWN_DEVICE
     if verdict is Verdict.BAD_TOKEN:
-        return Rejection.BAD_TOKEN
-    return Rejection.DENIED
+        return SourceRejection.BAD_TOKEN
+    return SourceRejection.DENIED
 
 
 class TcpSource(ChannelSource):
@@ -137,10 +137,10 @@ class TcpSource(ChannelSource):
                     continue
                 if conn.device_id is None:
                     if conn.opened_at < registration_deadline:
-                        conn.refuse(Rejection.REGISTRATION_TIMEOUT)
+                        conn.refuse(SourceRejection.REGISTRATION_TIMEOUT)
                 # A connection paused by backpressure is silent because we stopped reading it.
                 elif not conn.paused and conn.last_seen < idle_deadline:
-                    conn.refuse(Rejection.IDLE_TIMEOUT)
+                    conn.refuse(SourceRejection.IDLE_TIMEOUT)
 
     async def _close(self) -> None:
         if self._server is None:
@@ -178,7 +178,7 @@ class TcpSource(ChannelSource):
         if previous is not None:
             # A DTU that reconnects often leaves a half-dead connection behind; one connection
             # per device keeps the device's lines in order.
-            previous.refuse(Rejection.SUPERSEDED)
+            previous.refuse(SourceRejection.SUPERSEDED)
         self._by_device[device_id] = conn
 
     def _start_auth(self, conn: _Connection, device_id: str, token: str) -> asyncio.Task[None]:
@@ -193,7 +193,7 @@ class TcpSource(ChannelSource):
                 verdict = await self._authenticate(device_id, token)
         except Exception:
             log.exception("%s: authenticating %s failed", self.name, device_id)
-            conn.refuse(Rejection.AUTH_ERROR)
+            conn.refuse(SourceRejection.AUTH_ERROR)
             return
         reason = _refusal(verdict)
         if reason is not None:
@@ -244,7 +244,7 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.opened_at = self.last_seen = asyncio.get_running_loop().time()
         if not self._source._accepted(self):
-            self.refuse(Rejection.TOO_MANY_CONNECTIONS)
+            self.refuse(SourceRejection.TOO_MANY_CONNECTIONS)
 
     def data_received(self, data: bytes) -> None:
         source = self._source
@@ -262,7 +262,7 @@ class _Connection(asyncio.Protocol):
         if self.closing:
             pass  # refused by us, and counted then
         elif self.device_id is None and self._head:
-            source.stats.rejections[Rejection.BAD_REGISTRATION] += 1  # left mid-registration
+            source.stats.rejections[SourceRejection.BAD_REGISTRATION] += 1  # left mid-registration
         else:
             source.stats.disconnects += 1
         if self._auth is not None:
@@ -270,12 +270,12 @@ class _Connection(asyncio.Protocol):
         drop_partial_line(self._buffer, source.stats)
         source._lost(self)
 
-    def refuse(self, reason: Rejection) -> None:
+    def refuse(self, reason: SourceRejection) -> None:
         """Close the connection and count why."""
         if self.closing:
             return
         self._source.stats.rejections[reason] += 1
-        if reason is not Rejection.SUPERSEDED:
+        if reason is not SourceRejection.SUPERSEDED:
             name = self._source.name
             log.info("%s: closing %s (%s): %s", name, self.device_id, self.peer, reason)
         self.shut()
@@ -303,11 +303,11 @@ class _Connection(asyncio.Protocol):
         end = head.find(b"\n", 0, MAX_REGISTRATION + 1)
         if end < 0:
             if len(head) > MAX_REGISTRATION:
-                self.refuse(Rejection.BAD_REGISTRATION)
+                self.refuse(SourceRejection.BAD_REGISTRATION)
             return
         registration = parse_registration(bytes(head[:end]).rstrip(b"\r"))
         if registration is None:
-            self.refuse(Rejection.BAD_REGISTRATION)
+            self.refuse(SourceRejection.BAD_REGISTRATION)
             return
         self._rest = bytes(head[end + 1 :])
         head.clear()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from gnss.fixtable import FixTable
     from gnss.model import Fix
 
 app = typer.Typer(help="Inspect NMEA logs.", no_args_is_help=True)
@@ -38,17 +39,33 @@ def fixes(
     ] = False,
 ) -> None:
     """Print the fixes of LOG; lines accepted and rejected by reason go to stderr."""
-    from gnss.logs.reader import decode_log, read_log
+    from gnss.logs.reader import decode_log, decode_log_table, read_log
 
-    decoded = decode_log(read_log(log), fast=not reference)
+    data = read_log(log)
     try:
-        if jsonl:
-            _print_jsonl(decoded.fixes)
+        if jsonl and not reference:
+            # The batch path end to end: columns from the scanner to the encoder, no Fix objects.
+            decoded_table = decode_log_table(data)
+            counts = decoded_table.counts
+            _print_jsonl_table(decoded_table.table)
         else:
-            _print_table(decoded.fixes, log.name)
+            decoded = decode_log(data, fast=not reference)
+            counts = decoded.counts
+            if jsonl:
+                _print_jsonl(decoded.fixes)
+            else:
+                _print_table(decoded.fixes, log.name)
     except BrokenPipeError:  # `| head`: the reader has seen enough; still sum up on stderr
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    typer.echo(decoded.counts.summary(), err=True)
+    typer.echo(counts.summary(), err=True)
+
+
+def _print_jsonl_table(table: FixTable) -> None:
+    from gnss.logs.export import table_jsonl
+
+    sys.stdout.flush()
+    sys.stdout.buffer.write(table_jsonl(table))
+    sys.stdout.buffer.flush()
 
 
 def _print_jsonl(fixes: list[Fix]) -> None:

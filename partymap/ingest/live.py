@@ -17,19 +17,17 @@ import numpy.typing as npt
 
 from geo.columns import FixColumns
 from geo.model import CheckIn, VisitEnded
-from geo.presence.state import utc
+from geo.presence.state import PresenceEvent, utc
 from geo.quality.batch import Mask
 from partymap.ingest.directory import Directory
 from partymap.ingest.presence_state import PresenceChanges
-
-Event = CheckIn | VisitEnded
 
 
 def live_events(
     directory: Directory,
     cols: FixColumns,
     reasons: Mask,
-    events: list[Event],
+    events: list[PresenceEvent],
     presence: PresenceChanges,
     *,
     positions: bool = True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gnss.logs.reader import clean, decode_log, header, read_log
 from tests.conftest import FIXTURES
 
@@ -30,3 +32,9 @@ def test_both_paths_decode_a_log_alike() -> None:
 def test_an_empty_log() -> None:
     decoded = decode_log(b"")
     assert decoded.fixes == [] and decoded.counts.lines == 0
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_the_header_is_the_leading_comment_block_whatever_the_line_ending(ending: bytes) -> None:
+    lines = [b"# Name: demo", b"# Notes: x", b"$GPZDA,120000,01,05,2026,,*49", b"# Later: no"]
+    assert header(ending.join(lines) + ending) == {"name": "demo", "notes": "x"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from gnss.jt808.codec import Reader
 from gnss.jt808.location import Location
-from gnss.jt808.reasons import Counts
+from gnss.jt808.reasons import FrameCounts
 from gnss.jt808.session import Ack, SessionState, Terminal, lookup_phone, step
 
 
@@ -23,7 +23,7 @@ class Platform:
     stored: list[tuple[str, Location]] = field(default_factory=list)
     uncommitted: list[tuple[str, Location]] = field(default_factory=list)
     held: list[tuple[Ack, asyncio.StreamWriter | None]] = field(default_factory=list)
-    counts: Counts = field(default_factory=Counts)
+    counts: FrameCounts = field(default_factory=FrameCounts)
     closed: int = 0
 
     def session(self) -> PlatformSession:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from gnss.jt808.codec import Reader, encode
 from gnss.jt808.framing import MAX_ESCAPED
 from gnss.jt808.messages import Message, PlatformResponse, RegistrationResponse
-from gnss.jt808.reasons import Reason, Rejection
+from gnss.jt808.reasons import FrameReason, FrameRejection
 from gnss.jt808.session import SessionState, Terminal, lookup_phone, step
 
 from .samples import SAMPLES
@@ -24,20 +24,20 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 JT808_BYTES = st.sampled_from([0x7E, 0x7D, 0x01, 0x02, 0x00, 0xFF]) | st.integers(0, 255)
 
 
-def read_all(chunks: list[bytes]) -> tuple[Reader, list[Message | Rejection]]:
+def read_all(chunks: list[bytes]) -> tuple[Reader, list[Message | FrameRejection]]:
     reader = Reader()
-    out: list[Message | Rejection] = []
+    out: list[Message | FrameRejection] = []
     for chunk in chunks:
         out += reader.feed(chunk)
         assert reader.pending <= MAX_ESCAPED
     out += reader.flush()
     counts = reader.counts
     assert counts.frames == len(out) == counts.accepted + counts.rejected_total
-    assert counts.accepted == sum(not isinstance(o, Rejection) for o in out)
+    assert counts.accepted == sum(not isinstance(o, FrameRejection) for o in out)
     return reader, out
 
 
-def through_a_session(outcomes: list[Message | Rejection]) -> None:
+def through_a_session(outcomes: list[Message | FrameRejection]) -> None:
     """Every outcome goes through the session without raising; each reply is a valid frame."""
     code = b"code"
     terminal = Terminal("t", code_sha256=hashlib.sha256(code).digest())
@@ -84,9 +84,9 @@ def test_garbage_before_the_first_flag_is_one_framing_rejection_however_it_is_re
     """Regression: a long run before the first flag, read in pieces, was counted as too_long."""
     stream = b"\x55" * size + SAMPLES[0] + b"\x55" * size
     _, out = read_all([stream[k : k + read] for k in range(0, len(stream), read)])
-    reasons = [o.reason if isinstance(o, Rejection) else "frame" for o in out]
-    tail = Reason.TOO_LONG if size > MAX_ESCAPED else Reason.TRUNCATED
-    assert reasons == [Reason.FRAMING, "frame", tail]
+    reasons = [o.reason if isinstance(o, FrameRejection) else "frame" for o in out]
+    tail = FrameReason.TOO_LONG if size > MAX_ESCAPED else FrameReason.TRUNCATED
+    assert reasons == [FrameReason.FRAMING, "frame", tail]
 
 
 MUTATIONS = ("flip", "truncate", "insert_flag", "insert_escape", "drop_byte", "escape_storm")
@@ -142,20 +142,20 @@ def test_a_huge_run_without_a_flag_is_one_rejection_and_is_not_buffered() -> Non
         assert reader.pending <= MAX_ESCAPED
     out += reader.feed(b"\x7e" + SAMPLES[0])
     out += reader.flush()
-    assert [o.reason for o in out if isinstance(o, Rejection)] == [Reason.TOO_LONG]
+    assert [o.reason for o in out if isinstance(o, FrameRejection)] == [FrameReason.TOO_LONG]
     assert reader.counts.frames == 2 and reader.counts.accepted == 1
 
 
 def test_escape_storms_are_counted_rejections() -> None:
     storms = [b"\x7d" * 5000, b"\x7d\x7e" * 3000, b"\x7d\x01" * 1000, b"\x7d\x02\x7d" * 300]
     _, out = read_all([b"\x7e" + storm + b"\x7e" for storm in storms])
-    assert [o.reason for o in out if isinstance(o, Rejection)] == [
-        Reason.TOO_LONG,  # 5000 bytes: longer than any frame
-        *[Reason.ESCAPE] * 3000,  # each 0x7d alone between two flags
+    assert [o.reason for o in out if isinstance(o, FrameRejection)] == [
+        FrameReason.TOO_LONG,  # 5000 bytes: longer than any frame
+        *[FrameReason.ESCAPE] * 3000,  # each 0x7d alone between two flags
         # 1000 × 0x7d once unescaped: an even count XORs to a valid check code, and the header
         # read from it says 381 bytes of body where there are 978.
-        Reason.BAD_LENGTH,
-        Reason.ESCAPE,  # 7d 7d
+        FrameReason.BAD_LENGTH,
+        FrameReason.ESCAPE,  # 7d 7d
     ]
     assert len(out) == 3003
 

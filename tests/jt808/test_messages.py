@@ -23,7 +23,7 @@ from gnss.jt808.messages import (
     decode_body,
     encode_body,
 )
-from gnss.jt808.reasons import Reason, Rejection
+from gnss.jt808.reasons import FrameReason, FrameRejection
 
 from .samples import FIX, PHONE
 
@@ -34,9 +34,9 @@ def body_of(location: Location) -> bytes:
     return LOCATION.write(location)
 
 
-def refused(header: Header, body: bytes) -> Reason:
+def refused(header: Header, body: bytes) -> FrameReason:
     outcome = decode_body(header, body)
-    assert isinstance(outcome, Rejection), outcome
+    assert isinstance(outcome, FrameRejection), outcome
     assert outcome.header == header
     return outcome.reason
 
@@ -48,9 +48,9 @@ def test_a_body_shorter_or_longer_than_the_header_says() -> None:
     payload = encode_header(Header(0x0002, PHONE, 5), b"")
     short = payload[:2] + b"\x00\x04" + payload[4:]  # says 4 bytes of body, has none
     long = payload + b"\x00"
-    for data, reason in ((short, Reason.TRUNCATED), (long, Reason.BAD_LENGTH)):
+    for data, reason in ((short, FrameReason.TRUNCATED), (long, FrameReason.BAD_LENGTH)):
         outcome = parse(data)
-        assert isinstance(outcome, Rejection) and outcome.reason is reason
+        assert isinstance(outcome, FrameRejection) and outcome.reason is reason
         assert outcome.header is not None and outcome.header.serial == 5
 
 
@@ -58,14 +58,14 @@ def test_a_body_shorter_or_longer_than_the_header_says() -> None:
 def test_a_payload_shorter_than_its_header_is_too_short(size: int) -> None:
     payload = encode_header(Header(0x0002, "0" * 20, 5, protocol_version=1), b"")[:size]
     outcome = parse(payload)
-    assert isinstance(outcome, Rejection) and outcome.reason is Reason.TOO_SHORT
+    assert isinstance(outcome, FrameRejection) and outcome.reason is FrameReason.TOO_SHORT
 
 
 def test_sub_packaged_headers_carry_the_packet_count_and_index() -> None:
     header = Header(0x0801, PHONE, 9, packet_count=3, packet_index=2)
     parsed = parse(encode_header(header, b"abc"))
     assert parsed == (header, b"abc")
-    assert refused(header, b"abc") is Reason.SUBPACKAGED
+    assert refused(header, b"abc") is FrameReason.SUBPACKAGED
 
 
 def test_encoding_refuses_what_does_not_fit() -> None:
@@ -86,19 +86,19 @@ def test_a_short_phone_number_is_padded_with_zeros_in_front() -> None:
 
 def test_bytes_after_the_last_field_are_refused() -> None:
     body = encode_body(TerminalResponse(Header(0x0001, PHONE, 1), 1, 2, 0))
-    assert refused(Header(0x0001, PHONE, 1), body + b"\x00") is Reason.BAD_FIELD
-    assert refused(Header(0x0001, PHONE, 1), body[:-1]) is Reason.TOO_SHORT
-    assert refused(Header(0x0002, PHONE, 1), b"\x00") is Reason.BAD_FIELD
+    assert refused(Header(0x0001, PHONE, 1), body + b"\x00") is FrameReason.BAD_FIELD
+    assert refused(Header(0x0001, PHONE, 1), body[:-1]) is FrameReason.TOO_SHORT
+    assert refused(Header(0x0002, PHONE, 1), b"\x00") is FrameReason.BAD_FIELD
 
 
 def test_a_batch_must_hold_as_many_items_as_it_counts() -> None:
     header = Header(0x0704, PHONE, 1)
     body = encode_body(LocationBatch(header, 0, (FIX, FIX)))
-    assert refused(header, b"\x00\x03" + body[2:]) is Reason.TOO_SHORT
-    assert refused(header, b"\x00\x01" + body[2:]) is Reason.BAD_FIELD
+    assert refused(header, b"\x00\x03" + body[2:]) is FrameReason.TOO_SHORT
+    assert refused(header, b"\x00\x01" + body[2:]) is FrameReason.BAD_FIELD
     # An item whose length leaves out part of its basic information.
     item = body[5 : 5 + 27]
-    assert refused(header, b"\x00\x01\x00\x00\x1b" + item) is Reason.TOO_SHORT
+    assert refused(header, b"\x00\x01\x00\x00\x1b" + item) is FrameReason.TOO_SHORT
 
 
 def test_registrations_are_told_apart_by_header_and_length() -> None:
@@ -124,9 +124,9 @@ def test_undecodable_text_is_kept_with_replacement_characters() -> None:
 # --- locations ----------------------------------------------------------------------------------
 
 
-def report(location: Location) -> Location | Reason:
+def report(location: Location) -> Location | FrameReason:
     outcome = decode_payload(encode_header(H200, body_of(location)))
-    if isinstance(outcome, Rejection):
+    if isinstance(outcome, FrameRejection):
         return outcome.reason
     assert isinstance(outcome, LocationReport)
     return outcome.location
@@ -142,7 +142,7 @@ def test_a_terminal_without_a_clock_yet_sends_no_time() -> None:
 def test_a_time_that_is_not_a_time_is_a_bad_field(raw: str) -> None:
     body = bytearray(body_of(FIX))
     body[22:28] = bytes.fromhex(raw)
-    assert refused(H200, bytes(body)) is Reason.BAD_FIELD
+    assert refused(H200, bytes(body)) is FrameReason.BAD_FIELD
 
 
 @pytest.mark.parametrize(
@@ -153,12 +153,12 @@ def test_coordinates_beyond_the_poles_or_the_antimeridian_are_refused(
     lat: int, lon: int, ok: bool
 ) -> None:
     outcome = report(dataclasses.replace(FIX, lat_microdeg=lat, lon_microdeg=lon))
-    assert isinstance(outcome, Location) if ok else outcome is Reason.BAD_FIELD
+    assert isinstance(outcome, Location) if ok else outcome is FrameReason.BAD_FIELD
 
 
 def test_a_basic_information_shorter_than_28_bytes_is_too_short() -> None:
     for size in (0, 10, 21, 27):
-        assert refused(H200, body_of(FIX)[:size]) is Reason.TOO_SHORT
+        assert refused(H200, body_of(FIX)[:size]) is FrameReason.TOO_SHORT
 
 
 def test_below_sea_level_and_odd_items() -> None:

@@ -27,8 +27,16 @@ from gnss.jt808.messages import (
     Result,
     TerminalResponse,
 )
-from gnss.jt808.reasons import Reason, Rejection
-from gnss.jt808.session import Event, Outcome, Phase, SessionState, Terminal, lookup_phone, step
+from gnss.jt808.reasons import FrameReason, FrameRejection
+from gnss.jt808.session import (
+    Outcome,
+    Phase,
+    SessionEvent,
+    SessionState,
+    Terminal,
+    lookup_phone,
+    step,
+)
 
 from .samples import FIX
 
@@ -47,7 +55,7 @@ def registration(serial: int = 0, phone: str = PHONE) -> Registration:
 
 def reply(outcome: Outcome, index: int = 0) -> Message:
     decoded = decode(outcome.replies[index])
-    assert not isinstance(decoded, Rejection)
+    assert not isinstance(decoded, FrameRejection)
     return decoded
 
 
@@ -61,7 +69,7 @@ def general(outcome: Outcome) -> tuple[int, int, int]:
 
 def authenticated(terminal: Terminal = KNOWN) -> SessionState:
     state, outcome = step(SessionState(), Authentication(header(0x0102, 0), CODE), terminal)
-    assert state.phase is Phase.AUTHENTICATED and outcome.event is Event.AUTHENTICATED
+    assert state.phase is Phase.AUTHENTICATED and outcome.event is SessionEvent.AUTHENTICATED
     return state
 
 
@@ -71,7 +79,7 @@ def authenticated(terminal: Terminal = KNOWN) -> SessionState:
 def test_a_known_unregistered_terminal_registers_once_and_gets_a_code() -> None:
     fresh = Terminal("helmet-1")
     state, outcome = step(SessionState(), registration(serial=7), fresh)
-    assert outcome.event is Event.REGISTRATION_GRANTED and outcome.replies == ()
+    assert outcome.event is SessionEvent.REGISTRATION_GRANTED and outcome.replies == ()
     grant = outcome.grant
     assert grant is not None and (grant.device_id, grant.phone) == ("helmet-1", PHONE)
     response = decode(grant.reply(b"fresh-code"))
@@ -84,10 +92,12 @@ def test_a_known_unregistered_terminal_registers_once_and_gets_a_code() -> None:
     refusal = reply(again)
     assert isinstance(refusal, RegistrationResponse)
     assert refusal.result == RegistrationResult.TERMINAL_REGISTERED and refusal.code == b""
-    assert again.grant is None and again.event is Event.ALREADY_REGISTERED and not again.close
+    assert (
+        again.grant is None and again.event is SessionEvent.ALREADY_REGISTERED and not again.close
+    )
     # …and on a later connection, once the directory says it is registered.
     _, later = step(SessionState(), registration(), dataclasses.replace(fresh, registered=True))
-    assert later.grant is None and later.event is Event.ALREADY_REGISTERED
+    assert later.grant is None and later.event is SessionEvent.ALREADY_REGISTERED
 
 
 def test_a_reopened_registration_is_granted_again() -> None:
@@ -98,10 +108,13 @@ def test_a_reopened_registration_is_granted_again() -> None:
 
 @pytest.mark.parametrize(
     ("terminal", "event"),
-    [(None, Event.UNKNOWN_TERMINAL), (Terminal("t", active=False), Event.INACTIVE_TERMINAL)],
+    [
+        (None, SessionEvent.UNKNOWN_TERMINAL),
+        (Terminal("t", active=False), SessionEvent.INACTIVE_TERMINAL),
+    ],
 )
 def test_an_unknown_or_inactive_terminal_is_refused_and_disconnected(
-    terminal: Terminal | None, event: Event
+    terminal: Terminal | None, event: SessionEvent
 ) -> None:
     state, outcome = step(SessionState(), registration(serial=3), terminal)
     refusal = reply(outcome)
@@ -132,13 +145,18 @@ def test_a_2019_terminal_authenticates_and_is_answered_with_2019_headers() -> No
 @pytest.mark.parametrize(
     ("terminal", "event"),
     [
-        (dataclasses.replace(KNOWN, code_sha256=hashlib.sha256(b"other").digest()), Event.BAD_CODE),
-        (Terminal("helmet-1"), Event.BAD_CODE),  # no code issued yet
-        (None, Event.UNKNOWN_TERMINAL),
-        (dataclasses.replace(KNOWN, active=False), Event.INACTIVE_TERMINAL),
+        (
+            dataclasses.replace(KNOWN, code_sha256=hashlib.sha256(b"other").digest()),
+            SessionEvent.BAD_CODE,
+        ),
+        (Terminal("helmet-1"), SessionEvent.BAD_CODE),  # no code issued yet
+        (None, SessionEvent.UNKNOWN_TERMINAL),
+        (dataclasses.replace(KNOWN, active=False), SessionEvent.INACTIVE_TERMINAL),
     ],
 )
-def test_a_wrong_code_is_refused_and_disconnected(terminal: Terminal | None, event: Event) -> None:
+def test_a_wrong_code_is_refused_and_disconnected(
+    terminal: Terminal | None, event: SessionEvent
+) -> None:
     state, outcome = step(SessionState(), Authentication(header(0x0102, 9), CODE), terminal)
     assert general(outcome) == (9, 0x0102, Result.FAILURE)
     assert outcome.close and outcome.event is event and state.phase is Phase.CONNECTED
@@ -171,7 +189,7 @@ def test_nothing_is_accepted_before_authentication() -> None:
         serial, reply_id, result = general(outcome)
         assert (serial, reply_id, result) == (message.header.serial, message.header.msg_id, 1)
         assert outcome.locations == () and outcome.ack is None
-        assert outcome.event is Event.UNAUTHENTICATED
+        assert outcome.event is SessionEvent.UNAUTHENTICATED
     assert state.phase is Phase.CONNECTED
 
 
@@ -179,7 +197,7 @@ def test_lookup_phone_names_what_the_directory_must_answer() -> None:
     assert lookup_phone(registration()) == PHONE
     assert lookup_phone(Authentication(header(0x0102, 0), CODE)) == PHONE
     assert lookup_phone(Heartbeat(header(0x0002, 0))) is None
-    assert lookup_phone(Rejection(Reason.CHECKSUM, b"", header=header(0x0102, 0))) is None
+    assert lookup_phone(FrameRejection(FrameReason.CHECKSUM, b"", header=header(0x0102, 0))) is None
 
 
 # --- after authentication -----------------------------------------------------------------------
@@ -231,12 +249,14 @@ def test_another_phone_number_on_the_connection_is_refused() -> None:
     message = LocationReport(header(0x0200, 17, phone="013800138001"), FIX)
     _, outcome = step(authenticated(), message)
     assert general(outcome) == (17, 0x0200, Result.FAILURE)
-    assert outcome.event is Event.WRONG_TERMINAL and outcome.locations == ()
+    assert outcome.event is SessionEvent.WRONG_TERMINAL and outcome.locations == ()
 
 
 def test_deregistration_is_answered_and_ends_the_authentication() -> None:
     state, outcome = step(authenticated(), Deregistration(header(0x0003, 18)))
-    assert general(outcome) == (18, 0x0003, Result.OK) and outcome.event is Event.DEREGISTERED
+    assert (
+        general(outcome) == (18, 0x0003, Result.OK) and outcome.event is SessionEvent.DEREGISTERED
+    )
     assert state.phase is Phase.CONNECTED
     _, after = step(state, LocationReport(header(0x0200, 19), FIX))
     assert general(after)[2] == Result.FAILURE
@@ -251,7 +271,7 @@ def test_a_platform_message_from_a_terminal_is_not_supported() -> None:
     message = PlatformResponse(header(0x8001, 21), 0, 2, 0)
     _, outcome = step(authenticated(), message)
     assert general(outcome) == (21, 0x8001, Result.NOT_SUPPORTED)
-    assert outcome.event is Event.UNEXPECTED
+    assert outcome.event is SessionEvent.UNEXPECTED
 
 
 def test_platform_serial_numbers_count_up_and_wrap() -> None:
@@ -266,7 +286,7 @@ def test_platform_serial_numbers_count_up_and_wrap() -> None:
 # --- refused frames -----------------------------------------------------------------------------
 
 
-def frames_read(data: bytes) -> list[Message | Rejection]:
+def frames_read(data: bytes) -> list[Message | FrameRejection]:
     reader = Reader()
     return reader.feed(data) + reader.flush()
 
@@ -275,7 +295,7 @@ def test_a_broken_frame_is_answered_message_error_when_its_serial_can_be_read() 
     good = encode(LocationReport(header(0x0200, 22), FIX))
     broken = good[:-2] + bytes((good[-2] ^ 1,)) + b"\x7e"  # wrong check code
     (rejection,) = frames_read(broken)
-    assert isinstance(rejection, Rejection) and rejection.reason is Reason.CHECKSUM
+    assert isinstance(rejection, FrameRejection) and rejection.reason is FrameReason.CHECKSUM
     _, outcome = step(authenticated(), rejection)
     assert general(outcome) == (22, 0x0200, Result.MESSAGE_ERROR)
     assert outcome.locations == () and outcome.ack is None
@@ -292,7 +312,7 @@ def test_a_broken_frame_is_answered_message_error_when_its_serial_can_be_read() 
 )
 def test_refusals_with_a_header_are_answered(frame: str, result: Result) -> None:
     (rejection,) = frames_read(bytes.fromhex(frame))
-    assert isinstance(rejection, Rejection) and rejection.header is not None
+    assert isinstance(rejection, FrameRejection) and rejection.header is not None
     _, outcome = step(SessionState(), rejection)
     assert general(outcome) == (rejection.header.serial, rejection.header.msg_id, result)
 
@@ -300,12 +320,12 @@ def test_refusals_with_a_header_are_answered(frame: str, result: Result) -> None
 @pytest.mark.parametrize("frame", ["ffff7e", "7e01017e", "7e" + "55" * 3000 + "7e"])
 def test_refusals_without_a_header_are_not_answered(frame: str) -> None:
     for rejection in frames_read(bytes.fromhex(frame)):
-        assert isinstance(rejection, Rejection) and rejection.header is None
+        assert isinstance(rejection, FrameRejection) and rejection.header is None
         assert step(SessionState(), rejection)[1] == Outcome()
 
 
 def test_a_broken_terminal_response_is_not_answered() -> None:
     good = encode(TerminalResponse(header(0x0001, 23), 3, 0x8001, 0))
     (rejection,) = frames_read(good[:-2] + b"\x00\x7e")
-    assert isinstance(rejection, Rejection) and rejection.header is not None
+    assert isinstance(rejection, FrameRejection) and rejection.header is not None
     assert step(authenticated(), rejection)[1] == Outcome()

@@ -16,7 +16,7 @@ from devkit.simulate import walk
 from gnss.jt808.codec import Reader, decode
 from gnss.jt808.location import Location
 from gnss.jt808.messages import Authentication, LocationBatch, LocationReport, Registration
-from gnss.jt808.reasons import Rejection
+from gnss.jt808.reasons import FrameRejection
 from gnss.jt808.session import Terminal
 
 from .platform import Platform, PlatformSession
@@ -73,7 +73,7 @@ def test_every_frame_decodes(profile: Profile, phone: str, version: int | None) 
     frames = [f for r in reports for f in terminal.report(r)] + terminal.heartbeat()
     reader = Reader()
     out = reader.feed(b"".join(frames))
-    assert not any(isinstance(o, Rejection) for o in out)
+    assert not any(isinstance(o, FrameRejection) for o in out)
     assert [o.location for o in out if isinstance(o, LocationReport)] == reports
     assert reader.counts.accepted == len(reports) + 1
 

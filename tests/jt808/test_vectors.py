@@ -20,7 +20,7 @@ import pytest
 from gnss.jt808.codec import Reader, decode, encode
 from gnss.jt808.framing import escape, unescape
 from gnss.jt808.location import LOCATION
-from gnss.jt808.reasons import Rejection
+from gnss.jt808.reasons import FrameRejection
 
 VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text(encoding="utf-8"))
 
@@ -97,14 +97,14 @@ def test_frames(vector: dict[str, Any]) -> None:
     else:
         decoded = decode(frame)
     if "rejection" in vector:
-        assert isinstance(decoded, Rejection), decoded
+        assert isinstance(decoded, FrameRejection), decoded
         assert decoded.reason.value == vector["rejection"], decoded.detail
     else:
-        assert not isinstance(decoded, Rejection), decoded
+        assert not isinstance(decoded, FrameRejection), decoded
         assert type(decoded).__name__ == vector["message"]
     check_fields(decoded, vector.get("fields", {}))
     if vector.get("reencode"):
-        assert not isinstance(decoded, Rejection)
+        assert not isinstance(decoded, FrameRejection)
         assert encode(decoded) == frame
 
 
