@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0007_meeting_rollup"
 down_revision = "0006_login_counters"
 branch_labels = None
 depends_on = None
