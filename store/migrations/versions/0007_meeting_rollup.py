@@ -4,7 +4,7 @@ The statistics of a whole tree for a year read these few narrow rows for the mon
 over instead of every meeting. Built in the reporting zone by ``store.rollup.rebuild`` (the
 meeting task does it when it starts), then kept as meetings change.
 
-Revision ID: 0010
+Revision ID: 0007_meeting_rollup
 Revises: 0006_login_counters
 Create Date: 2026-12-07
 """
