@@ -32,6 +32,7 @@ from api.openapi import document_errors
 from api.routes import (
     admin,
     auth,
+    checkins,
     devices,
     display,
     docs,
@@ -81,6 +82,10 @@ TAGS = [
     {"name": "positions", "description": "Latest positions and tracks (audited reads)."},
     {"name": "visits", "description": "Visits and check-ins with their evidence (audited)."},
     {"name": "meetings", "description": "三会一课 and 主题党日: plans, leave, attendance."},
+    {
+        "name": "check-in",
+        "description": "Members check in from their phones: position or the meeting's code.",
+    },
     {"name": "statistics", "description": "The committee's view (考核): figures and alerts."},
     {"name": "admin", "description": "Users, imports and the audit log."},
     {"name": "live", "description": "Server-Sent Events of positions and check-ins."},
@@ -149,6 +154,7 @@ def create_app(
         meetings.router,
         plans.router,
         leave.router,
+        checkins.router,
         stats.router,
         display.router,
         admin.router,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.model import Attendance, AttendanceOutcome, Meeting, MeetingKind, Visit
 from geo.recurrence import zone
+from store.checkins import meeting_visits
 from store.errors import ConflictError, InvalidValueError, NotFoundError
 from store.members import get_member, member_ids
 from store.models import (
@@ -396,7 +397,7 @@ def roll_visits(session: Session, meeting: Meeting, members: Collection[int]) ->
         member_ids=list(members),
         start=meeting.start - meeting.early,
         end=meeting.end,
-    )
+    ) + meeting_visits(session, meeting_id=meeting.id, site_id=meeting.site_id, member_ids=members)
 
 
 def list_attendance(
