@@ -8,7 +8,7 @@ run by the very same functions, and these take the place of the satellite rules:
 * ``no_fix``: no finite position, or a latitude/longitude out of range;
 * ``implausible_accuracy``: an accuracy of exactly 0 (or below, or not a number) — no real
   receiver knows its position perfectly, location mockers send 0 — or the same fractional
-  value to the centimetre in :data:`CONSTANT_RUN` successive fixes of one check-in (a
+  value to the centimetre in :data:`CONSTANT_RUN` or more fixes of one check-in (a
   measured accuracy moves with every fix; mockers repeat a configured one; whole metres are
   left alone, since some phones round their estimate to them);
 * ``too_inaccurate``: an accuracy above :data:`MAX_ACCURACY_M` (a cell-tower guess says nothing
@@ -88,14 +88,15 @@ def _centimetres(value: float) -> int:
     return round(value * 100)
 
 
-def _implausible(f: PhoneFix, earlier: Sequence[PhoneFix]) -> bool:
+def _implausible(f: PhoneFix, batch: Sequence[PhoneFix]) -> bool:
     a = f.accuracy_m
     if not math.isfinite(a) or a <= 0:
         return True
-    run = [*earlier[-(CONSTANT_RUN - 1) :], f] if CONSTANT_RUN > 1 else [f]
-    if len(run) < CONSTANT_RUN or _centimetres(a) % 100 == 0:
+    cm = _centimetres(a)
+    if cm % 100 == 0:
         return False
-    return len({_centimetres(x.accuracy_m) for x in run}) == 1
+    same = sum(1 for x in batch if math.isfinite(x.accuracy_m) and _centimetres(x.accuracy_m) == cm)
+    return same >= CONSTANT_RUN
 
 
 def check_phone_fixes(
@@ -108,11 +109,11 @@ def check_phone_fixes(
     the phone's state after them. ``now`` is when the fixes were received."""
     results: list[tuple[str, ...]] = []
     received_s = now.timestamp()
-    for k, f in enumerate(fixes):
+    for f in fixes:
         names: list[str] = []
         if _no_fix(f):
             names.append("no_fix")
-        if _implausible(f, fixes[:k]):
+        if _implausible(f, fixes):
             names.append("implausible_accuracy")
         if math.isfinite(f.accuracy_m) and f.accuracy_m > MAX_ACCURACY_M:
             names.append("too_inaccurate")

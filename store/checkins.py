@@ -29,6 +29,7 @@ class MeetingCheckin:
     meeting_id: int
     member_id: int
     site_id: int
+    device_id: int | None
     evidence: EvidenceKind
     at: datetime
     received_at: datetime
@@ -107,6 +108,7 @@ def _of(row: MeetingCheckinRow) -> MeetingCheckin:
         row.meeting_id,
         row.member_id,
         row.site_id,
+        row.device_id,
         row.evidence,
         row.at,
         row.received_at,
