@@ -39,6 +39,7 @@ from api.routes import (
     health,
     leave,
     meetings,
+    member_page,
     members,
     orgs,
     plans,
@@ -160,6 +161,7 @@ def create_app(
         admin.router,
         stream.router,
         map_routes.router,
+        member_page.router,
         health.router,
         docs.router,
     ):

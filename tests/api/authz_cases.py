@@ -78,6 +78,9 @@ def _qr(suffix: str) -> Op:
 
 
 CASES: dict[tuple[str, str], Op] = {
+    ("GET", "/m/"): Op("public", lambda w, t, db: {}),
+    ("GET", "/m/manifest.webmanifest"): Op("public", lambda w, t, db: {}),
+    ("GET", "/m/{name}"): Op("public", lambda w, t, db: {"url": "/m/app.js"}),
     ("POST", "/api/v1/me/phone"): Op("member_self", lambda w, t, db: {"json": {"phone_id": PHONE}}),
     ("POST", "/api/v1/meetings/{meeting_id}/checkins/phone"): Op("member_org", _phone_checkin),
     ("POST", "/api/v1/meetings/{meeting_id}/checkins/qr"): Op("member_org", _qr_checkin),
