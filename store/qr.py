@@ -1,6 +1,7 @@
 """The deployment's keys for meetings' rotating codes (see :mod:`api.qrcode`).
 
-The newest key signs and verifies; one is made at first use. Rotating (``partymap qr
+The newest key signs and verifies; migration 0007 makes the first one (a database without any
+makes one at first use). Rotating (``partymap qr
 rotate-key``) adds a new key, which voids every code shown until then: the secretary's screen
 shows a valid one again within its next refresh.
 """

@@ -69,6 +69,21 @@ from store.sites import get_site
 from store.types import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["check-in"])
+_NOT_OPEN: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The meeting is cancelled, has no site, or is not open for check-in."}
+}
+_CHECKIN_REFUSALS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "A member's login only; this phone is not bound to the member."},
+    409: {
+        "description": "The site's evidence policy does not take this check-in, the meeting "
+        "is not open, or the member has already checked in."
+    },
+    422: {
+        "description": "The positions were rejected (the rules are named), fell outside the "
+        "site, or the code is expired or not this meeting's."
+    },
+    429: {"description": "Too many check-in attempts: wait `Retry-After` seconds."},
+}
 MemberUser = Annotated[Principal, Depends(require_role(Role.MEMBER))]
 NEAR_FIX_MAX_AGE = timedelta(minutes=30)
 
@@ -88,7 +103,11 @@ def _phone_out(session: Session, p: phones.Phone) -> PhoneOut:
     )
 
 
-@router.post("/me/phone", summary="Name this phone (bound at first use)")
+@router.post(
+    "/me/phone",
+    summary="Name this phone (bound at first use)",
+    responses={403: {"description": "A member's login only."}},
+)
 def use_phone(body: PhoneIn, session: DbSession, user: MemberUser) -> PhoneOut:
     """The member's first phone is bound at once; another one is recorded and waits for a
     secretary's approval (``state`` says which)."""
@@ -155,6 +174,7 @@ def approve_phone(device_id: DeviceId, session: DbSession, user: AdminUser) -> P
     "/meetings/{meeting_id}/checkins/phone",
     status_code=status.HTTP_201_CREATED,
     summary="Check in with the phone's position",
+    responses=_CHECKIN_REFUSALS,
 )
 def phone_checkin(
     *,
@@ -251,6 +271,7 @@ def phone_checkin(
     "/meetings/{meeting_id}/checkins/qr",
     status_code=status.HTTP_201_CREATED,
     summary="Check in with the meeting's code",
+    responses=_CHECKIN_REFUSALS,
 )
 def qr_checkin(
     *,
@@ -352,7 +373,9 @@ def _code_now(session: Session, user: Principal, meeting_id: int) -> tuple[int, 
     return step, code
 
 
-@router.get("/meetings/{meeting_id}/qr", summary="The meeting's rotating check-in code")
+@router.get(
+    "/meetings/{meeting_id}/qr", summary="The meeting's rotating check-in code", responses=_NOT_OPEN
+)
 def read_qr(meeting_id: MeetingId, request: Request, session: DbSession, user: AdminUser) -> QrOut:
     """For the secretary's screen while the meeting is open for check-in (from ``early``
     before its start to its end; 409 otherwise): show ``svg`` and ask again after
@@ -374,7 +397,7 @@ def read_qr(meeting_id: MeetingId, request: Request, session: DbSession, user: A
     "/meetings/{meeting_id}/qr.svg",
     summary="The meeting's code as an SVG image",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_OPEN},
 )
 def read_qr_svg(
     meeting_id: MeetingId, request: Request, session: DbSession, user: AdminUser
@@ -390,7 +413,7 @@ def read_qr_svg(
     "/meetings/{meeting_id}/qr.png",
     summary="The meeting's code as a PNG image",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}}, **_NOT_OPEN},
 )
 def read_qr_png(
     meeting_id: MeetingId, request: Request, session: DbSession, user: AdminUser

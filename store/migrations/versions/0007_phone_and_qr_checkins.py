@@ -5,7 +5,7 @@ to its member (at first use, or by a secretary's approval of a second phone). ``
 evidence_policy`` says which check-ins count there (None: the default of the site's kind).
 ``meeting_checkins`` holds the check-ins made at a meeting with a phone's position or the
 meeting's rotating code, one per member and meeting; ``qr_keys`` the deployment's keys for
-those codes (the newest one signs).
+those codes (the newest one signs; a first one is made here).
 
 Revision ID: 0007
 Revises: 0006_login_counters
@@ -13,6 +13,9 @@ Create Date: 2026-12-07
 """
 
 from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -73,6 +76,13 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_qr_keys"),
     )
+    # The deployment's first key, made here so that showing a code never has to write.
+    keys = sa.table(
+        "qr_keys",
+        sa.column("secret", sa.LargeBinary()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    op.bulk_insert(keys, [{"secret": secrets.token_bytes(32), "created_at": datetime.now(UTC)}])
 
 
 def downgrade() -> None:
