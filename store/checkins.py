@@ -49,6 +49,23 @@ def site_policy(session: Session, *, site_id: int) -> EvidencePolicy:
     return EvidencePolicy.default_for(row.kind)
 
 
+def site_policies(session: Session, *, site_ids: Collection[int]) -> dict[int, EvidencePolicy]:
+    """The evidence policy of each of these sites, in one query."""
+    if not site_ids:
+        return {}
+    rows = session.execute(
+        select(SiteRow.id, SiteRow.kind, SiteRow.evidence_policy).where(
+            SiteRow.id.in_(list(site_ids))
+        )
+    )
+    return {
+        r.id: EvidencePolicy(r.evidence_policy)
+        if r.evidence_policy is not None
+        else EvidencePolicy.default_for(r.kind)
+        for r in rows
+    }
+
+
 def set_site_policy(session: Session, *, site_id: int, policy: EvidencePolicy | None) -> None:
     """Set (None: reset to its kind's default) the site's evidence policy; the caller commits."""
     row = session.get(SiteRow, site_id)

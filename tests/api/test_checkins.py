@@ -321,3 +321,33 @@ def test_codes_cannot_be_guessed_or_moved(key: bytes, meeting: int, step: int, g
     assert qrcode.code_for(key, meeting, step + 1) != code
     assert qrcode.code_for(bytes(b ^ 1 for b in key), meeting, step) != code
     assert qrcode.verdict(key, meeting, step, code, now_s=now + 2 * qrcode.STEP_S) == "expired"
+
+
+def test_a_secretary_sets_a_sites_evidence_policy(engine: Engine, tmp_path: Path) -> None:
+    client, world = _app(engine, tmp_path)
+    site = world.targets["self"].site_id
+    admin = world.headers("branch_admin")
+    with client:
+        url = f"/api/v1/sites/{site}"
+        assert client.get(url, headers=admin).json()["properties"]["evidence_policy"] == (
+            "beidou_or_qr"  # a meeting room's default
+        )
+        changed = client.patch(
+            url, json={"type": "Feature", "properties": {"evidence_policy": "any"}}, headers=admin
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["properties"]["evidence_policy"] == "any"
+        listed = client.get("/api/v1/sites", headers=admin).json()["features"]
+        assert {f["id"]: f["properties"]["evidence_policy"] for f in listed}[site] == "any"
+        member = client.patch(
+            url,
+            json={"type": "Feature", "properties": {"evidence_policy": "any"}},
+            headers=world.headers("member"),
+        )
+        assert member.status_code == 403
+        bad = client.patch(
+            url,
+            json={"type": "Feature", "properties": {"evidence_policy": "phones"}},
+            headers=admin,
+        )
+        assert bad.status_code == 422
