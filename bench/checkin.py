@@ -97,6 +97,9 @@ def serve(url: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
         access_log=False,
+        # Workers import numba-compiled modules; on a loaded machine that outlasts uvicorn's
+        # default 5 s health check, which would then restart them for ever.
+        timeout_worker_healthcheck=120,
     )
 
 
