@@ -136,6 +136,9 @@ class Visit:
     end: datetime | None = None
     checkin_at: datetime | None = None
     beidou_verified: bool = False  # the check-in used ≥ 4 BeiDou satellites throughout
+    # What the check-in rests on when it was not a receiver's (a phone's position, a meeting's
+    # code); None: receiver fixes, ``beidou`` or ``gnss`` by ``beidou_verified``.
+    evidence: EvidenceKind | None = None
 
 
 class MeetingKind(enum.Enum):
@@ -198,3 +201,30 @@ class Attendance:
     first_checkin: datetime | None = None
     last_leave: datetime | None = None
     evidence: EvidenceKind | None = None  # of the first counted check-in; None when absent
+
+
+class EvidencePolicy(enum.Enum):
+    """Which check-ins count at a site (DESIGN §11): receivers only, receivers or the
+    meeting's code (the default for meeting rooms, where a phone's position is no proof),
+    or a phone's position too.
+
+    >>> EvidencePolicy.BEIDOU_OR_QR.admits(EvidenceKind.QR)
+    True
+    >>> EvidencePolicy.BEIDOU_OR_QR.admits(EvidenceKind.PHONE)
+    False
+    """
+
+    BEIDOU = "beidou"
+    BEIDOU_OR_QR = "beidou_or_qr"
+    ANY = "any"
+
+    def admits(self, evidence: EvidenceKind) -> bool:
+        if evidence is EvidenceKind.PHONE:
+            return self is EvidencePolicy.ANY
+        if evidence is EvidenceKind.QR:
+            return self is not EvidencePolicy.BEIDOU
+        return True
+
+    @classmethod
+    def default_for(cls, kind: SiteKind) -> EvidencePolicy:
+        return cls.BEIDOU_OR_QR if kind is SiteKind.MEETING_ROOM else cls.BEIDOU

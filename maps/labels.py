@@ -242,6 +242,10 @@ LABELS: dict[str, dict[str, str]] = {
         "evidence_phone": "手机定位",
         "evidence_qr": "扫码签到",
         "evidence_manual": "人工补签",
+        "checkin_code": "签到码",
+        "checkin_code_note": "每30秒更新：党员用手机相机扫码签到",
+        "phones_pending": "待审批新手机",
+        "phone_approved": "新手机已绑定",
     },
     "en": {
         "title": "Party electronic map",
@@ -469,6 +473,10 @@ LABELS: dict[str, dict[str, str]] = {
         "evidence_phone": "Phone location",
         "evidence_qr": "QR code",
         "evidence_manual": "Manual correction",
+        "checkin_code": "Check-in code",
+        "checkin_code_note": "Changes every 30 s: members scan it with their phone's camera",
+        "phones_pending": "New phones awaiting approval",
+        "phone_approved": "The new phone is bound",
     },
 }
 

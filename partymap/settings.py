@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, gt=0)
     login_max_attempts_per_address: int = Field(default=30, gt=0)
     login_window_seconds: float = Field(default=300.0, gt=0)
+    # Check-ins a member may attempt a minute (phone and meeting code together), counted in
+    # the database like logins: a script trying codes or positions is stopped.
+    checkin_max_per_minute: int = Field(default=20, gt=0)
     # Proxies (addresses or networks) whose X-Forwarded-For names the client; from any other
     # peer the header is ignored. Empty: the peer is the client.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)

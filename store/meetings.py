@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from geo.meetings.recurrence import zone
 from geo.model import Attendance, AttendanceOutcome, Meeting, MeetingKind, Visit
 from store import rollup  # noqa: F401  (its listeners keep the rollup as meetings change)
+from store.checkins import meeting_visits
 from store.errors import ConflictError, InvalidValueError, NotFoundError
 from store.members import get_member, member_ids
 from store.models import (
@@ -397,7 +398,7 @@ def roll_visits(session: Session, meeting: Meeting, members: Collection[int]) ->
         member_ids=list(members),
         start=meeting.start - meeting.early,
         end=meeting.end,
-    )
+    ) + meeting_visits(session, meeting_id=meeting.id, site_id=meeting.site_id, member_ids=members)
 
 
 def list_attendance(

@@ -131,6 +131,10 @@ class Device(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     quality: Mapped[dict[str, Any] | None]  # QualityThresholds overrides for this device
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "receiver" (NMEA, JT/T 808) or "phone" (a member's browser, see store.phones).
+    kind: Mapped[str] = mapped_column(String(16), default="receiver", server_default="receiver")
+    # A phone: when it was bound to its member (None: a second phone awaiting approval).
+    bound_at: Mapped[datetime | None]
 
 
 class SiteRow(Base):
@@ -156,6 +160,8 @@ class SiteRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]  # kept for the visits and meetings that name it
+    # Which check-ins count here: beidou, beidou_or_qr, any (None: the default of its kind).
+    evidence_policy: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (Index("ix_sites_bounds", "min_lat", "max_lat"),)
 
@@ -511,6 +517,40 @@ class LeaveRow(Base):
     note: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+
+class MeetingCheckinRow(Base):
+    """A check-in at a meeting from a member's phone: its position (``phone``) or the
+    meeting's rotating code (``qr``). One per member and meeting; ``at`` is when the member
+    checked in (a check-in queued offline keeps its own time)."""
+
+    __tablename__ = "meeting_checkins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    site_id: Mapped[int] = mapped_column(Integer)
+    device_id: Mapped[int | None] = mapped_column(Integer)
+    evidence: Mapped[EvidenceKind] = mapped_column(enum_type(EvidenceKind, 16))
+    at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+
+class QrKeyRow(Base):
+    """A key for meetings' rotating codes; the newest signs and verifies (rotating one in
+    voids every code shown before)."""
+
+    __tablename__ = "qr_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AbsenceRunRow(Base):

@@ -14,7 +14,6 @@ from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from api.deps import (
@@ -37,7 +36,7 @@ from api.reports import (
     stats_rows,
 )
 from api.routes import API_PREFIX
-from api.schemas.common import MeetingId, OrgFilter, Page, SiteFilter, paged
+from api.schemas.common import IsoTime, MeetingId, OrgFilter, Page, SiteFilter, paged
 from api.schemas.meetings import (
     AttendanceCounts,
     AttendanceOut,
@@ -106,8 +105,8 @@ def list_meetings(
         list[meetings.MeetingState] | None,
         Query(description="Only meetings in these states now (repeat the parameter)."),
     ] = None,
-    start: Annotated[AwareDatetime | None, Query(description="Starting at or after.")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="Starting before.")] = None,
+    start: Annotated[IsoTime | None, Query(description="Starting at or after.")] = None,
+    end: Annotated[IsoTime | None, Query(description="Starting before.")] = None,
     order: Annotated[Order, Query(description="asc: earliest first; desc: newest.")] = Order.ASC,
 ) -> Page[MeetingOut]:
     """Meetings in the caller's scope starting in [start, end): an admin's subtree (or
@@ -353,10 +352,8 @@ def read_stats(
     user: AdminUser,
     params: Pagination,
     org_id: OrgFilter = None,
-    start: Annotated[
-        AwareDatetime | None, Query(description="Meetings starting at or after.")
-    ] = None,
-    end: Annotated[AwareDatetime | None, Query(description="Meetings starting before.")] = None,
+    start: Annotated[IsoTime | None, Query(description="Meetings starting at or after.")] = None,
+    end: Annotated[IsoTime | None, Query(description="Meetings starting before.")] = None,
     format: FormatQuery = TableFormat.JSON,
 ) -> Response | Page[OrgAttendanceOut]:
     """Recorded statuses counted per organisation that held meetings in [start, end)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, status
+from sqlalchemy.orm import Session
 
 from api.deps import AdminUser, CurrentUser, DbSession, Pagination
 from api.geojson import (
@@ -26,7 +27,9 @@ from api.schemas.sites import (
     site_feature,
 )
 from api.scope import org_in_scope, site_in_scope, within
+from geo.model import Site
 from store import sites
+from store.checkins import set_site_policy, site_policies, site_policy
 from store.models import Role
 
 router = APIRouter(prefix=f"{API_PREFIX}/sites", tags=["sites"])
@@ -67,9 +70,10 @@ def list_sites(
             offset=params.offset,
         )
     items, next_offset = page_of(found, limit=params.limit, offset=params.offset)
+    policies = site_policies(session, site_ids=[s.id for s in items])
     return GeoJSONResponse(
         feature_collection(
-            [site_feature(s) for s in items],
+            [site_feature(s, policies.get(s.id)) for s in items],
             limit=params.limit,
             offset=params.offset,
             next_offset=next_offset,
@@ -79,7 +83,7 @@ def list_sites(
 
 @router.get("/{site_id}", summary="Read a site (GeoJSON Feature)", responses=_FEATURE_RESPONSE)
 def read_site(site_id: SiteId, session: DbSession, user: CurrentUser) -> GeoJSONResponse:
-    return GeoJSONResponse(site_feature(site_in_scope(session, user, site_id)))
+    return GeoJSONResponse(_feature(session, site_in_scope(session, user, site_id)))
 
 
 @router.post(
@@ -92,8 +96,10 @@ def create_site(body: SiteFeatureIn, session: DbSession, user: AdminUser) -> Geo
     props = body.properties
     org_in_scope(session, user, props.org_id, write=True)
     site = sites.create_site(session, geometry=to_shape(body.geometry), **_fields(props))
+    if props.evidence_policy is not None:
+        set_site_policy(session, site_id=site.id, policy=props.evidence_policy)
     session.commit()
-    return GeoJSONResponse(site_feature(site), status_code=status.HTTP_201_CREATED)
+    return GeoJSONResponse(_feature(session, site), status_code=status.HTTP_201_CREATED)
 
 
 @router.patch("/{site_id}", summary="Change a site", responses=_FEATURE_RESPONSE)
@@ -110,8 +116,10 @@ def update_site(
         geometry=to_shape(body.geometry) if body.geometry else None,
         **_fields(props),
     )
+    if props.evidence_policy is not None:
+        set_site_policy(session, site_id=site_id, policy=props.evidence_policy)
     session.commit()
-    return GeoJSONResponse(site_feature(site))
+    return GeoJSONResponse(_feature(session, site))
 
 
 @router.delete("/{site_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Retire a site")
@@ -120,6 +128,10 @@ def delete_site(site_id: SiteId, session: DbSession, user: AdminUser) -> None:
     site_in_scope(session, user, site_id, write=True)
     sites.delete_site(session, site_id=site_id)
     session.commit()
+
+
+def _feature(session: Session, site: Site) -> dict[str, Any]:
+    return site_feature(site, site_policy(session, site_id=site.id))
 
 
 def _fields(props: SiteProperties | SitePropertiesPatch) -> dict[str, Any]:

@@ -7,12 +7,21 @@ says which field, before any query runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -129,3 +138,18 @@ def paged(
         offset=params.offset,
         next_offset=next_offset,
     )
+
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic would read "110574.0" as seconds since 1970: a time here is ISO 8601 text.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("a time is ISO 8601 with an offset, not a number")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+"""A time given as ISO 8601 text with an offset (a bare number is refused, not read as Unix
+seconds)."""

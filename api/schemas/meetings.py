@@ -164,7 +164,8 @@ class AttendanceOut(Out):
     status: AttendanceOutcome
     outcome: AttendanceOutcome
     evidence: EvidenceKind | None = Field(
-        description="What the status rests on: beidou, gnss, or manual when corrected."
+        description="What the status rests on: beidou, gnss, terminal, phone (手机定位), qr "
+        "(扫码签到), or manual when corrected."
     )
     checkin_evidence: EvidenceKind | None = Field(description="The check-in's, if any.")
     first_checkin: datetime | None

@@ -10,7 +10,7 @@ from pydantic.config import JsonDict
 
 from api.geojson import SiteGeometry, feature, geometry_of
 from api.schemas.common import Id, In, Int, Name, Number, TimeZone
-from geo.model import QualityThresholds, Site, SiteKind, SiteParams
+from geo.model import EvidencePolicy, QualityThresholds, Site, SiteKind, SiteParams
 
 Finite = Annotated[Number, Field(allow_inf_nan=False)]
 _PARAMS, _QUALITY = SiteParams(), QualityThresholds()  # the defaults of DESIGN §4
@@ -43,6 +43,14 @@ class QualityIn(In):
 
 
 Radius = Annotated[Finite, Field(gt=0, le=50_000, description="A circle's radius (Point sites).")]
+Policy = Annotated[
+    EvidencePolicy | None,
+    Field(
+        description="Which check-ins count here: beidou (receivers only), beidou_or_qr "
+        "(receivers or the meeting's code: meeting rooms' default), any (phones' positions "
+        "too). Missing: the default of the site's kind.",
+    ),
+]
 
 
 class SiteProperties(In):
@@ -53,6 +61,7 @@ class SiteProperties(In):
     radius_m: Radius | None = Field(default=None, examples=[15.0])
     params: SiteParamsIn | None = None
     quality: QualityIn | None = None
+    evidence_policy: Policy = None
 
 
 class SitePropertiesPatch(In):
@@ -63,6 +72,7 @@ class SitePropertiesPatch(In):
     radius_m: Radius | None = None
     params: SiteParamsIn | None = None
     quality: QualityIn | None = None
+    evidence_policy: Policy = None
 
 
 _EXAMPLE: JsonDict = {
@@ -104,8 +114,9 @@ class SiteFeaturePatch(BaseModel):
     properties: SitePropertiesPatch = Field(default_factory=SitePropertiesPatch)
 
 
-def site_feature(site: Site) -> dict[str, Any]:
-    """A stored site as a GeoJSON Feature (a circle: its centre Point and ``radius_m``)."""
+def site_feature(site: Site, policy: EvidencePolicy | None = None) -> dict[str, Any]:
+    """A stored site as a GeoJSON Feature (a circle: its centre Point and ``radius_m``), with
+    its evidence policy when given."""
     return feature(
         site.id,
         geometry_of(site.geometry),
@@ -117,5 +128,6 @@ def site_feature(site: Site) -> dict[str, Any]:
             "radius_m": site.radius_m,
             "params": dataclasses.asdict(site.params),
             "quality": dataclasses.asdict(site.quality),
+            **({"evidence_policy": policy.value} if policy is not None else {}),
         },
     )

@@ -72,8 +72,26 @@
         el("label", {}, T.to, el("input", { type: "date", id: "pm-range-to", value: range.to, required: true })),
         el("button", { type: "submit" }, T.show)),
       items.length ? el("ul", { class: "pm-list", id: "pm-meeting-list" }, items) : el("p", {}, T.no_meetings),
-      el("div", { id: "pm-requests" }));
-    if (admin && !data) loadRequests();
+      el("div", { id: "pm-requests" }),
+      el("div", { id: "pm-phones" }));
+    if (admin && !data) { loadRequests(); loadPhones(); }
+  }
+  /* New phones waiting for the secretary: a member's first phone is bound by itself, another
+   * one only once approved here (the old one is then retired). */
+  async function loadPhones() {
+    const found = await kit.api("/phones?pending=true&limit=100", { quiet: true });
+    if (!found.items.length) { put("pm-phones"); return; }
+    put("pm-phones",
+      el("h3", {}, `${T.phones_pending} (${found.items.length})`),
+      el("ul", { class: "pm-list pm-requests" }, found.items.map((p) => el("li", { "data-device-id": p.device_id },
+        el("div", { class: "pm-stack" },
+          el("span", { class: "pm-name" }, p.member_name || `#${p.member_id}`),
+          el("span", { class: "pm-sub-left" }, fmtTime(p.created_at, null, { date: true }))),
+        el("button", { class: "pm-approve-phone", onclick: async () => {
+          await kit.api(`/phones/${p.device_id}/approve`, { method: "POST" });
+          kit.notice(T.phone_approved);
+          loadPhones();
+        } }, T.approve)))));
   }
   async function loadRequests() {
     const found = await kit.api("/leave?status=requested&limit=100", { quiet: true });
@@ -143,6 +161,7 @@
           el("button", { id: "pm-edit-meeting", onclick: () => meetingForm(m) }, T.edit),
           el("button", { id: "pm-record-leave", onclick: () => leaveForm(found) }, T.record_leave),
           el("button", { id: "pm-cancel-meeting", onclick: () => cancelForm(m) }, T.cancel_meeting),
+          m.site ? el("button", { id: "pm-show-code", onclick: () => showCode(m) }, T.checkin_code) : null,
         ] : null,
         !admin && m.status === "upcoming" ? el("button", { id: "pm-ask-leave", onclick: () => leaveForm(found) },
           T.ask_leave) : null,
@@ -176,10 +195,43 @@
       el("div", { class: "pm-stack" },
         el("span", { class: "pm-name" }, r.name),
         notes.map((n) => el("span", { class: "pm-note" }, n))),
-      r.evidence === "manual" ? el("span", { class: "pm-badge pm-manual" }, T.evidence_manual) : null,
+      r.evidence ? el("span", { class: `pm-badge pm-evidence-${r.evidence}${r.evidence === "manual" ? " pm-manual" : ""}`,
+        "data-evidence": r.evidence }, T["evidence_" + r.evidence]) : null,
       el("span", { class: "pm-time" }, fmtTime(r.first_checkin, m.tz, { seconds: true })),
       correctable ? el("button", { class: "pm-correct", "aria-label": `${T.correct} ${r.name}`,
         onclick: (e) => { e.stopPropagation(); correctionForm(m, r); } }, T.correct) : null);
+  }
+
+  /* The meeting's rotating check-in code, full screen for the door or a projector: a new image
+   * every 30 s (a code is good for its 30 s and the next); members scan it with their phones. */
+  let codeTimer = null;
+  function showCode(m) {
+    const image = el("img", { id: "pm-qr-image", alt: T.checkin_code, width: 320, height: 320 });
+    const note = el("p", { class: "pm-qr-note" }, T.checkin_code_note);
+    // A screen that slept (a tablet, a hidden tab) may have run its timer late: a fresh code
+    // as soon as it is seen again.
+    const awake = () => { if (!document.hidden) { clearTimeout(codeTimer); refresh(); } };
+    const close = () => {
+      clearTimeout(codeTimer);
+      document.removeEventListener("visibilitychange", awake);
+      box.remove();
+    };
+    const box = el("div", { class: "pm-qr-overlay", id: "pm-qr", role: "dialog", "aria-label": T.checkin_code },
+      el("h2", {}, `${T.checkin_code} · ${m.title || T[m.kind]}`), image, note,
+      el("button", { id: "pm-qr-close", onclick: close }, T.close));
+    document.body.append(box);
+    const refresh = async () => {
+      try {
+        const shown = await kit.api(`/meetings/${m.id}/qr`, { quiet: true });
+        image.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(shown.svg)}`;
+        image.dataset.step = shown.step;
+        codeTimer = setTimeout(refresh, Math.max(500, shown.refresh_s * 1000));
+      } catch (error) {
+        note.textContent = error.message;
+      }
+    };
+    document.addEventListener("visibilitychange", awake);
+    refresh();
   }
 
   /* The end of a meeting: 未到 turns to 缺席 at once, and the record follows its grace time. */

@@ -67,6 +67,19 @@ def purge(
     typer.echo(f"purged {removed} positions received before {cutoff.isoformat()}")
 
 
+@app.command("rotate-qr-key")
+def rotate_qr_key(url: UrlOption = None) -> None:
+    """Put a new key in force for meetings' rotating check-in codes: every code shown until
+    now stops working (the secretaries' screens show valid ones at their next refresh)."""
+    from store.db import make_sessionmaker
+    from store.qr import rotate_key
+
+    with _database(url, must_exist=True) as engine, make_sessionmaker(engine)() as session:
+        rotate_key(session)
+        session.commit()
+    typer.echo("a new meeting code key is in force; codes shown before it are refused")
+
+
 @contextlib.contextmanager
 def _database(url: str | None, *, must_exist: bool = False) -> Iterator[Engine]:
     """The engine for ``url`` (or the settings'); with ``must_exist`` an embedded database

@@ -30,7 +30,9 @@ class Op:
     ``category``: public, login, authenticated, stream, device, display (a big screen's
     display token only: no login opens it), org_read (the target's organisation's own
     data), personal (the target member's data), admin (admins within their subtree),
-    committee (committee admins within their subtree), committee_any.
+    committee (committee admins within their subtree), committee_any, member_self (a member
+    acting for themselves: admins are refused), member_org (a member acting for themselves
+    at a meeting of their own organisation: the target's).
     """
 
     category: str
@@ -76,6 +78,12 @@ def expected(op: Op, role: str, target: str) -> set[int]:
         return ok if target in ORG_READ[role] else {404}
     if category == "personal":
         return ok if target in PERSONAL[role] else {404}
+    if category == "member_self":
+        return ok if role == "member" else {403}
+    if category == "member_org":
+        if role != "member":
+            return {403}
+        return ok if target in ORG_READ[role] else {404}
     if role == "member":
         return {403}
     if category == "admin":
