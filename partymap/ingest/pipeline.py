@@ -15,7 +15,7 @@ hears of it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -156,14 +156,21 @@ def ingest(s: Stages, intake: Intake) -> StoreBatch:
 
 
 def admit(s: Stages, arrivals: Sequence[Arrival]) -> list[Arrival]:
-    """Drop chunks of devices the directory does not know or that are deactivated."""
+    """Drop chunks of devices the directory does not know or that are deactivated, and set
+    aside (counted) those of quarantined devices."""
     if s.next_directory is not None and s.next_directory is not s.directory:
         s.directory = s.next_directory
     active = s.directory.active
+    quarantined = s.stats.quarantined_devices
     admitted = []
     for a in arrivals:
         chunks = [c for c in a.chunks if active(c.device_id) is not None]
         s.stats.unknown_device_chunks += len(a.chunks) - len(chunks)
+        if quarantined:
+            aside = [c for c in chunks if c.device_id in quarantined]
+            if aside:
+                s.stats.lines_quarantined[a.source] += lines_in(aside)
+                chunks = [c for c in chunks if c.device_id not in quarantined]
         s.source_of.update(dict.fromkeys([c.device_id for c in chunks], a.source))
         admitted.append(Arrival(chunks, a.source, a.timed))
     return admitted
@@ -295,6 +302,26 @@ def safe_offsets(s: Stages, device_ids: set[str]) -> dict[str, int]:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def lines_in(chunks: Iterable[RawChunk]) -> int:
+    """Lines the chunks hold (a chunk holds complete lines)."""
+    return sum(chunk.data.count(b"\n") for chunk in chunks)
+
+
+def by_device(intake: Intake) -> dict[str, Intake]:
+    """The intake cut into one intake per device (each keeps its chunks' order and sources)."""
+    parts: dict[str, Intake] = {}
+    for arrival in intake.arrivals:
+        for chunk in arrival.chunks:
+            part = parts.setdefault(chunk.device_id, Intake([], intake.now_s, final=intake.final))
+            if not part.arrivals or part.arrivals[-1].source != arrival.source:
+                part.arrivals.append(Arrival([], arrival.source, arrival.timed))
+            part.arrivals[-1].chunks.append(chunk)
+    for device_id in intake.ended:
+        parts.setdefault(device_id, Intake([], intake.now_s, final=intake.final))
+        parts[device_id].ended.append(device_id)
+    return parts
 
 
 @dataclass(frozen=True, slots=True)
