@@ -32,6 +32,11 @@ class IngestSink(Protocol):
 
     async def send(self, device_id: str, data: bytes) -> None: ...
 
+    def status(self) -> dict[str, object]:
+        """What ``/healthz`` reports of ingestion: ``state`` is ``running``, ``degraded`` (some
+        devices' lines are set aside), ``stopping`` or ``failed`` (nothing is ingested)."""
+        ...
+
 
 class MemorySink:
     """An :class:`IngestSink` that keeps what it was sent (tests, and a dry run of the API)."""
@@ -41,3 +46,6 @@ class MemorySink:
 
     async def send(self, device_id: str, data: bytes) -> None:
         self.received.append((device_id, data))
+
+    def status(self) -> dict[str, object]:
+        return {"state": "running"}

@@ -20,12 +20,26 @@ router = APIRouter(tags=["service"])
     "/healthz",
     summary="Health",
     responses={
-        200: {"content": {"application/json": {"example": {"status": "ok", "database": "ok"}}}},
-        503: {"description": "The database does not answer."},
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "ok",
+                        "database": "ok",
+                        "ingestion": {"state": "running", "quarantined_devices": 0},
+                    }
+                }
+            }
+        },
+        503: {"description": "The database does not answer, or the ingestion pipeline failed."},
     },
 )
 async def healthz(request: Request) -> JSONResponse:
-    """``ok`` when the service answers and its database does."""
+    """``ok`` when the service answers and its database does, and (on ``partymap serve``) its
+    ingestion pipeline runs; ``ingestion.state`` is ``running``, ``degraded`` (the lines of
+    some devices whose data made a batch fail are set aside), ``stopping`` or ``failed``."""
+    sink = request.app.state.ingest
+    ingestion = sink.status() if sink is not None else None
 
     def ping() -> None:
         with request.app.state.engine.connect() as connection:
@@ -34,10 +48,16 @@ async def healthz(request: Request) -> JSONResponse:
     try:
         await run_in_threadpool(ping)
     except SQLAlchemyError as exc:
-        return JSONResponse(
-            {"status": "unavailable", "database": type(exc).__name__}, status_code=503
-        )
-    return JSONResponse({"status": "ok", "database": "ok"})
+        body = {"status": "unavailable", "database": type(exc).__name__}
+        return JSONResponse(body | _with(ingestion), status_code=503)
+    if ingestion is not None and ingestion.get("state") == "failed":
+        body = {"status": "unavailable", "database": "ok", "ingestion": ingestion}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"} | _with(ingestion))
+
+
+def _with(ingestion: dict[str, object] | None) -> dict[str, object]:
+    return {} if ingestion is None else {"ingestion": ingestion}
 
 
 @router.get(

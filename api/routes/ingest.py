@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import DbSession, oauth2_scheme
 from api.ingest import IngestUnavailableError
@@ -61,7 +62,11 @@ class IngestReceipt(BaseModel):
         401: {"description": "Unknown device, wrong or rotated token, or device deactivated."},
         413: {"description": "Body larger than the configured limit."},
         415: {"description": "Body is not text/plain."},
-        503: {"description": "This server runs no ingestion pipeline, or it is stopping."},
+        503: {
+            "description": "This server runs no ingestion pipeline, it is stopping or has "
+            "failed, or the database is unavailable: nothing was taken; try again after "
+            "`Retry-After` seconds."
+        },
     },
 )
 async def post_nmea(
@@ -73,7 +78,14 @@ async def post_nmea(
     """Hand a device's NMEA lines to the ingestion pipeline; waits while it is saturated."""
     if not token:
         raise _unauthorized()
-    device = await run_in_threadpool(verify_device_token, session, uid=uid, token=token)
+    try:
+        device = await run_in_threadpool(verify_device_token, session, uid=uid, token=token)
+    except SQLAlchemyError as exc:  # the database is away: the device should try again
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="the database is unavailable: nothing was taken, post these lines again later",
+            headers={"Retry-After": "5"},
+        ) from exc
     if device is None:
         raise _unauthorized()
     session.close()  # nothing more to read; do not hold a connection while the sink waits

@@ -204,14 +204,19 @@ class PresenceTracker:
                 self.pairs.grow()
         return events_from_rows(events[:used], self.members.member_of_row, self.index.site_ids)
 
-    def expire(self, now_s: float) -> PresenceEvents:
-        """End the visits of members silent for longer than their sites' ``max_gap``."""
+    def expire(self, now_s: float, quiet_s: FloatArray | None = None) -> PresenceEvents:
+        """End the visits of members silent for longer than their sites' ``max_gap``.
+
+        ``quiet_s``, per member row (:attr:`members`): how long its device has sent nothing,
+        on the receipt timeline; when given, it is the silence (fix times may lag the clock by
+        hours while a device drains a backlog), and ends are still dated in fix time."""
         slots = self.pairs.active()
         table = self.pairs.cols.take(slots)
         row = table.key >> SITE_BITS
         site = table.key & SITE_MASK
         silent_since = self.pairs.last_seen[row]
-        silent = now_s - silent_since > self._sites["max_gap_s"][site]
+        quiet = now_s - silent_since if quiet_s is None else quiet_s[row]
+        silent = quiet > self._sites["max_gap_s"][site]
         log = EventLog()
         arriving = silent & (table.state == ARR)
         leaving = silent & (table.state == LEA)

@@ -34,6 +34,7 @@ For each epoch of a member (in the member's arrival order):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from geo.columns import CONSTELLATIONS
 from geo.presence.state import (
@@ -102,15 +103,21 @@ class ReferenceTracker:
             events.extend(caused)
         return events
 
-    def expire(self, now_s: float) -> list[PresenceEvent]:
-        """End the visits of members silent for longer than their sites' ``max_gap``."""
+    def expire(
+        self, now_s: float, quiet_s: Mapping[int, float] | None = None
+    ) -> list[PresenceEvent]:
+        """End the visits of members silent for longer than their sites' ``max_gap``
+        (``quiet_s``: per member, how long its device has sent nothing, if known)."""
         events: list[PresenceEvent] = []
         for member in sorted(self.pairs):
             states = self.pairs[member]
+            quiet = None if quiet_s is None else quiet_s.get(member, math.inf)
             for site in sorted(states):
                 target, since = self.index.sites[site], self.last_seen[member]
                 ids = {"member_id": member, "site_id": target.id}
-                new, caused = expire(states[site], since, now_s, target.params, **ids)
+                new, caused = expire(
+                    states[site], since, now_s, target.params, **ids, quiet_s=quiet
+                )
                 self._put(states, site, new)
                 events.extend(caused)
         return events

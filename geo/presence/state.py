@@ -191,9 +191,16 @@ def expire(
     *,
     member_id: int,
     site_id: int,
+    quiet_s: float | None = None,
 ) -> tuple[PairState, tuple[PresenceEvent, ...]]:
-    """Silence until ``now_s`` since the epoch at ``silent_since_s``: :func:`step`'s rule."""
-    if now_s - silent_since_s <= p.max_gap_s or s.state not in (ARRIVING, LEAVING):
+    """Silence until ``now_s`` since the epoch at ``silent_since_s``: :func:`step`'s rule.
+
+    ``quiet_s``: how long the member's device has sent nothing at all, when that is known on
+    the device's receipt timeline (a live daemon): then that is the silence, however far its
+    fix times lag ``now_s`` (a backlog drained, a paced replay); the end is still dated in fix
+    time."""
+    quiet = now_s - silent_since_s if quiet_s is None else quiet_s
+    if quiet <= p.max_gap_s or s.state not in (ARRIVING, LEAVING):
         return s, ()
     end, checked_in = (silent_since_s, False) if s.state is ARRIVING else (s.leaving_s, True)
     return PairState(), (VisitEnded(member_id, site_id, utc(s.since_s), utc(end), checked_in),)

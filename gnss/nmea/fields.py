@@ -4,7 +4,8 @@ Both decode paths agree on these definitions (the fast path mirrors them column-
 are spelled out precisely: a decimal field is ``[+-]digits[.digits]`` and converts with Python's
 correctly rounded ``float``; latitude ``ddmm.mmmm`` is ``dd + mm.mmmm / 60``; times of day are
 integer microseconds. An empty field is ``None``; a malformed one raises :class:`BadFieldError`,
-which the parser turns into a ``bad_field`` rejection.
+which the parser turns into a ``bad_field`` rejection. So does a value Python reads but partymap
+cannot keep: an integer above :data:`INT_MAX` (the widest integer column), a date past year 9999.
 
 >>> decimal("-30.40"), latitude("4552.65403", "S"), time_of_day("003956.25")
 (-30.4, -45.877567166666665, 2396250000)
@@ -15,12 +16,14 @@ which the parser turns into a ``bad_field`` rejection.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 
 from gnss.model import Constellation
 
 __all__ = [
+    "INT_MAX",
     "BadFieldError",
     "calendar_date",
     "decimal",
@@ -32,6 +35,11 @@ __all__ = [
     "system_hint",
     "time_of_day",
 ]
+
+
+# Counts, numbers and page numbers go into SMALLINT columns (or int16 arrays): a wider value is
+# damage, never a receiver's (NMEA gives them two or three digits).
+INT_MAX = 32_767
 
 
 class BadFieldError(ValueError):
@@ -72,7 +80,10 @@ def decimal(text: str) -> float | None:
         return None
     if not _DECIMAL.match(text):
         raise BadFieldError(f"not a number: {text!r}")
-    return float(text)
+    value = float(text)
+    if not math.isfinite(value):  # 309+ digits: longer than a sentence, but say why if ever
+        raise BadFieldError(f"number out of range: {text[:20]!r}")
+    return value
 
 
 def integer(text: str) -> int | None:
@@ -80,7 +91,10 @@ def integer(text: str) -> int | None:
         return None
     if not _INTEGER.match(text):
         raise BadFieldError(f"not an integer: {text!r}")
-    return int(text)
+    value = int(text)  # a sentence is at most 160 characters: never near int()'s digit limit
+    if value > INT_MAX:
+        raise BadFieldError(f"integer out of range: {text[:20]!r}")
+    return value
 
 
 def _angle(text: str, hemisphere: str, limit: int, positive: str, negative: str) -> float | None:
@@ -126,7 +140,7 @@ def time_of_day(text: str) -> int | None:
 def calendar_date(day: int, month: int, year: int) -> date:
     try:
         return date(year, month, day)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadFieldError(f"not a date: {year:04d}-{month:02d}-{day:02d}") from None
 
 

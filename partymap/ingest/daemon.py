@@ -47,7 +47,15 @@ from gnss.sources.base import ChannelSource
 from partymap.ingest.batching import Collector
 from partymap.ingest.directory import Directory, load_directory, verify_in_store
 from partymap.ingest.metrics import IngestCollector, IngestStats
-from partymap.ingest.pipeline import Clock, Intake, Stages, StoreBatch, ingest
+from partymap.ingest.pipeline import (
+    Clock,
+    Intake,
+    Stages,
+    StoreBatch,
+    by_device,
+    ingest,
+    lines_in,
+)
 from partymap.ingest.sources import SourcePlan
 from partymap.ingest.startup import changed_site_index, load_state
 from partymap.ingest.writer import StoreWriter
@@ -72,10 +80,15 @@ class HttpIngest:
     async def send(self, device_id: str, data: bytes) -> None:
         if not self.accepting:
             raise IngestUnavailableError("the ingestion daemon is stopping")
+        if not self._daemon.running:
+            raise IngestUnavailableError("the ingestion pipeline is not running")
         # The API checked the token in the store: a device registered since the last refresh
         # must not have its lines dropped as unknown.
         await self._daemon.know(device_id)
         await self.source.send(device_id, data)
+
+    def status(self) -> dict[str, object]:
+        return self._daemon.status()
 
 
 class Daemon:
@@ -131,6 +144,8 @@ class Daemon:
         self._directory_lock = asyncio.Lock()
         self._directory_at = -float("inf")
         self._stopping = False
+        # Some device's data went through the pipeline since its last failed batch.
+        self._worked = True
 
     async def __aenter__(self) -> Daemon:
         await self.start()
@@ -138,6 +153,26 @@ class Daemon:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """The pipeline is up and taking batches."""
+        return self._processor is not None and not self._processor.done() and not self._stopping
+
+    def status(self) -> dict[str, object]:
+        """Ingestion's state for ``/healthz`` (see :meth:`api.ingest.IngestSink.status`)."""
+        stats = self.stats
+        if stats.pipeline_failed or self.failed.is_set():
+            state = "failed"
+        elif self._stopping:
+            state = "stopping"
+        else:
+            state = "degraded" if stats.quarantined_devices else "running"
+        return {
+            "state": state,
+            "quarantined_devices": len(stats.quarantined_devices),
+            "lines_quarantined": sum(stats.lines_quarantined.values()),
+        }
 
     def source_stats(self) -> list[SourceStats]:
         return [source.stats for source in self.sources]
@@ -189,13 +224,19 @@ class Daemon:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._processor is None or self._processor.done():
+            # Nobody takes from the collector any more: pumps waiting for room would wait
+            # forever (and so would this stop).
+            for pump in self._pumps:
+                pump.cancel()
         await self._exits.aclose()  # the sources close; their pumps drain what they hold
         await asyncio.gather(*self._pumps, return_exceptions=True)
         if self._processor is not None and not self._processor.done():
             self.collector.finish()
-            await asyncio.gather(self._processor, return_exceptions=True)
+            # Bounded: a pipeline stuck in a bug must not keep the process from exiting.
+            await asyncio.wait({self._processor}, timeout=self.close_timeout_s)
         await asyncio.to_thread(self.writer.close, self.close_timeout_s)
-        self._executor.shutdown()
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self._close_decoder()
 
     def _close_decoder(self) -> None:
@@ -331,10 +372,39 @@ class Daemon:
         assert self.stages is not None
         self.stages.live_positions = self.live.subscribers > 0
         started = time.thread_time()
-        batch = ingest(self.stages, intake)
+        try:
+            batches = [ingest(self.stages, intake)]
+            self._worked = self._worked or any(a.chunks for a in intake.arrivals)
+        except Exception:
+            log.exception("a batch failed: its devices are taken one by one")
+            batches = self._ingest_apart(intake)
         self.stats.pipeline_s += time.thread_time() - started
-        if batch.fixes or batch.events or batch.offsets or batch.presence:
-            self.writer.put(batch)  # blocks while the buffer is full: backpressure
+        for batch in batches:
+            if batch.fixes or batch.events or batch.offsets or batch.presence:
+                self.writer.put(batch)  # blocks while the buffer is full: backpressure
+
+    def _ingest_apart(self, intake: Intake) -> list[StoreBatch]:
+        """A failed batch device by device: a device whose data fails again on its own is
+        quarantined (its lines are set aside and counted from then on); the others go on. When
+        every device fails and no other device's data got through since the last failure, the
+        fault is not in their data: it is raised and stops the daemon."""
+        assert self.stages is not None
+        self.stats.batches_failed += 1
+        parts = by_device(intake)
+        done, failed = [], []
+        for device_id, part in parts.items():
+            try:
+                done.append(ingest(self.stages, part))
+            except Exception:
+                failed.append(device_id)
+                log.exception("device %s quarantined: a batch fails on its data", device_id)
+                self.stats.quarantined_devices.add(device_id)
+                for arrival in part.arrivals:
+                    self.stats.lines_quarantined[arrival.source] += lines_in(arrival.chunks)
+        if failed and len(failed) == len(parts) and (len(parts) > 1 or not self._worked):
+            raise RuntimeError(f"a batch fails for every one of its {len(parts)} devices")
+        self._worked = len(failed) < len(parts)
+        return done
 
     def _committed(self, batch: StoreBatch) -> None:
         if batch.live:
@@ -364,6 +434,7 @@ class Daemon:
             if task.cancelled() or task.exception() is None:
                 return
             self.failure = self.failure or task.exception()
+            self.stats.pipeline_failed = True
             log.error("%s failed", task.get_name(), exc_info=task.exception())
             self.failed.set()
 

@@ -39,6 +39,13 @@ class IngestStats:
     epochs_undated: int = 0
     # Chunks from devices the directory does not know (or that are deactivated): dropped.
     unknown_device_chunks: int = 0
+    # Devices whose data a batch failed on (a bug): their lines are set aside from then on,
+    # counted per source, and the other devices go on.
+    quarantined_devices: set[str] = field(default_factory=set)
+    lines_quarantined: Counter[str] = field(default_factory=Counter)
+    batches_failed: int = 0
+    # The pipeline has stopped (nothing more is ingested): the process is on its way out.
+    pipeline_failed: bool = False
     # Fixes and the quality rules (a fix failing several rules counts under each).
     fixes: int = 0
     fixes_accepted: int = 0
@@ -89,6 +96,8 @@ COUNTERS = (
     ("partymap_ingest_fixes", "Fixes (epochs) decoded", "fixes"),
     ("partymap_ingest_fixes_accepted", "Fixes passing every rule", "fixes_accepted"),
     ("partymap_ingest_batches", "Micro-batches processed", "batches"),
+    ("partymap_ingest_batches_failed", "Micro-batches that failed and were taken apart by device",
+     "batches_failed"),
     ("partymap_ingest_pipeline_seconds", "Thread time in the pipeline's stages", "pipeline_s"),
     ("partymap_ingest_commit_seconds", "Time writing committed transactions", "commit_s"),
     ("partymap_ingest_batches_committed", "Batches stored", "batches_committed"),
@@ -141,6 +150,19 @@ class IngestCollector(Collector):
             s.fixes_rejected,
         )  # fmt: skip
         yield _labelled("partymap_ingest_events", "Presence events recorded", "type", s.events)
+        yield _labelled(
+            "partymap_ingest_lines_quarantined",
+            "Lines set aside: their device's data made a batch fail", "source",
+            s.lines_quarantined,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "partymap_ingest_quarantined_devices", "Devices whose lines are set aside",
+            value=len(s.quarantined_devices),
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "partymap_ingest_pipeline_failed", "1 once the pipeline has stopped",
+            value=float(s.pipeline_failed),
+        )  # fmt: skip
         yield from _source_metrics(self.sources())
 
 

@@ -15,7 +15,7 @@ hears of it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -137,11 +137,16 @@ class Stages:
     live_positions: bool = True
     next_expire_s: float = -math.inf
     stream_time_s: float = -math.inf
+    # Liveness on the receipt timeline: when each member's device last sent anything (wall
+    # clock of the batch), and since when the pipeline listens (the default for the others).
+    heard_s: dict[int, float] = field(default_factory=dict)
+    listening_since_s: float = math.nan
 
 
 def ingest(s: Stages, intake: Intake) -> StoreBatch:
     """Every stage of one micro-batch, in order."""
     arrivals = admit(s, intake.arrivals)  # sources: known, active devices only
+    hear(s, arrivals, intake.now_s)  # liveness: each device's latest sign of life
     decoded = decode(s, arrivals, closing(s, intake))  # nmea → epochs → fixes
     fixes = attribute(s, decoded)  # fixes → devices and members
     reasons = check_quality(s, fixes.cols, intake.now_s)  # quality rules
@@ -156,17 +161,36 @@ def ingest(s: Stages, intake: Intake) -> StoreBatch:
 
 
 def admit(s: Stages, arrivals: Sequence[Arrival]) -> list[Arrival]:
-    """Drop chunks of devices the directory does not know or that are deactivated."""
+    """Drop chunks of devices the directory does not know or that are deactivated, and set
+    aside (counted) those of quarantined devices."""
     if s.next_directory is not None and s.next_directory is not s.directory:
         s.directory = s.next_directory
     active = s.directory.active
+    quarantined = s.stats.quarantined_devices
     admitted = []
     for a in arrivals:
         chunks = [c for c in a.chunks if active(c.device_id) is not None]
         s.stats.unknown_device_chunks += len(a.chunks) - len(chunks)
+        if quarantined:
+            aside = [c for c in chunks if c.device_id in quarantined]
+            if aside:
+                s.stats.lines_quarantined[a.source] += lines_in(aside)
+                chunks = [c for c in chunks if c.device_id not in quarantined]
         s.source_of.update(dict.fromkeys([c.device_id for c in chunks], a.source))
         admitted.append(Arrival(chunks, a.source, a.timed))
     return admitted
+
+
+def hear(s: Stages, arrivals: Sequence[Arrival], now_s: float) -> None:
+    """Note when each carried device last sent anything: silence, for presence, is measured
+    on this receipt timeline, never by comparing the clock with fix times."""
+    if math.isnan(s.listening_since_s):
+        s.listening_since_s = now_s
+    active = s.directory.active
+    for device_id in {c.device_id for a in arrivals for c in a.chunks}:
+        entry = active(device_id)
+        if entry is not None and entry.member_id is not None:
+            s.heard_s[entry.member_id] = now_s
 
 
 def closing(s: Stages, intake: Intake) -> list[str]:
@@ -250,7 +274,15 @@ def step_presence(s: Stages, carried: Carried, found: Memberships, now_s: float)
     clock = now_s if s.clock == "wall" else s.stream_time_s
     if clock >= s.next_expire_s:
         s.next_expire_s = clock + s.expire_every_s
-        events += tracker.expire(clock).to_events()
+        if s.clock == "wall":
+            # A live daemon: a member is silent when its device has sent nothing for max_gap
+            # of receipt time, however far its fix times lag the clock.
+            since = s.listening_since_s if not math.isnan(s.listening_since_s) else now_s
+            members = tracker.members.member_of_row.tolist()
+            heard = np.array([s.heard_s.get(m, since) for m in members], dtype=np.float64)
+            events += tracker.expire(now_s, quiet_s=now_s - heard).to_events()
+        else:
+            events += tracker.expire(clock).to_events()
     return events
 
 
@@ -295,6 +327,26 @@ def safe_offsets(s: Stages, device_ids: set[str]) -> dict[str, int]:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def lines_in(chunks: Iterable[RawChunk]) -> int:
+    """Lines the chunks hold (a chunk holds complete lines)."""
+    return sum(chunk.data.count(b"\n") for chunk in chunks)
+
+
+def by_device(intake: Intake) -> dict[str, Intake]:
+    """The intake cut into one intake per device (each keeps its chunks' order and sources)."""
+    parts: dict[str, Intake] = {}
+    for arrival in intake.arrivals:
+        for chunk in arrival.chunks:
+            part = parts.setdefault(chunk.device_id, Intake([], intake.now_s, final=intake.final))
+            if not part.arrivals or part.arrivals[-1].source != arrival.source:
+                part.arrivals.append(Arrival([], arrival.source, arrival.timed))
+            part.arrivals[-1].chunks.append(chunk)
+    for device_id in intake.ended:
+        parts.setdefault(device_id, Intake([], intake.now_s, final=intake.final))
+        parts[device_id].ended.append(device_id)
+    return parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,15 @@ TRICKY_FIELDS = (
     "6", "7", "F", "10", "a",
     "33", "65", "120", "193", "201", "301", "401", "999", "2026", "13", "31", "1e5", " 1",
 )  # fmt: skip
+# Numbers Python reads but no column holds, and spellings of numbers NMEA does not have: every
+# numeric field of every sentence meets them (DESIGN §2: a counted ``bad_field``, never a raise).
+EXTREME_NUMBERS = (
+    "9" * 40, "-" + "9" * 40, "290299", "32767", "32768", "65536", "2147483648",
+    "9223372036854775808", "18446744073709551616", "0" * 40 + "7", "1" + "0" * 30 + ".5",
+    "9" * 20 + "." + "9" * 20, "1e5", "1E-3", "2e308", "-1e400", "nan", "NaN", "-nan", "inf",
+    "-inf", "Infinity", "-0", "-0.0", "+0", "-.0", "0x10", "1_000",
+)  # fmt: skip
+_ODD_VALUES = TRICKY_FIELDS + EXTREME_NUMBERS
 SENTENCE_TAGS = (
     "GPGGA", "GNRMC", "GNGNS", "GPGLL", "GNVTG", "GNZDA", "GPGST", "GNGSA", "BDGSA", "GIGSA",
     "GPGSV", "GBGSV", "PQGSV", "GAGSV", "GLGSV", "QZGSV", "GNTXT", "gpgga", "GPgga", "PXGSA",
@@ -94,6 +103,22 @@ def _nudged(field: str) -> st.SearchStrategy[str]:
         at.map(lambda k: field[:k] + field[k:][:1] + field[k:]),
         at.map(lambda k: field[:k]),
     )
+
+
+def layouts() -> dict[tuple[str, int], bytes]:
+    """One clean line of each sentence layout (type and field count) of every family."""
+    found: dict[tuple[str, int], bytes] = {}
+    for family in sorted(FAMILIES):
+        for line in clean_lines(family, 0):
+            if line.startswith(b"$") and b"*" in line:
+                found.setdefault((line[1:6].decode(), line.count(b",")), line)
+    return found
+
+
+def with_field(line: bytes, at: int, value: str) -> bytes:
+    """The framed line with data field ``at`` (1: the first after the tag) replaced."""
+    parts = line[1 : line.rindex(b"*")].decode("latin-1").split(",")
+    return framed(",".join([*parts[:at], value, *parts[at + 1 :]]))
 
 
 def framed(body: str) -> bytes:
@@ -125,9 +150,9 @@ def edited_fields(draw: st.DrawFn) -> list[bytes]:
                 # Fields near the front (times, positions) more often: every sentence reads them.
                 last = len(parts) - 1
                 at = draw(st.integers(1, min(last, 4)) | st.integers(1, last))
-                parts[at] = draw(st.sampled_from(TRICKY_FIELDS) | _nudged(parts[at]))
+                parts[at] = draw(st.sampled_from(_ODD_VALUES) | _nudged(parts[at]))
             elif edit == 1:
-                parts.append(draw(st.sampled_from(TRICKY_FIELDS)))
+                parts.append(draw(st.sampled_from(_ODD_VALUES)))
             elif edit == 2 and len(parts) > 2:
                 del parts[draw(st.integers(1, len(parts) - 1))]
             else:

@@ -20,9 +20,19 @@ from gnss.epoch.decoder import Counts, Decoder
 from gnss.fixtable import FixTable
 from gnss.logs.reader import read_log
 from gnss.model import Fix, RawChunk
+from gnss.nmea.parser import parse_line
+from gnss.nmea.sentences import Reason, Rejection
 from tests.conftest import FIXTURES
 
-from .streams import chunked, edited_fields, interleaved
+from .streams import (
+    EXTREME_NUMBERS,
+    chunked,
+    clean_lines,
+    edited_fields,
+    interleaved,
+    layouts,
+    with_field,
+)
 
 
 def reference(batches: list[list[RawChunk]]) -> dict[str, tuple[list[Fix], Counts]]:
@@ -134,3 +144,30 @@ def test_devices_move_between_paths_mid_epoch() -> None:
         for k in range(0, len(lines), 7)
     ]
     assert_same(batches)
+
+
+def test_extreme_numbers_in_every_field_are_bad_fields_on_both_paths() -> None:
+    """Huge integers, long digit runs, exponents, nan, inf and negative zero in each numeric
+    field of each sentence layout, between clean epochs: neither path raises (the reference's
+    fixes fit the columns too), both give the same fixes and counts, and every line is counted."""
+    clean = layouts()
+    context = [line for line in clean_lines("ublox-f9p", 0) if line.startswith(b"$")][:40]
+    edited = [
+        with_field(line, at, value)
+        for line in clean.values()
+        for at in range(1, line.count(b",") + 1)
+        for value in EXTREME_NUMBERS
+    ]
+    for k in range(0, len(edited), 200):
+        lines = context[:20] + edited[k : k + 200] + context[20:]
+        batches = [[RawChunk("dev-0", b"".join(line + b"\n" for line in lines), 1.0)]]
+        assert_same(batches)
+        ((fixes, counts),) = reference(batches).values()
+        FixTable.from_fixes(fixes, np.zeros(len(fixes), np.int64))
+        assert counts.accepted + counts.rejected_total == counts.lines == len(lines)
+    zda = with_field(clean["GNZDA", 6], 2, "9" * 40)
+    (outcome,) = parse_line(zda)
+    assert isinstance(outcome, Rejection) and outcome.reason is Reason.BAD_FIELD
+    sats = with_field(clean["GNGGA", 14], 7, "290299")
+    (outcome,) = parse_line(sats)
+    assert isinstance(outcome, Rejection) and outcome.reason is Reason.BAD_FIELD
