@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from gnss.sources import Rejection
+from gnss.sources import SourceRejection
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import SourcePlan
 from partymap.settings import Settings
@@ -101,9 +101,9 @@ def test_wrong_tokens_unknown_devices_and_half_registrations_are_refused(
     daemon = run(scenario())
     assert daemon.tcp is not None
     rejections = daemon.tcp.stats.rejections
-    assert rejections[Rejection.BAD_TOKEN] == 1
-    assert rejections[Rejection.UNKNOWN_DEVICE] == 1
-    assert rejections[Rejection.REGISTRATION_TIMEOUT] == 1
+    assert rejections[SourceRejection.BAD_TOKEN] == 1
+    assert rejections[SourceRejection.UNKNOWN_DEVICE] == 1
+    assert rejections[SourceRejection.REGISTRATION_TIMEOUT] == 1
     assert count_positions(engine) == 0
 
 

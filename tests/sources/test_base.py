@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gnss.nmea.framing import MAX_PENDING, LineBuffer
-from gnss.sources import Backoff, MemorySource, Rejection, Source, SourceStats, valid_device_id
+from gnss.sources import (
+    Backoff,
+    MemorySource,
+    Source,
+    SourceRejection,
+    SourceStats,
+    valid_device_id,
+)
 from gnss.sources.lines import complete_lines, drop_heartbeats
 from tests.sources.helpers import EPOCH, GARBAGE, joined, run
 
@@ -43,19 +50,19 @@ def test_complete_lines_counts_a_run_too_long_for_a_line() -> None:
     stats = SourceStats("t")
     buffer = LineBuffer()
     assert complete_lines(buffer, b"$GPGGA,1*00\r\n$GP", stats) == b"$GPGGA,1*00\r\n"
-    assert stats.rejections[Rejection.LINE_TOO_LONG] == 0
+    assert stats.rejections[SourceRejection.LINE_TOO_LONG] == 0
     long_run = b"x" * (MAX_PENDING + 1)
     assert complete_lines(buffer, long_run, stats) == b"$GP" + long_run + b"\n"
-    assert stats.rejections[Rejection.LINE_TOO_LONG] == 1
+    assert stats.rejections[SourceRejection.LINE_TOO_LONG] == 1
     assert buffer.pending == 0
 
 
 def test_stats_as_dict_lists_every_reason() -> None:
     stats = SourceStats("tcp")
-    stats.rejections[Rejection.BAD_TOKEN] += 2
+    stats.rejections[SourceRejection.BAD_TOKEN] += 2
     values = stats.as_dict()
     assert values["rejected_bad_token"] == 2
-    assert {f"rejected_{r.value}" for r in Rejection} <= values.keys()
+    assert {f"rejected_{r.value}" for r in SourceRejection} <= values.keys()
     assert set(values.values()) == {0, 2}
 
 
@@ -70,7 +77,7 @@ def test_memory_source_frames_per_device_and_is_a_source() -> None:
         assert joined(chunks, "b") == EPOCH + GARBAGE[:40][: GARBAGE[:40].rfind(b"\n") + 1]
         assert all(c.data.endswith(b"\n") for c in chunks)
         assert source.stats.heartbeats == 1
-        assert source.stats.rejections[Rejection.PARTIAL_LINE] == 1  # b's unterminated tail
+        assert source.stats.rejections[SourceRejection.PARTIAL_LINE] == 1  # b's unterminated tail
         assert source.stats.lines == 2 * EPOCH.count(b"\n") + 1
         a_offsets = [c.offset for c in chunks if c.device_id == "a"]
         assert a_offsets[-1] == len(EPOCH)

@@ -7,7 +7,7 @@ import uuid
 
 import aiomqtt
 
-from gnss.sources import Backoff, MqttSource, Rejection
+from gnss.sources import Backoff, MqttSource, SourceRejection
 from gnss.sources.mqtt import MAX_PAYLOAD
 from tests.sources.helpers import (
     EPOCH,
@@ -73,9 +73,9 @@ def test_known_devices_stream_unknown_and_malformed_are_refused(
             assert joined(chunks, "dtu-1") == EPOCH + GARBAGE + b"\n"
             assert joined(chunks, "dtu-2") == EPOCH.rstrip(b"\r\n") + b"\n" + EPOCH
             assert source.stats.rejections == {
-                Rejection.UNKNOWN_DEVICE: 2,
-                Rejection.BAD_TOPIC: 1,
-                Rejection.BAD_PAYLOAD: 1,
+                SourceRejection.UNKNOWN_DEVICE: 2,
+                SourceRejection.BAD_TOPIC: 1,
+                SourceRejection.BAD_PAYLOAD: 1,
             }
             assert registry.asked == 3  # dtu-1, stranger, dtu-2: answers are cached
             assert source.stats.connections == source.stats.active == 1

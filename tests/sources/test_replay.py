@@ -9,7 +9,7 @@ import pytest
 
 from gnss.model import RawChunk
 from gnss.nmea.framing import MAX_PENDING
-from gnss.sources import Rejection, ReplaySource
+from gnss.sources import ReplaySource, SourceRejection
 from gnss.sources.replay import time_tag
 from tests.conftest import GPSD_ANCHORS
 from tests.sources.helpers import EPOCH, GARBAGE, epoch_at, joined, run
@@ -82,7 +82,7 @@ def test_an_unterminated_last_line_and_garbage_come_through(tmp_path: Path) -> N
     chunks = check_replay(path, MAX_PENDING + 2)
     assert joined(chunks).endswith(b"\n" + EPOCH[:50] + b"\n")
     _, source = replay(path, chunk_bytes=MAX_PENDING + 2)
-    assert source.stats.rejections[Rejection.LINE_TOO_LONG] >= 1
+    assert source.stats.rejections[SourceRejection.LINE_TOO_LONG] >= 1
 
 
 def test_paced_replay_follows_the_time_tags(log: Path) -> None:

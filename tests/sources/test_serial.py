@@ -7,7 +7,7 @@ import tty
 from pathlib import Path
 
 from gnss.nmea.framing import MAX_PENDING
-from gnss.sources import Backoff, Rejection, SerialSource
+from gnss.sources import Backoff, SerialSource, SourceRejection
 from tests.sources.helpers import EPOCH, GARBAGE, collect, joined, open_fds, run, wait_until
 
 FAST = Backoff(initial_s=0.02, max_s=0.1)
@@ -44,7 +44,7 @@ def test_lines_from_a_pty_arrive_whole_and_garbage_is_passed_on() -> None:
                 pty.write(EPOCH[i : i + 1])
                 await wait_until(lambda i=i: source.stats.bytes == i + 1, what=f"byte {i}")
             pty.write(GARBAGE + b"\n" + b"x" * (MAX_PENDING + 10))
-            await wait_until(lambda: source.stats.rejections[Rejection.LINE_TOO_LONG] == 1)
+            await wait_until(lambda: source.stats.rejections[SourceRejection.LINE_TOO_LONG] == 1)
             pty.write(b"\r\n" + EPOCH)
             total = 2 * len(EPOCH) + len(GARBAGE) + MAX_PENDING + 14
             chunks = await collect(source, total=total)
@@ -76,7 +76,7 @@ def test_a_vanished_port_is_reopened_with_backoff(tmp_path: Path) -> None:
             await wait_until(lambda: source.stats.disconnects == 1, what="loss noticed")
             await wait_until(lambda: source.stats.connect_failures >= 3, what="retries")
             assert source.stats.active == 0
-            assert source.stats.rejections == {Rejection.PARTIAL_LINE: 1}
+            assert source.stats.rejections == {SourceRejection.PARTIAL_LINE: 1}
             second = Pty()  # plugged in again: another pty behind the same name
             link.symlink_to(second.name)
             try:

@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from gnss.nmea.framing import MAX_PENDING
-from gnss.sources import Rejection, TcpSource, Verdict
+from gnss.sources import SourceRejection, TcpSource, Verdict
 from gnss.sources.tcp import parse_registration
 from tests.sources.helpers import EPOCH, GARBAGE, collect, joined, open_fds, run, wait_until
 
@@ -119,7 +119,7 @@ def test_wrong_token_and_unknown_device_are_closed_counted_and_logged(
             assert await closed_by_server(r1) and await closed_by_server(r2)
             await wait_until(lambda: source.stats.active == 0)
             rejections = source.stats.rejections
-            assert rejections == {Rejection.BAD_TOKEN: 1, Rejection.UNKNOWN_DEVICE: 1}
+            assert rejections == {SourceRejection.BAD_TOKEN: 1, SourceRejection.UNKNOWN_DEVICE: 1}
             assert source.stats.chunks == 0 and len(source._channel) == 0
             await close(w1)
             await close(w2)
@@ -140,7 +140,10 @@ def test_plain_bool_and_failing_authenticators() -> None:
         raise ConnectionError("database unavailable")
 
     async def body() -> None:
-        for authenticator, reason in [(no, Rejection.DENIED), (broken, Rejection.AUTH_ERROR)]:
+        for authenticator, reason in [
+            (no, SourceRejection.DENIED),
+            (broken, SourceRejection.AUTH_ERROR),
+        ]:
             async with TcpSource(authenticator, host="127.0.0.1", port=0) as source:
                 reader, writer = await connect(source, b"REG,dtu-1,token-1\n")
                 assert await closed_by_server(reader)
@@ -162,8 +165,8 @@ def test_half_sent_registration_times_out_and_an_abandoned_one_is_counted() -> N
             assert 0.25 < asyncio.get_running_loop().time() - started < 2.0
             await wait_until(lambda: source.stats.active == 0)
             assert source.stats.rejections == {
-                Rejection.REGISTRATION_TIMEOUT: 2,
-                Rejection.BAD_REGISTRATION: 1,
+                SourceRejection.REGISTRATION_TIMEOUT: 2,
+                SourceRejection.BAD_REGISTRATION: 1,
             }
             await close(silent)
             await close(half)
@@ -181,7 +184,7 @@ def test_an_authenticator_that_hangs_is_cut_by_the_registration_timeout() -> Non
             reader, writer = await connect(source, b"REG,dtu-1,token-1\n")
             assert await closed_by_server(reader)
             await wait_until(lambda: not source._auth_tasks, what="auth task cancelled")
-            assert source.stats.rejections == {Rejection.REGISTRATION_TIMEOUT: 1}
+            assert source.stats.rejections == {SourceRejection.REGISTRATION_TIMEOUT: 1}
             await close(writer)
 
     run(body())
@@ -199,15 +202,15 @@ def test_garbage_before_registration_closes_garbage_after_is_passed_on() -> None
             # The buffer cuts a run it cannot hold; a long line that arrives whole is the
             # parser's to reject.
             w3.write(long_line)
-            await wait_until(lambda: source.stats.rejections[Rejection.LINE_TOO_LONG] == 1)
+            await wait_until(lambda: source.stats.rejections[SourceRejection.LINE_TOO_LONG] == 1)
             w3.write(b"\n" + EPOCH)
             chunks = await collect(source, total=len(GARBAGE) + len(long_line) + len(EPOCH) + 2)
             data = joined(chunks)
             assert data.startswith(GARBAGE + b"\n") and data.endswith(EPOCH)
             assert long_line in data  # cut into pieces for the parser to reject, not dropped
             assert source.stats.rejections == {
-                Rejection.BAD_REGISTRATION: 2,
-                Rejection.LINE_TOO_LONG: 1,
+                SourceRejection.BAD_REGISTRATION: 2,
+                SourceRejection.LINE_TOO_LONG: 1,
             }
             assert source.stats.active == 1  # the registered device is still connected
             for w in (w1, w2, w3):
@@ -226,7 +229,7 @@ def test_idle_devices_are_closed_heartbeats_keep_them() -> None:
                 await asyncio.sleep(0.1)
             assert await closed_by_server(idle_reader, timeout=0.1)
             assert not beating_reader.at_eof()
-            assert source.stats.rejections == {Rejection.IDLE_TIMEOUT: 1}
+            assert source.stats.rejections == {SourceRejection.IDLE_TIMEOUT: 1}
             assert source.stats.heartbeats == 8
             await close(idle)
             await close(beating)
@@ -242,7 +245,7 @@ def test_a_device_registering_again_supersedes_its_old_connection() -> None:
             _, new = await connect(source, b"REG,dtu-1,token-1\n" + EPOCH)
             assert await closed_by_server(old_reader)
             assert joined(await collect(source, total=len(EPOCH))) == EPOCH
-            assert source.stats.rejections == {Rejection.SUPERSEDED: 1}
+            assert source.stats.rejections == {SourceRejection.SUPERSEDED: 1}
             assert source.registered_devices == 1
             await close(old)
             await close(new)
@@ -257,7 +260,7 @@ def test_connections_beyond_the_limit_are_refused() -> None:
             await wait_until(lambda: source.stats.connections == 5)
             closed = [await closed_by_server(r, timeout=0.2) for r, _ in pairs[3:]]
             assert closed == [True, True]
-            assert source.stats.rejections == {Rejection.TOO_MANY_CONNECTIONS: 2}
+            assert source.stats.rejections == {SourceRejection.TOO_MANY_CONNECTIONS: 2}
             for _, w in pairs:
                 await close(w)
 
@@ -347,13 +350,16 @@ def test_a_storm_of_connects_and_disconnects_leaks_nothing() -> None:
             assert not source._connections and not source._by_device
             assert open_fds() == fds and len(asyncio.all_tasks()) == tasks
             # Every connection is accounted for: dropped by the device, or refused by us.
-            closing_reasons = set(Rejection) - {Rejection.PARTIAL_LINE, Rejection.LINE_TOO_LONG}
+            closing_reasons = set(SourceRejection) - {
+                SourceRejection.PARTIAL_LINE,
+                SourceRejection.LINE_TOO_LONG,
+            }
             refused = sum(stats.rejections[r] for r in closing_reasons)
             assert stats.disconnects + refused == rounds
-            assert stats.rejections[Rejection.BAD_REGISTRATION] >= rounds // 4  # half REGs
+            assert stats.rejections[SourceRejection.BAD_REGISTRATION] >= rounds // 4  # half REGs
             # Registered devices delivered their whole epoch; the fragment behind it was dropped.
             delivered = joined(await source.get_batch(100_000))
-            assert delivered == EPOCH * stats.rejections[Rejection.PARTIAL_LINE]
+            assert delivered == EPOCH * stats.rejections[SourceRejection.PARTIAL_LINE]
             assert delivered
 
     run(body(), timeout=60)
