@@ -11,6 +11,7 @@ True
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal
 
 Language = Literal["zh-CN", "en"]
@@ -519,10 +520,17 @@ ZONE_NAMES: dict[str, tuple[str, str]] = {
 
 
 def labels(language: Language | str) -> dict[str, str]:
-    """The table for ``language`` (``zh-CN`` or ``en``), with the zone names as ``tz:<zone>``.
+    """The table for ``language`` (``zh-CN`` or ``en``), with the zone names as ``tz:<zone>``
+    (one table per language, shared: read it, never change it).
 
     >>> labels("zh-CN")["tz:Asia/Shanghai"], labels("en")["tz:Africa/Nairobi"]
     ('北京时间', 'EAT')
     """
+    return _table(language)
+
+
+@cache
+def _table(language: str) -> dict[str, str]:
+    # Made once per language and shared: a workbook asks for it for every line it writes.
     which = 0 if language == "zh-CN" else 1
     return {**LABELS[language], **{f"tz:{z}": n[which] for z, n in ZONE_NAMES.items()}}

@@ -112,10 +112,10 @@ class MeetingTask:
         they already are (in this zone)."""
         tz = self.settings.meetings_tz
         with self.sessions() as session:
-            if rollup.built_zone(session) != tz:
-                made = rollup.rebuild(session, tz)
-                log.info("meeting task: %d rollup rows counted in %s", made, tz)
+            made = rollup.ensure(session, tz)
             session.commit()
+        if made is not None:
+            log.info("meeting task: %d rollup rows counted in %s", made, tz)
         self._rollup_ready = True
 
     def _record(self, now: datetime) -> list[int]:

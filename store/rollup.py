@@ -51,14 +51,29 @@ def built_zone(session: Session | Connection) -> str | None:
     return session.execute(select(MeetingRollupZone.tz).limit(1)).scalar_one_or_none()
 
 
+def ensure(session: Session, tz: str) -> int | None:
+    """Build the rollup in ``tz`` unless it is already (the rows made, or None). Processes
+    starting together build it once: the second waits, then finds it built."""
+    _lock(session)
+    if built_zone(session) == tz:
+        return None
+    return rebuild(session, tz)
+
+
+def _lock(session: Session) -> None:
+    # Meetings cannot change until the caller commits (none is missed), and one rebuild at a
+    # time (this mode conflicts with itself).
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE meetings IN SHARE ROW EXCLUSIVE MODE"))
+
+
 def rebuild(session: Session, tz: str) -> int:
     """Count every meeting again, in months of ``tz``; returns the rows made. Meetings are
     locked against changes until the caller commits, so none is missed."""
-    session.flush()
+    _lock(session)
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        connection.execute(text("LOCK TABLE meetings IN SHARE MODE"))
     connection.execute(delete(MeetingRollupRow))
     connection.execute(delete(MeetingRollupZone))
     m = MeetingRow

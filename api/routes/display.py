@@ -6,25 +6,34 @@ endpoints only (everywhere else it is not a login: 401). With it the screen read
 its subtree (as the dashboard draws it: clusters, and members one by one at street zoom),
 today's meetings with their live attendance, and the subtree's statistics and alert counts —
 no member's track, history or other personal data. Every read that shows members is audited
-per member under the display's name.
+per member under the display's name. Its live stream (``/api/v1/display/stream``) only says
+what changed in the subtree, so that the screen redraws at once; it ends when the token is
+revoked.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import AdminUser, AppSettings, DbSession, Pagination
 from api.geojson import parse_bbox
 from api.reports import member_names, names
 from api.routes import API_PREFIX
 from api.routes.map import SHAPES_ZOOM, roster
+from api.routes.stream import _BATCH as STREAM_BATCH
+from api.routes.stream import _read, _write, encode
 from api.schemas.common import MAX_ID, Id, In, Name, OrgFilter, Out, Page, path_id
 from api.schemas.stats import AlertCounts, StatsOverview
 from api.scope import org_in_scope, within
@@ -38,7 +47,9 @@ from store.attendance import attendance_sheet
 from store.audit import record_audit, record_audit_many
 from store.db import end_read_snapshot
 from store.errors import NotFoundError
+from store.live import Event
 from store.meetings import find_meetings
+from store.members import member_paths
 from store.models import Organisation
 from store.stats import local_midnight
 
@@ -323,3 +334,154 @@ def _audit(
         detail={"via": "display", "display_id": display.id, **detail},
     )
     session.commit()
+
+
+# -- the display's live stream ------------------------------------------------------------
+
+# What the big screen redraws on: members moving, arriving and leaving (the map, today's
+# attendance), meetings starting, ending and recorded, and alerts (the statistics' badge).
+SCREEN_EVENTS = frozenset({"position", "presence", "checkin", "visit_ended", "meeting", "alert"})
+
+
+@router.get(
+    "/display/stream",
+    summary="What changes in the display's subtree (SSE)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "A text/event-stream that stays open.",
+            "content": {
+                "text/event-stream": {
+                    "example": 'event: checkin\ndata: {"type":"checkin"}\n\n'
+                    'event: meeting\ndata: {"type":"meeting","state":"recorded",'
+                    '"meeting_id":12,"org_id":23}\n\n'
+                }
+            },
+        }
+    },
+)
+async def display_stream(
+    request: Request,
+    display: DisplayViewer,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> StreamingResponse:
+    """Read-only: what changed in the display's subtree, as it happens, so that the screen
+    redraws at once instead of polling. Members' events (``position``, ``presence``,
+    ``checkin``, ``visit_ended``) carry their type only — no member, place or time: the screen
+    then reads the map and today's meetings through the endpoints above, audited as ever.
+    ``meeting`` events carry ``state``, ``meeting_id`` and ``org_id``; ``alert`` events the
+    alert's kind and ``org_id``. Events repeated within a burst come once. The stream ends
+    (``event: end``) within ``sse_recheck_seconds`` of the token's revocation."""
+    state = request.app.state
+    token = credentials.credentials if credentials is not None else ""
+    await run_in_threadpool(
+        _write,
+        state.sessionmaker,
+        lambda session: record_audit(
+            session,
+            actor=display.actor,
+            action="stream_open",
+            detail={
+                "via": "display",
+                "display_id": display.id,
+                "scope": display.org_path or "whole tree",
+            },
+        ),
+    )
+    return StreamingResponse(
+        _screen_events(request, display, token),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _gone(session: Session, *, display: displays.Display, token: str) -> str | None:
+    """Why the display's stream must end now (None: it goes on)."""
+    now = displays.display_for_token(session, token=token)
+    if now is None:
+        return "the display token was revoked"
+    if (now.org_id, now.org_path) != (display.org_id, display.org_path):
+        return "the display's organisation moved: reconnect"
+    return None
+
+
+def screen_view(session: Session, display: displays.Display, batch: list[Event]) -> list[Event]:
+    """The events of ``batch`` within the display's subtree (members judged by where they
+    belong now), each stripped to what the screen redraws on, each once."""
+    chosen = [e for e in batch if e.get("type") in SCREEN_EVENTS]
+    ids = sorted({m for e in chosen if _of_member(e) and isinstance(m := e.get("member_id"), int)})
+    paths = member_paths(session, member_ids=ids) if ids else {}
+    out: list[Event] = []
+    seen: set[str] = set()
+    for e in chosen:
+        member = e.get("member_id")
+        path: object
+        if _of_member(e) and isinstance(member, int):
+            path = paths.get(member, "")
+        else:  # a meeting's or an alert's: its organisation's
+            path = e.get("org_path")
+        if not isinstance(path, str) or not path:
+            continue  # a member who no longer exists, or an event of no organisation
+        if display.org_path is not None and not path.startswith(display.org_path):
+            continue
+        kind = e["type"]
+        shown: Event
+        if kind == "meeting":
+            shown = {"type": kind, "state": e.get("state"), "meeting_id": e.get("meeting_id"),
+                     "org_id": e.get("org_id")}  # fmt: skip
+        elif kind == "alert":
+            shown = {"type": kind, "alert": e.get("alert"), "org_id": e.get("org_id")}
+        else:
+            shown = {"type": kind}
+        key = json.dumps(shown, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(shown)
+    return out
+
+
+def _of_member(event: Event) -> bool:
+    return event.get("type") not in ("meeting", "alert")
+
+
+async def _screen_events(
+    request: Request, display: displays.Display, token: str
+) -> AsyncIterator[str]:
+    state = request.app.state
+    settings = state.settings
+    factory: sessionmaker[Session] = state.sessionmaker
+    wait_s = min(settings.sse_keepalive_seconds, settings.sse_recheck_seconds)
+    now = time.monotonic()
+    recheck_at = now + settings.sse_recheck_seconds
+    keepalive_at = now + settings.sse_keepalive_seconds
+    yield ": partymap display stream\n\n"
+    with state.live.subscribe() as subscription:
+        while not await request.is_disconnected():
+            first = await subscription.get(timeout=wait_s)
+            now = time.monotonic()
+            if now >= recheck_at:
+                reason = await run_in_threadpool(
+                    _read, factory, partial(_gone, display=display, token=token)
+                )
+                if reason is not None:
+                    yield encode({"type": "end", "reason": reason})
+                    return
+                recheck_at = now + settings.sse_recheck_seconds
+            if first is None:
+                if now >= keepalive_at:
+                    yield ": keepalive\n\n"
+                    keepalive_at = now + settings.sse_keepalive_seconds
+                continue
+            batch = [first]
+            while (
+                len(batch) < STREAM_BATCH
+                and (more := await subscription.get(timeout=0)) is not None
+            ):
+                batch.append(more)
+            chosen = await run_in_threadpool(
+                _read, factory, partial(screen_view, display=display, batch=batch)
+            )
+            for event in chosen:
+                yield encode(event)
+            if chosen:
+                keepalive_at = time.monotonic() + settings.sse_keepalive_seconds

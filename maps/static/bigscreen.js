@@ -3,8 +3,13 @@
  * An admin sets a display up once from the dashboard (大屏): a read-only display token bound
  * to a subtree, kept in that browser, which then opens /map?screen. With the token the screen
  * needs no login: it fills the screen and rotates between the map, today's meetings with
- * their live attendance (polled: a display has no live stream) and the subtree's statistics
- * with ECharts charts. ?rotate=N sets the seconds per view (default 20).
+ * their live attendance and the subtree's statistics with ECharts charts. ?rotate=N sets the
+ * seconds per view (default 20).
+ *
+ * Live: the display's own stream (/display/stream, read with fetch since EventSource cannot
+ * send the token) says what changed in its subtree, and the view shown redraws at once
+ * (a burst of changes redraws once). While the stream is down — refused, revoked, the
+ * network — the view is polled every 10 s and the stream tried again every 30 s.
  */
 "use strict";
 
@@ -152,10 +157,69 @@
   setInterval(() => {
     if (!paused) show(view + 1);
   }, rotateS * 1000);
-  // Today's attendance and the map's members move while they are shown (no live stream here).
+
+  /* ---- Live: redraw what changed; poll only while the stream is down. ---- */
+  const REDRAWS = { // event type → the views it changes
+    position: ["map"], presence: ["map", "today"], checkin: ["map", "today"],
+    visit_ended: ["map", "today"], meeting: ["today", "stats"], alert: ["stats"],
+  };
+  const live = { open: false, events: 0 };
+  window.partymap.screenLive = live;
+  let redrawTimer = null;
+  const pending = new Set();
+  function redraw(views) {
+    views.forEach((v) => pending.add(v));
+    if (redrawTimer) return;
+    redrawTimer = setTimeout(() => { // a burst of changes redraws once
+      redrawTimer = null;
+      const name = VIEWS[view];
+      if (pending.has(name)) {
+        if (name === "today") today().catch(() => {});
+        if (name === "stats") stats().catch(() => {});
+        if (name === "map") core.refreshMap();
+      }
+      pending.clear();
+    }, 1500);
+  }
+  async function listen() {
+    const response = await fetch(`${cfg.api}/display/stream`, {
+      headers: { Authorization: `Bearer ${kit.token()}`, Accept: "text/event-stream" },
+      cache: "no-store",
+    });
+    if (!response.ok || !response.body) throw new Error(`stream: ${response.status}`);
+    live.open = true;
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const message = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const data = message.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+        if (!data) continue; // a comment: the stream's greeting or a keepalive
+        const event = JSON.parse(data);
+        if (event.type === "end") { reader.cancel().catch(() => {}); return; }
+        live.events += 1;
+        redraw(REDRAWS[event.type] || []);
+      }
+    }
+  }
+  async function stayLive() {
+    for (;;) {
+      try { await listen(); } catch { /* refused or cut: poll meanwhile */ }
+      live.open = false;
+      await new Promise((r) => setTimeout(r, 30000));
+    }
+  }
+  // Today's attendance and the map's members move while they are shown.
   setInterval(() => {
+    if (live.open) return;
     if (VIEWS[view] === "today") today().catch(() => {});
     if (VIEWS[view] === "map") core.refreshMap();
   }, 10000);
+  stayLive();
   show(0);
 });

@@ -59,21 +59,21 @@ def event(world: World, target: str, kind: str = "checkin", branch: str | None =
 
 
 class StreamReader:
-    """Reads ``GET /api/v1/stream`` in a thread; ``lines`` receives every line, then None
-    when the server closes the stream."""
+    """Reads ``GET /api/v1/stream`` (or ``path``) in a thread; ``lines`` receives every line,
+    then None when the server closes the stream."""
 
-    def __init__(self, base: str, headers: dict[str, str]) -> None:
+    def __init__(self, base: str, headers: dict[str, str], path: str = "/api/v1/stream") -> None:
         self.lines: Queue[str | None] = Queue()
         self.status: int | None = None
         self._opened = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(base, headers), daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(base + path, headers), daemon=True)
         self._client = httpx.Client(timeout=30)
         self._thread.start()
         assert self._opened.wait(20), "the stream did not open"
 
-    def _read(self, base: str, headers: dict[str, str]) -> None:
+    def _read(self, url: str, headers: dict[str, str]) -> None:
         try:
-            with self._client.stream("GET", f"{base}/api/v1/stream", headers=headers) as response:
+            with self._client.stream("GET", url, headers=headers) as response:
                 self.status = response.status_code
                 lines = response.iter_lines()
                 if response.status_code == 200:

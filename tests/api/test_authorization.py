@@ -486,6 +486,7 @@ OPS: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/display/map/tree"): Op("display", lambda w, t, db: {}),
     ("GET", "/api/v1/display/meetings/today"): Op("display", lambda w, t, db: {}),
     ("GET", "/api/v1/display/stats"): Op("display", lambda w, t, db: {}),
+    ("GET", "/api/v1/display/stream"): Op("display", lambda w, t, db: {}),
     ("GET", "/api/v1/users"): Op("committee_any", lambda w, t, db: {}),
     ("POST", "/api/v1/users"): Op(
         "committee",

@@ -149,3 +149,37 @@ def test_the_big_screen_runs_on_a_display_token(
         assert "盾构工区党支部" not in screen.locator("body").inner_text()
     finally:
         display.close()
+
+
+def test_the_big_screen_redraws_from_its_live_stream(browser: Browser, server: DemoServer) -> None:
+    """regression: the big screen polled every 10 s because a display token opened no live
+    stream; now a check-in in its subtree redraws today's meetings at once."""
+    made = call(server, "admin", "POST", "/display-tokens",
+                json={"name": "直播大屏", "org_id": server.orgs.get("机关党总支")
+                      or server.prepared.seeded.orgs["hq"]})  # fmt: skip
+    display = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    display.add_init_script(f"localStorage.setItem('partymap_display', '{made['token']}')")
+    screen = display.new_page()
+    asked: list[str] = []
+    screen.on("request", lambda r: asked.append(r.url) if "/display/" in r.url else None)
+    try:
+        screen.goto(f"{server.url}/map?screen=1&rotate=600")  # no rotation while we look
+        screen.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        screen.wait_for_function("partymap.screenLive && partymap.screenLive.open", timeout=15_000)
+        screen.click("#pm-screen-next")
+        screen.wait_for_function("partymap.screenView === 'today'", timeout=15_000)
+        before = sum("/display/meetings/today" in u for u in asked)
+        member = server.prepared.seeded.members["张伟"]  # 机关第一党支部, inside the screen's
+        server.live.publish({"type": "checkin", "member_id": member, "org_path": "/",
+                             "site_id": 1, "time": "2026-05-01T08:00:00+00:00"})  # fmt: skip
+        screen.wait_for_function("partymap.screenLive.events >= 1", timeout=5_000)
+        # Redrawn within seconds, not at the next 10 s poll (there is none while live).
+        deadline = 5_000
+        screen.wait_for_timeout(200)
+        while sum("/display/meetings/today" in u for u in asked) == before and deadline > 0:
+            screen.wait_for_timeout(200)
+            deadline -= 200
+        assert sum("/display/meetings/today" in u for u in asked) > before
+        assert any(u.endswith("/display/stream") for u in asked)
+    finally:
+        display.close()

@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from store import devices, members, orgs
+from store.db import make_sessionmaker
 from store.models import OrgKind, Role
 from store.users import create_user
 from tests.maps.browser import DemoServer, OpenMap
@@ -166,7 +167,7 @@ def test_leave_recorded_and_a_request_approved(
     # 周杰 asks for leave himself, in the dashboard as a member.
     seeded = server.prepared.seeded
     login, password = f"zhoujie-{size}", secrets.token_urlsafe(9)
-    with Session(server.prepared.engine) as db:
+    with writer(server) as db:
         create_user(
             db, username=login, password=password, role=Role.MEMBER,
             member_id=seeded.members["周杰"],
@@ -203,13 +204,19 @@ def test_leave_recorded_and_a_request_approved(
     expect(page.locator("#pm-attendance-counts [data-outcome=excused]")).to_have_text("请假 2")
 
 
+def writer(server: DemoServer) -> Session:
+    """A session of the test's own that writes after reading: it begins as a writer, or the
+    meeting task's commits in between would fail it on SQLite ("database is locked")."""
+    return make_sessionmaker(server.prepared.engine, immediate=True)()
+
+
 def new_branch(server: DemoServer, name: str, people: list[str]) -> dict[str, str]:
     """A branch under 机关党总支 whose members have receivers that never reported: their
     device uids by name. (The demo's own members may already sit in the room from another
     test: the server is shared.)"""
     seeded = server.prepared.seeded
     uids = {}
-    with Session(server.prepared.engine) as db:
+    with writer(server) as db:
         org = orgs.create_organisation(
             db, name=name, kind=OrgKind.BRANCH, parent_id=seeded.orgs["hq"], code=None
         )

@@ -145,3 +145,16 @@ def test_no_rollup_in_another_zone(db: Session) -> None:
     late = datetime(2026, 12, 31, 23, tzinfo=UTC)
     assert covered_months(db, start=date(2026, 1, 1), end=date(2027, 1, 1), tz="Africa/Nairobi",
                           now=late) == (2026 * 12, 2026 * 12 + 11)  # fmt: skip
+
+
+def test_ensure_builds_once_per_zone(db: Session) -> None:
+    t = tree(db)
+    start = datetime(2026, 3, 31, 17, tzinfo=UTC)  # 1 April, 01:00 in Shanghai
+    meetings.create_meeting(db, org_id=t.branch_a.id, site_id=None, kind=KINDS[0], start=start,
+                            end=start + timedelta(hours=1), tz=TZ,
+                            now=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+    assert rollup.ensure(db, TZ) == 1
+    assert rollup.ensure(db, TZ) is None  # built already: left as it is
+    assert [r[2] for r in rows(db)] == [2026 * 12 + 3]  # April, in Shanghai
+    assert rollup.ensure(db, "UTC") == 1
+    assert [r[2] for r in rows(db)] == [2026 * 12 + 2]  # March, in UTC
