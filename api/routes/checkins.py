@@ -436,10 +436,11 @@ def _member_id(user: Principal) -> int:
 
 def _throttle(request: Request, session: Session, settings: Any, user: Principal) -> None:
     key = hashlib.sha256(f"partymap checkin\0{user.user_id}".encode()).hexdigest()
+    # Counted in the request's own transaction, committed with its answer (a check-in, or a
+    # refusal and its audit entry): one commit a request, not two.
     wait = count_attempt(
         session, key=key, limit=settings.checkin_max_per_minute, window_s=60.0, now_s=time.time()
     )
-    session.commit()
     if wait:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
