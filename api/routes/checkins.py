@@ -180,7 +180,6 @@ def phone_checkin(
     *,
     meeting_id: MeetingId,
     body: PhoneCheckinIn,
-    request: Request,
     session: DbSession,
     settings: AppSettings,
     user: MemberUser,
@@ -191,7 +190,7 @@ def phone_checkin(
     policy does not take phone positions, the meeting is not open, or the member has already
     checked in."""
     member_id = _member_id(user)
-    _throttle(request, session, settings, user)
+    _throttle(session, settings, user)
     meeting, site_id = _open_meeting(session, user, meeting_id, EvidenceKind.PHONE)
     phone = _bound_phone(session, user, meeting_id, body.phone_id, EvidenceKind.PHONE)
     now = utcnow()
@@ -277,7 +276,6 @@ def qr_checkin(
     *,
     meeting_id: MeetingId,
     body: QrCheckinIn,
-    request: Request,
     session: DbSession,
     settings: AppSettings,
     user: MemberUser,
@@ -287,7 +285,7 @@ def qr_checkin(
     for a phone not bound to the member; 409 when the site takes receivers only, the meeting
     is not open, or the member has already checked in."""
     member_id = _member_id(user)
-    _throttle(request, session, settings, user)
+    _throttle(session, settings, user)
     _, site_id = _open_meeting(session, user, meeting_id, EvidenceKind.QR)
     phone = _bound_phone(session, user, meeting_id, body.phone_id, EvidenceKind.QR)
     now = utcnow()
@@ -434,12 +432,13 @@ def _member_id(user: Principal) -> int:
     return user.member_id
 
 
-def _throttle(request: Request, session: Session, settings: Any, user: Principal) -> None:
+def _throttle(session: Session, settings: Any, user: Principal) -> None:
     key = hashlib.sha256(f"partymap checkin\0{user.user_id}".encode()).hexdigest()
+    # Counted in the request's own transaction, committed with its answer (a check-in, or a
+    # refusal and its audit entry): one commit a request, not two.
     wait = count_attempt(
         session, key=key, limit=settings.checkin_max_per_minute, window_s=60.0, now_s=time.time()
     )
-    session.commit()
     if wait:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,

@@ -207,3 +207,35 @@ def test_the_meetings_code_checks_a_member_in_after_logging_in(
         screen.locator("#pm-roll li", has_text="李娜").locator("[data-evidence=qr]")
     ).to_have_text("扫码签到")
     phone.context.close()
+
+
+def test_offline_the_page_opens_and_a_check_in_waits_with_its_own_time(
+    browser: Browser, server: DemoServer
+) -> None:
+    org, room, where, logins = branch(server, ["周敏"], EvidencePolicy.ANY)
+    meeting = live_meeting(server, org, room, "离线签到党课")
+    page = phone_page(browser, server, where, 9.0)
+    page.goto(f"{server.url}/m/")
+    log_in(page, server, logins["周敏"])
+    expect(page.locator("#pm-phone")).to_contain_text("本机已绑定")
+    # The installed app: its manifest and a service worker holding the shell.
+    manifest = page.evaluate("() => fetch('/m/manifest.webmanifest').then((r) => r.json())")
+    assert manifest["display"] == "standalone" and len(manifest["icons"]) >= 2
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    page.context.set_offline(True)
+    before = datetime.now(UTC)
+    page.locator(f"#pm-now [data-meeting='{meeting}'] .pm-checkin").click()
+    expect(page.locator("#pm-toast")).to_contain_text("签到已保存", timeout=15_000)
+    page.reload()  # no connection: the shell comes from the service worker
+    expect(page.locator("h1")).to_have_text("党员签到")
+    expect(page.locator("#pm-net")).to_have_text("离线")
+    assert line(server, meeting, "周敏")["status"] == "pending"
+    time.sleep(2)
+    back = datetime.now(UTC)
+    page.context.set_offline(False)
+    expect(page.locator("#pm-toast")).to_contain_text("离线签到已发送", timeout=15_000)
+    got = line(server, meeting, "周敏")
+    assert (got["status"], got["evidence"]) == ("present", "phone")
+    # Timed when the phone took its position, not when the check-in reached the server.
+    assert before - timedelta(seconds=5) <= datetime.fromisoformat(got["first_checkin"]) < back
+    page.context.close()

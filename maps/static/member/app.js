@@ -347,7 +347,11 @@
     me = null;
     showLogin();
   });
-  window.addEventListener("online", () => { network(); flushQueue(); });
+  window.addEventListener("online", async () => {
+    network();
+    await flushQueue();
+    if (!me && localStorage.getItem(TOKEN)) start();  // opened offline: draw the page now
+  });
   window.addEventListener("offline", network);
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(() => {});
