@@ -47,7 +47,7 @@ from store.attendance import attendance_sheet
 from store.audit import record_audit, record_audit_many
 from store.db import end_read_snapshot
 from store.errors import NotFoundError
-from store.live import Event
+from store.live import LiveEvent
 from store.meetings import find_meetings
 from store.members import member_paths
 from store.models import Organisation
@@ -405,13 +405,15 @@ def _gone(session: Session, *, display: displays.Display, token: str) -> str | N
     return None
 
 
-def screen_view(session: Session, display: displays.Display, batch: list[Event]) -> list[Event]:
+def screen_view(
+    session: Session, display: displays.Display, batch: list[LiveEvent]
+) -> list[LiveEvent]:
     """The events of ``batch`` within the display's subtree (members judged by where they
     belong now), each stripped to what the screen redraws on, each once."""
     chosen = [e for e in batch if e.get("type") in SCREEN_EVENTS]
     ids = sorted({m for e in chosen if _of_member(e) and isinstance(m := e.get("member_id"), int)})
     paths = member_paths(session, member_ids=ids) if ids else {}
-    out: list[Event] = []
+    out: list[LiveEvent] = []
     seen: set[str] = set()
     for e in chosen:
         member = e.get("member_id")
@@ -425,7 +427,7 @@ def screen_view(session: Session, display: displays.Display, batch: list[Event])
         if display.org_path is not None and not path.startswith(display.org_path):
             continue
         kind = e["type"]
-        shown: Event
+        shown: LiveEvent
         if kind == "meeting":
             shown = {"type": kind, "state": e.get("state"), "meeting_id": e.get("meeting_id"),
                      "org_id": e.get("org_id")}  # fmt: skip
@@ -440,7 +442,7 @@ def screen_view(session: Session, display: displays.Display, batch: list[Event])
     return out
 
 
-def _of_member(event: Event) -> bool:
+def _of_member(event: LiveEvent) -> bool:
     return event.get("type") not in ("meeting", "alert")
 
 
