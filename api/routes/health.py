@@ -37,7 +37,12 @@ async def healthz(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "database": type(exc).__name__}, status_code=503
         )
-    return JSONResponse({"status": "ok", "database": "ok"})
+    answer: dict[str, object] = {"status": "ok", "database": "ok"}
+    # On several machines (partymap serve --role …): the node's role, partitions, lag, stream.
+    cluster = getattr(request.app.state, "cluster", None)
+    if cluster is not None:
+        answer["cluster"] = await cluster()
+    return JSONResponse(answer)
 
 
 @router.get(
