@@ -21,11 +21,14 @@ from dataclasses import replace
 from typing import Any
 
 from api.ingest import IngestUnavailableError
+from geo.fences import SiteIndex
+from gnss.fast import BatchDecoder
 from gnss.sources.lines import drop_heartbeats
 from partymap.cluster.stream import Chunk, by_partition, encode_chunks, raw_subject
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.directory import load_directory
-from partymap.ingest.pipeline import Intake
+from partymap.ingest.pipeline import Intake, Sites, Stages
+from partymap.ingest.presence_state import restore
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,10 @@ class EdgeDaemon(Daemon):
 
     async def start(self) -> None:
         self._use_directory(await self._read(load_directory))
+        # The sources want the pipeline's state (replayed logs' resume points) but the edge
+        # runs no pipeline: an empty one, with no sites.
+        tracker, mirror, _ = restore(SiteIndex.build([]), [], {})
+        self.stages = Stages(self.directory, Sites(0, tracker, mirror), decoder=BatchDecoder())
         # HTTP ingest publishes on its own (EdgeHttp), not through the collector.
         self.plan = replace(self.plan, http=False)
         self.http = EdgeHttp(self)  # type: ignore[assignment]
