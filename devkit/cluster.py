@@ -38,8 +38,8 @@ class Node:
             "--role", self.role, "--port", str(self.port), "--host", "127.0.0.1",
         ]  # fmt: skip
         command += ["--tcp-port", str(self.tcp_port)] if self.tcp_port else ["--no-tcp"]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=log)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=log)
         return self
 
     def health(self) -> dict[str, Any] | None:
@@ -49,7 +49,7 @@ class Node:
             return None
         return answer.json() if answer.status_code == 200 else None
 
-    def wait_up(self, timeout_s: float = 30.0) -> None:
+    def wait_up(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
         while self.health() is None:
             if self.proc is not None and self.proc.poll() is not None:

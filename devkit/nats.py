@@ -56,10 +56,10 @@ class NatsCluster:
         return conf
 
     def start(self, i: int) -> None:
-        log = (self.root / f"n{i}.log").open("ab")
-        self.procs[i] = subprocess.Popen(
-            [self.exe, "-c", str(self._config(i))], stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.root / f"n{i}.log").open("ab") as log:
+            self.procs[i] = subprocess.Popen(
+                [self.exe, "-c", str(self._config(i))], stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
