@@ -1,9 +1,10 @@
 """Drills of partymap on several machines, every node a process of its own: 2 edges, 2 workers,
 2 API nodes, 3 NATS servers with an R3 stream, PostGIS.
 
-One recorded walk per member (into the site, a stay, out again) is sent over TCP in three
-parts, paced, while the drill kills a worker (kill -9), kills and restores a NATS server, and
-stops and restarts everything; devices reconnect to the other edge between parts. Afterwards
+One walk per member (into the site, a stay, out again), ending now as a live device's would
+(silence is measured against the wall clock), is sent over TCP in three parts, paced, while
+the drill kills a worker (kill -9), kills and restores a NATS server, and stops and restarts
+everything; devices reconnect to the other edge between parts. Afterwards
 the store must hold exactly what one process replaying the same logs stores (every fix once,
 in order, the same visits and check-ins), and an SSE client on each API node must have seen
 the same check-ins.
@@ -16,7 +17,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from partymap.settings import Settings
 from store.db import make_engine
 from store.models import Device, Position, Role, VisitRow
 from store.users import create_user
-from tests.ingest.helpers import T0, Person, build_world, nmea, visit_track
+from tests.ingest.helpers import T0, Person, build_world, ending_now, nmea, visit_track
 
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 
@@ -142,10 +142,7 @@ def test_drills_lose_nothing_and_store_nothing_twice(
             session, username="admin", password="drill-pass-123456", role=Role.COMMITTEE_ADMIN
         )
         session.commit()
-    logs = {
-        p.uid: nmea(visit_track(T0 + timedelta(minutes=k)), seed=k)
-        for k, p in enumerate(world.people)
-    }
+    logs = {p.uid: nmea(ending_now(visit_track(T0)), seed=k) for k, p in enumerate(world.people)}
     parts = {uid: split(data, 3) for uid, data in logs.items()}
 
     env = {
