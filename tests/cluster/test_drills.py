@@ -17,7 +17,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,23 @@ from sqlalchemy.orm import Session
 
 from devkit.cluster import Node
 from devkit.nats import NatsCluster
-from gnss.simulate import TrackPoint
+from gnss.simulate import TrackPoint, walk
 from partymap.ingest.run import replay
 from partymap.ingest.sources import ReplaySpec
 from partymap.settings import Settings
 from store.db import make_engine
 from store.models import Device, Position, Role, VisitRow
 from store.users import create_user
-from tests.ingest.helpers import T0, Person, build_world, ending_now, nmea, visit_track
+from tests.ingest.helpers import (
+    OUTSIDE,
+    SITE,
+    T0,
+    Person,
+    build_world,
+    ending_now,
+    nmea,
+    stay,
+)
 
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 
@@ -45,10 +53,15 @@ PARTITIONS = 8
 TAKEOVER_S = 10.0
 
 
-def shifted(track: list[TrackPoint], seconds: int) -> list[TrackPoint]:
-    """The walk ``seconds`` later: its sentences differ from other members' (the replay guard
-    would rightly reject byte-identical ones from several devices)."""
-    return [replace(p, time=p.time + timedelta(seconds=seconds)) for p in track]
+def walk_of(k: int) -> list[TrackPoint]:
+    """Member ``k``'s walk into the site, a minute there and out again, ending now; each member
+    stands on a spot of their own, a metre from the others' (the replay guard rightly rejects
+    byte-identical position sentences from several devices)."""
+    spot, away = (SITE[0] + k * 1e-5, SITE[1]), (OUTSIDE[0] + k * 1e-5, OUTSIDE[1])
+    there = walk(T0, [away, spot], speed_mps=20.0)
+    there += stay(there[-1], spot, 60)
+    there += walk(there[-1].time + timedelta(seconds=1), [spot, away], speed_mps=20.0)
+    return ending_now(there)
 
 
 def split(data: bytes, parts: int) -> list[bytes]:
@@ -151,8 +164,7 @@ def test_drills_lose_nothing_and_store_nothing_twice(
             session, username="admin", password="drill-pass-123456", role=Role.COMMITTEE_ADMIN
         )
         session.commit()
-    walk = ending_now(visit_track(T0))
-    logs = {p.uid: nmea(shifted(walk, -k), seed=k) for k, p in enumerate(world.people)}
+    logs = {p.uid: nmea(walk_of(k), seed=k) for k, p in enumerate(world.people)}
     parts = {uid: split(data, 3) for uid, data in logs.items()}
 
     env = {
