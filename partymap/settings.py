@@ -193,8 +193,6 @@ class Settings(BaseSettings):
     cluster_worker_id: str | None = None
     cluster_heartbeat_seconds: float = Field(default=1.0, gt=0)
     cluster_worker_timeout_seconds: float = Field(default=4.0, gt=0)
-    # An edge publishes what it received at least this often (also HTTP ingest's longest wait).
-    cluster_publish_seconds: float = Field(default=0.02, gt=0)
 
     # Electronic map (maps/, GET /map, partymap map, partymap demo).
     # A member at no site whose newest fix is older than this many seconds is drawn as stale.
