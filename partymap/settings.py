@@ -180,6 +180,23 @@ class Settings(BaseSettings):
     # Decode NMEA in a process of its own, on another core than the sockets' event loop.
     ingest_decoder_process: bool = True
 
+    # Several machines (partymap serve --role edge|worker|api; docs/deploy.md). The NATS
+    # servers (comma-separated nats:// URLs) are required by those roles and unused by `all`.
+    nats_url: str | None = None
+    # The JetStream stream of raw chunks, its subjects' prefix, its partitions (all data of one
+    # member in one partition) and its replicas (3 in the reference topology).
+    cluster_stream: str = "PARTYMAP_RAW"
+    cluster_subject: str = "partymap"
+    cluster_partitions: int = Field(default=32, ge=1, le=4096)
+    cluster_replicas: int = Field(default=3, ge=1, le=5)
+    # How long the stream keeps raw chunks: a worker restarting later than this loses data.
+    cluster_max_age_seconds: float = Field(default=86_400.0, gt=0)
+    # A worker's name (default: host and process id); each announces itself this often, and is
+    # taken for dead, its partitions shared out, after cluster_worker_timeout_seconds of silence.
+    cluster_worker_id: str | None = None
+    cluster_heartbeat_seconds: float = Field(default=1.0, gt=0)
+    cluster_worker_timeout_seconds: float = Field(default=4.0, gt=0)
+
     # Electronic map (maps/, GET /map, partymap map, partymap demo).
     # A member at no site whose newest fix is older than this many seconds is drawn as stale.
     map_stale_after_seconds: float = Field(default=600.0, gt=0)

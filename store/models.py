@@ -647,3 +647,20 @@ class ReplayOffset(Base):
     source: Mapped[str] = mapped_column(String(255), primary_key=True)
     offset: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StreamPartition(Base):
+    """One partition of the JetStream raw stream (several machines): who owns it, and how far
+    it is stored. ``generation`` grows at every takeover, and a worker's commits name the one
+    it took over with, so a worker that lost its lease cannot store anything more (fencing).
+    ``seq`` is the newest stream sequence whose data is stored; ``resume`` maps each device to
+    the position (``seq << 24 | byte``) of its first byte not stored yet (an epoch still open)."""
+
+    __tablename__ = "stream_partitions"
+
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    resume: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -53,7 +53,12 @@ async def healthz(request: Request) -> JSONResponse:
     if ingestion is not None and ingestion.get("state") == "failed":
         body = {"status": "unavailable", "database": "ok", "ingestion": ingestion}
         return JSONResponse(body, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"} | _with(ingestion))
+    answer: dict[str, object] = {"status": "ok", "database": "ok"} | _with(ingestion)
+    # On several machines (partymap serve --role …): the node's role, partitions, lag, stream.
+    cluster = getattr(request.app.state, "cluster", None)
+    if cluster is not None:
+        answer["cluster"] = await cluster()
+    return JSONResponse(answer)
 
 
 def _with(ingestion: dict[str, object] | None) -> dict[str, object]:

@@ -63,6 +63,13 @@ def serve(
     no_http: Annotated[
         bool, typer.Option("--no-http", help="Run the ingestion daemon alone, without the API.")
     ] = False,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: one process (default); edge, worker or api: one role of several "
+            "machines on NATS JetStream (PARTYMAP_NATS_URL; docs/deploy.md).",
+        ),
+    ] = "all",
     url: UrlOption = None,
 ) -> None:
     """Serve the API and the map, and ingest NMEA from every configured source."""
@@ -70,7 +77,11 @@ def serve(
     from partymap.ingest.sources import SourcePlan, SourceSpecError
 
     _logging()
+    if role not in ("all", "edge", "worker", "api"):
+        raise typer.BadParameter(f"--role must be all, edge, worker or api (not {role!r})")
     settings = settings_for(url)
+    if role != "all" and not settings.nats_url:
+        raise BadInputError(f"--role {role} needs PARTYMAP_NATS_URL (nats:// servers)")
     if host is not None or port is not None:
         settings = settings.model_copy(
             update={"host": host or settings.host, "port": settings.port if port is None else port}
@@ -90,7 +101,12 @@ def serve(
         raise typer.BadParameter(str(exc)) from exc
     engine = _engine(settings)
     try:
-        daemon = run_loop(run_serve(settings, engine, plan, http=not no_http))
+        if role == "all":
+            daemon = run_loop(run_serve(settings, engine, plan, http=not no_http))
+        else:
+            from partymap.cluster.run import serve_role
+
+            daemon = run_loop(serve_role(settings, engine, plan, role))  # type: ignore[arg-type]
     finally:
         engine.dispose()
     if daemon.failure is not None:

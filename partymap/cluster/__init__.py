@@ -1,0 +1,14 @@
+"""partymap on several machines: NATS JetStream between the roles (docs/deploy.md).
+
+``partymap serve --role all`` (the default) is one process with no broker. The other roles:
+
+- :mod:`partymap.cluster.edge` — **edge**: accepts devices and publishes their raw chunks to the
+  partitioned stream (:mod:`partymap.cluster.stream`), all data of one member in one partition;
+- :mod:`partymap.cluster.worker` — **worker**: holds partitions through leases in PostgreSQL
+  (:mod:`store.partitions`), runs the pipeline over them in order
+  (:mod:`partymap.cluster.consume`) and commits each partition's stream sequence with the rows it
+  covers, so nothing delivered twice is stored twice;
+- :mod:`partymap.cluster.live` — the live feed and the replay guard over NATS subjects, so an API
+  node's SSE clients see every worker's events and the guard sees every device;
+- :mod:`partymap.cluster.run` — what each role runs, with ``/healthz`` and ``/metrics``.
+"""

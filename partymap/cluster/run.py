@@ -1,0 +1,185 @@
+"""What ``partymap serve --role edge|worker|api`` runs (``all`` is :func:`partymap.ingest.run.
+serve`, unchanged), each with the API's ``/healthz`` and ``/metrics`` on its HTTP port.
+
+- edge: the sources, publishing to the stream; HTTP ingest answers after JetStream's ack;
+- worker: its share of the partitions through the pipeline (:mod:`partymap.cluster.worker`);
+- api: the API and the map, the live feed taken from the workers' NATS subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Literal
+
+import nats
+import orjson
+import uvicorn
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from sqlalchemy import Engine
+
+from api.app import PROXY_HEADERS, create_app
+from gnss.sources.tcp import raise_open_file_limit
+from partymap.cluster.edge import EdgeDaemon, EdgeStats, Publisher
+from partymap.cluster.stream import ensure_stream, live_subject, nats_servers
+from partymap.cluster.worker import Worker
+from partymap.ingest.run import HTTP_GRACE_S, stop_on_signals
+from partymap.ingest.sources import SourcePlan
+from partymap.settings import Settings
+from store.live import LiveFeed
+
+log = logging.getLogger(__name__)
+
+Role = Literal["all", "edge", "worker", "api"]
+
+
+async def connect(settings: Settings) -> Any:
+    async def problem(exc: Exception) -> None:
+        log.warning("NATS: %s", exc)
+
+    nc = await nats.connect(
+        servers=nats_servers(settings),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=problem,
+        name="partymap",
+    )
+    await ensure_stream(nc.jetstream(), settings)
+    return nc
+
+
+class ClusterCollector:
+    """``partymap_cluster_*`` for Prometheus: role, partitions held, lag, stream."""
+
+    def __init__(self, role: str, facts: Callable[[], dict[str, Any]]) -> None:
+        self.role = role
+        self.facts = facts
+
+    def collect(self) -> Iterator[Any]:
+        facts = self.facts()
+        info = InfoMetricFamily("partymap_cluster", "This node's role")
+        info.add_metric([], {"role": self.role})
+        yield info
+        for name, value in facts.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                yield GaugeMetricFamily(f"partymap_cluster_{name}", name.replace("_", " "), value)
+
+
+async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role: Role) -> Any:
+    """Run ``role`` until a signal; returns something with a ``failure``."""
+    raise_open_file_limit()
+    nc = await connect(settings)
+    js = nc.jetstream()
+    live = LiveFeed()
+    registry = CollectorRegistry()
+    stop = asyncio.Event()
+    node: Any
+
+    async def stream_state() -> dict[str, Any]:
+        try:
+            info = await js.stream_info(settings.cluster_stream)
+        except Exception as exc:
+            return {"error": type(exc).__name__}
+        cluster = info.cluster
+        return {
+            "messages": info.state.messages,
+            "last_seq": info.state.last_seq,
+            "leader": cluster.leader if cluster else None,
+            "replicas": 1 + len(cluster.replicas or []) if cluster else 1,
+        }
+
+    with stop_on_signals(stop):
+        if role == "edge":
+            stats = EdgeStats()
+            node = EdgeDaemon(
+                settings,
+                engine,
+                plan,
+                live=live,
+                registry=registry,
+                publisher=Publisher(js, settings, stats),
+            )
+            await node.start()
+
+            def facts() -> dict[str, Any]:
+                return {
+                    "published_messages": stats.messages,
+                    "published_chunks": stats.chunks,
+                    "publish_retries": stats.publish_retries,
+                    "connected": int(nc.is_connected),
+                }
+
+            work: Awaitable[Any] = stop.wait()
+        elif role == "worker":
+            node = Worker(settings, engine, nc, live=live, registry=registry)
+
+            def facts() -> dict[str, Any]:
+                d = node.daemon
+                return {
+                    "worker": node.id,
+                    "partitions_owned": len(node.held),
+                    "partitions": sorted(node.held),
+                    "consumer_lag": node.lag(),
+                    "takeovers": node.takeovers,
+                    "workers_alive": len(node.alive()),
+                    "positions_stored": d.stats.positions_stored if d else 0,
+                    "guard_remote_sentences": d.guard.remote_sentences if d else 0,
+                    "connected": int(nc.is_connected),
+                }
+
+            work = node.run(stop)
+        else:
+            node = _Api()
+
+            async def relay(msg: Any) -> None:
+                live.publish_many(orjson.loads(msg.data))
+
+            await nc.subscribe(live_subject(settings), cb=relay)
+
+            def facts() -> dict[str, Any]:
+                return {"live_subscribers": live.subscribers, "connected": int(nc.is_connected)}
+
+            work = stop.wait()
+        registry.register(ClusterCollector(role, facts))
+        app = create_app(
+            settings,
+            engine=engine,
+            live=live,
+            ingest=node.http if role == "edge" else None,
+            registry=registry,
+        )
+
+        async def cluster_health() -> dict[str, Any]:
+            return {"role": role, **facts(), "stream": await stream_state()}
+
+        app.state.cluster = cluster_health
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                timeout_graceful_shutdown=HTTP_GRACE_S,
+                log_config=None,
+                proxy_headers=PROXY_HEADERS,
+            )
+        )
+        serving = asyncio.ensure_future(server.serve())
+        working = asyncio.ensure_future(work)
+        await asyncio.wait({serving, working}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        stop.set()
+        try:
+            await serving
+        except SystemExit as exc:
+            node.failure = node.failure or RuntimeError(f"HTTP server exited ({exc})")
+        await asyncio.gather(working, return_exceptions=True)
+        if role == "edge":
+            await node.stop()
+    await nc.drain()
+    return node
+
+
+class _Api:
+    failure: BaseException | None = None
