@@ -99,6 +99,9 @@ class EdgeHttp:
             chunk = ("http", device_id, time.time(), lines)
             await self._edge.publisher.publish([chunk], self._edge.member_of())
 
+    def status(self) -> dict[str, object]:
+        return self._edge.status()
+
 
 class EdgeDaemon(Daemon):
     """The daemon's sources and collector, publishing instead of processing."""
