@@ -46,6 +46,7 @@ from gnss.sources import (
 from gnss.sources.base import ChannelSource
 from partymap.ingest.batching import Collector
 from partymap.ingest.directory import Directory, load_directory, verify_in_store
+from partymap.ingest.handover import Handover, settle
 from partymap.ingest.metrics import IngestCollector, IngestStats
 from partymap.ingest.pipeline import Clock, Intake, Stages, StoreBatch, ingest
 from partymap.ingest.sources import SourcePlan
@@ -111,12 +112,15 @@ class Daemon:
             make_sessionmaker(engine, immediate=True),
             stats=self.stats,
             committed=self._committed,
+            refused=lambda batch, error: settle(batch.receipts, error),
             capacity_fixes=settings.ingest_buffer_fixes,
             retry_max_s=settings.ingest_retry_max_seconds,
         )
         self.sources: list[ChannelSource] = []
         self.tcp: TcpSource | None = None
         self.http: HttpIngest | None = None
+        # Where sources of decoded fixes (JT/T 808, phones) hand them over.
+        self.handover = Handover(self.collector.hand, self._read, lambda: self.directory)
         self.stages: Stages | None = None
         self.directory = Directory()
         self.failure: BaseException | None = None
@@ -333,10 +337,11 @@ class Daemon:
         started = time.thread_time()
         batch = ingest(self.stages, intake)
         self.stats.pipeline_s += time.thread_time() - started
-        if batch.fixes or batch.events or batch.offsets or batch.presence:
+        if batch.fixes or batch.events or batch.offsets or batch.presence or batch.receipts:
             self.writer.put(batch)  # blocks while the buffer is full: backpressure
 
     def _committed(self, batch: StoreBatch) -> None:
+        settle(batch.receipts)
         if batch.live:
             self.live.publish_many(tuple(batch.live))
 
