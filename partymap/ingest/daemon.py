@@ -44,10 +44,12 @@ from gnss.sources import (
     Verdict,
 )
 from gnss.sources.base import ChannelSource
+from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
 from partymap.ingest.directory import Directory, load_directory, verify_in_store
 from partymap.ingest.handover import Handover, settle
-from partymap.ingest.metrics import IngestCollector, IngestStats
+from partymap.ingest.jt808 import Jt808Server, daemon_server
+from partymap.ingest.metrics import IngestCollector, IngestStats, Jt808Collector
 from partymap.ingest.pipeline import Clock, Intake, Stages, StoreBatch, ingest
 from partymap.ingest.sources import SourcePlan
 from partymap.ingest.startup import changed_site_index, load_state
@@ -121,12 +123,15 @@ class Daemon:
         self.http: HttpIngest | None = None
         # Where sources of decoded fixes (JT/T 808, phones) hand them over.
         self.handover = Handover(self.collector.hand, self._read, lambda: self.directory)
+        self.alarms = Alarms(self.sessions, self.live, lambda: self.directory)
+        self.jt808: Jt808Server | None = None
         self.stages: Stages | None = None
         self.directory = Directory()
         self.failure: BaseException | None = None
         self.failed = asyncio.Event()
         if registry is not None:
             registry.register(IngestCollector(self.stats, self.source_stats))
+            registry.register(Jt808Collector(lambda: self.jt808))
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-pipeline")
         self._exits = contextlib.AsyncExitStack()
         self._pumps: list[asyncio.Task[None]] = []
@@ -225,6 +230,9 @@ class Daemon:
                 max_connections=settings.ingest_tcp_max_connections,
             )
             await self._add(self.tcp, "tcp")
+        if plan.jt808_port is not None:
+            self.jt808 = daemon_server(self, plan.jt808_host, plan.jt808_port)
+            await self._exits.enter_async_context(self.jt808)
         if plan.mqtt is not None:
             host, port = plan.mqtt
             password = settings.ingest_mqtt_password
