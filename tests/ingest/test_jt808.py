@@ -15,6 +15,8 @@ from gnss.jt808.messages import RegistrationResult
 from partymap.ingest.daemon import Daemon
 from partymap.settings import Settings
 from store import devices
+from store.alarms import list_alarms
+from store.live import LiveFeed
 from store.models import Device
 from tests.ingest.helpers import build_world, count_positions, visit_track, visits_of
 from tests.ingest.jt808_world import (
@@ -180,3 +182,32 @@ def test_the_stored_times_keep_gmt8(settings: Settings, engine: Engine) -> None:
 
     run(main())
     assert stored_rows(engine, carrier.device_id)[0].fix_time == T1
+
+
+def test_an_sos_raises_one_alarm_on_the_live_feed_and_in_the_store(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 0)
+    carrier = add_terminals(engine, world, 1, issue=True)[0]
+    track = visit_track()[:20]
+    live = LiveFeed(queue_size=10_000)
+
+    async def main() -> list[dict[str, object]]:
+        with live.subscribe() as subscription:
+            async with Daemon(settings, engine, JT808_ONLY, live=live) as daemon:
+                assert daemon.jt808 is not None
+                sim = terminal(carrier)
+                reports = locations(track, sim.profile, sos_at=[5])
+                await drive(sim, "127.0.0.1", daemon.jt808.port, reports)
+                await daemon.alarms.settled()
+            events = []
+            while (event := await subscription.get(timeout=0)) is not None:
+                events.append(dict(event))
+        return [e for e in events if e["type"] == "alarm"]
+
+    (alarm,) = run(main())
+    assert alarm["alarm"] == "sos" and alarm["member_id"] == carrier.member_id
+    assert alarm["org_path"] == world.org_path and alarm["time"] == track[5].time.isoformat()
+    with Session(engine) as session:
+        (stored,) = list_alarms(session)
+    assert stored.fix_time == track[5].time and stored.device_id == carrier.device_id
