@@ -208,6 +208,7 @@ def test_mutated_frames_through_the_server(spatialite_url: str, tmp_path: Path) 
         )
         # Mutations glue frames together (a lost flag) or split them: frames read are fewer
         # than frames sent, and each is accepted or rejected with a reason.
+        print(f"jt808 fuzz: {total} mutated frames sent, {frames:.0f} read, {accepted:.0f} accepted")
         assert frames == accepted + rejected and rejected > total / 20 and accepted > len(track)
         assert len(good_sim.acked) == len(track)
         assert [r.fix_time for r in stored_rows(engine, good.device_id)] == [p.time for p in track]
