@@ -31,6 +31,7 @@ from api.metrics import HttpMetrics, MetricsMiddleware
 from api.openapi import document_errors
 from api.routes import (
     admin,
+    alarms,
     auth,
     checkins,
     devices,
@@ -160,6 +161,7 @@ def create_app(
         display.router,
         admin.router,
         stream.router,
+        alarms.router,
         map_routes.router,
         member_page.router,
         health.router,

@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     ingest_tcp_idle_timeout_seconds: float = Field(default=120.0, gt=0)
     ingest_tcp_registration_timeout_seconds: float = Field(default=10.0, gt=0)
     ingest_tcp_max_connections: int = Field(default=20_000, gt=0)
+    # JT/T 808 server for BeiDou terminals (helmets, badges, vehicle terminals); port None: no
+    # server. Its idle and registration timeouts and connection limit are the TCP server's.
+    ingest_jt808_host: str = "0.0.0.0"
+    ingest_jt808_port: int | None = Field(default=None, ge=0, le=65535)
     # MQTT broker the devices publish to (partymap/devices/<device_id>/nmea), "host:port";
     # None: no MQTT subscription.
     ingest_mqtt_broker: str | None = None

@@ -277,10 +277,17 @@ def _upsert_device(
         member_id = member.id
     else:
         _need(user.whole_tree, "only a whole-tree admin imports unassigned devices")
+    protocol, utc_offset_min, accuracy_m = _terminal_columns(row)
     device = devices.find_device(session, uid=row["uid"])
     if device is None:
         device = devices.create_device(
-            session, uid=row["uid"], member_id=member_id, name=row.get("name") or None
+            session,
+            uid=row["uid"],
+            member_id=member_id,
+            name=row.get("name") or None,
+            protocol=protocol or devices.NMEA,
+            utc_offset_min=utc_offset_min,
+            accuracy_m=accuracy_m,
         )
         result.created += 1
     else:
@@ -293,11 +300,32 @@ def _upsert_device(
         devices.assign_device(session, device_id=device.id, member_id=member_id)
         if row.get("name"):
             device.name = row["name"]
+        if any(column in row for column in ("protocol", "utc_offset_min", "accuracy_m")):
+            devices.configure_device(
+                session,
+                device_id=device.id,
+                protocol=protocol,
+                utc_offset_min=utc_offset_min,
+                accuracy_m=accuracy_m,
+            )
         result.updated += 1
     if active is not None:
         devices.set_device_active(session, device_id=device.id, active=active)
     if issue_tokens:
         result.tokens[device.uid] = devices.issue_device_token(session, device_id=device.id)
+
+
+def _terminal_columns(row: Row) -> tuple[str | None, int | None, float | None]:
+    """The optional ``protocol`` (``nmea``, ``jt808``), ``utc_offset_min`` and ``accuracy_m``
+    columns of a device row (empty: the default)."""
+    protocol = row.get("protocol", "").strip().lower() or None
+    _need(protocol in (None, *devices.PROTOCOLS), "protocol must be nmea or jt808")
+    offset = row.get("utc_offset_min", "").strip()
+    accuracy = row.get("accuracy_m", "").strip()
+    try:
+        return protocol, int(offset) if offset else None, float(accuracy) if accuracy else None
+    except ValueError:
+        raise _RefusedError("utc_offset_min must be a whole number, accuracy_m a number") from None
 
 
 def import_sites(

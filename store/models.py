@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -135,6 +136,16 @@ class Device(Base):
     kind: Mapped[str] = mapped_column(String(16), default="receiver", server_default="receiver")
     # A phone: when it was bound to its member (None: a second phone awaiting approval).
     bound_at: Mapped[datetime | None]
+    # What it speaks: "nmea" (lines, by any NMEA source) or "jt808" (a JT/T 808 terminal,
+    # whose uid is its phone number).
+    protocol: Mapped[str] = mapped_column(String(16), default="nmea", server_default="nmea")
+    # A terminal's clock zone, minutes east of UTC (None: the protocol's, GMT+8 for JT/T 808).
+    utc_offset_min: Mapped[int | None] = mapped_column(SmallInteger)
+    # Accuracy given to its positions when they carry none (None: the protocol's default).
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    # A JT/T 808 terminal may register over the air (once): true after an admin rotated its
+    # token; registering closes it again.
+    registration_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SiteRow(Base):
@@ -582,6 +593,24 @@ class AlertRow(Base):
     meeting_id: Mapped[int | None] = mapped_column(Integer)
     raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     detail: Mapped[dict[str, Any] | None]
+
+
+class AlarmRow(Base):
+    """An alarm a device raised (a JT/T 808 terminal's SOS button), once per device, kind and
+    fix time: a report sent again does not raise it twice."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (UniqueConstraint("device_id", "kind", "fix_time"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "sos"
+    device_id: Mapped[int] = mapped_column(Integer)
+    member_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    org_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    fix_time: Mapped[datetime]
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class DisplayTokenRow(Base):

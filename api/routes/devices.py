@@ -50,7 +50,15 @@ def read_device(device_id: DeviceId, session: DbSession, user: CurrentUser) -> D
 def create_device(body: DeviceIn, session: DbSession, user: AdminUser) -> DeviceOut:
     """Register a receiver, optionally handed to a member at once; issue its token next."""
     _may_assign(session, user, body.member_id)
-    device = devices.create_device(session, uid=body.uid, member_id=body.member_id, name=body.name)
+    device = devices.create_device(
+        session,
+        uid=body.uid,
+        member_id=body.member_id,
+        name=body.name,
+        protocol=body.protocol.value,
+        utc_offset_min=body.utc_offset_min,
+        accuracy_m=body.accuracy_m,
+    )
     session.commit()
     return DeviceOut.model_validate(device)
 
@@ -71,9 +79,11 @@ def update_device(
 
 @router.post("/{device_id}/token", summary="Issue or rotate a device token")
 def issue_token(device_id: DeviceId, session: DbSession, user: AdminUser) -> DeviceToken:
-    """A new token, shown once; the previous one stops working at once."""
+    """A new token, shown once; the previous one stops working at once. A JT/T 808 terminal's
+    token is its authentication code: rotating it also lets the terminal register over the air
+    once more (and receive a code of its own)."""
     device = device_in_scope(session, user, device_id, write=True)
-    token = devices.issue_device_token(session, device_id=device_id)
+    token = devices.issue_device_token(session, device_id=device_id, reopen=True)
     record_audit(
         session,
         actor=user.username,

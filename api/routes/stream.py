@@ -61,6 +61,7 @@ class EventType(enum.Enum):
     VISIT_ENDED = "visit_ended"
     MEETING = "meeting"  # a meeting started, ended or was recorded
     ALERT = "alert"  # overdue, absent_streak or low_attendance
+    ALARM = "alarm"  # a device's alarm: a JT/T 808 terminal's SOS
 
 
 def visible(principal: Principal, event: LiveEvent, path: str | None = None) -> bool:

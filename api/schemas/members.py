@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from api.schemas.common import Code, Flag, Id, In, Name, Out, Phone
 
@@ -48,6 +50,18 @@ DeviceUidField = Field(
 )
 
 
+class Protocol(enum.Enum):
+    """What a device speaks: NMEA lines (any NMEA source) or JT/T 808 (a BeiDou terminal on
+    the JT/T 808 server, its uid being its terminal phone number: 12 or 20 digits)."""
+
+    NMEA = "nmea"
+    JT808 = "jt808"
+
+
+UtcOffset = Annotated[int, Strict(), Field(ge=-720, le=840)]
+Accuracy = Annotated[float, Field(gt=0, le=10_000)]
+
+
 class DeviceOut(Out):
     id: int
     uid: str
@@ -56,12 +70,28 @@ class DeviceOut(Out):
     active: bool
     token_issued_at: datetime | None = Field(description="When its current token was issued.")
     created_at: datetime
+    protocol: Protocol
+    utc_offset_min: int | None = Field(
+        description="A JT/T 808 terminal's clock zone, minutes east of UTC (null: GMT+8)."
+    )
+    accuracy_m: float | None = Field(
+        description="Accuracy given to its positions, which carry none (null: 10 m)."
+    )
+    registration_open: bool = Field(
+        description="A JT/T 808 terminal may register over the air (once): until it does, "
+        "after an admin rotated its token."
+    )
 
 
 class DeviceIn(In):
     uid: str = DeviceUidField
     member_id: Id | None = None
     name: Name | None = None
+    protocol: Protocol = Protocol.NMEA
+    utc_offset_min: UtcOffset | None = Field(
+        default=None, description="A terminal sending UTC: 0 (null: GMT+8, the standard's)."
+    )
+    accuracy_m: Accuracy | None = None
 
 
 class DevicePatch(In):

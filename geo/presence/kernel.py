@@ -133,7 +133,11 @@ def _checked_in(e: np.void, s: np.void) -> None:
 @inlined
 def _below(fix: np.void, p: np.void) -> bool:
     """A fix below the site's own thresholds is only liveness for that site."""
-    return bool(fix["sats_used"] < p["min_sats"] or not fix["hdop"] <= p["max_hdop"])
+    if fix["sats_used"] < p["min_sats"]:
+        return True
+    if math.isnan(fix["hdop"]):  # sent without HDOP: judged by its accuracy (quality rules)
+        return bool(math.isnan(fix["acc"]))
+    return not fix["hdop"] <= p["max_hdop"]
 
 
 @inlined

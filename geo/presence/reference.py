@@ -93,7 +93,7 @@ class ReferenceTracker:
             ev = evidence[site]
             target = self.index.sites[site]
             if ev is not Ev.ALIVE and not meets_site_thresholds(
-                fix.sats_used, fix.hdop, target.quality
+                fix.sats_used, fix.hdop, target.quality, fix.accuracy_m
             ):
                 ev = Ev.ALIVE
             obs = Observation(t, previous, ev, summary if ev is Ev.INSIDE else None)

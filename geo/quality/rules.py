@@ -71,7 +71,12 @@ def too_few_sats(c: RuleInput) -> bool:
 
 
 def hdop_too_high(c: RuleInput) -> bool:
-    return c.fix.hdop is None or not c.fix.hdop <= c.thresholds.max_hdop
+    # A fix sent without HDOP by a source that gives its accuracy otherwise (a JT/T 808
+    # terminal's documented default, a phone's own estimate) has no HDOP to test; without
+    # either, nothing says how good it is.
+    if c.fix.hdop is None:
+        return c.fix.accuracy_m is None
+    return not c.fix.hdop <= c.thresholds.max_hdop
 
 
 def stale(c: RuleInput) -> bool:
@@ -139,12 +144,15 @@ def counts_as_liveness(reasons: tuple[str, ...]) -> bool:
 
 
 def meets_site_thresholds(
-    sats_used: int | None, hdop: float | None, site: QualityThresholds
+    sats_used: int | None,
+    hdop: float | None,
+    site: QualityThresholds,
+    accuracy_m: float | None = None,
 ) -> bool:
-    """Whether an accepted fix is good enough to be evidence about a site with these thresholds."""
-    return (
-        sats_used is not None
-        and sats_used >= site.min_sats
-        and hdop is not None
-        and hdop <= site.max_hdop
-    )
+    """Whether an accepted fix is good enough to be evidence about a site with these thresholds
+    (one sent without HDOP is judged by the accuracy it was given, as by :func:`hdop_too_high`)."""
+    if sats_used is None or sats_used < site.min_sats:
+        return False
+    if hdop is None:
+        return accuracy_m is not None
+    return hdop <= site.max_hdop

@@ -41,6 +41,15 @@ def serve(
         ),
     ] = None,
     no_tcp: Annotated[bool, typer.Option("--no-tcp", help="No TCP server for devices.")] = False,
+    jt808_port: Annotated[
+        int | None,
+        typer.Option(
+            help="JT/T 808 port for BeiDou terminals (default: PARTYMAP_INGEST_JT808_PORT, "
+            "none; 0: any).",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
     mqtt: Annotated[
         str | None, typer.Option(help="MQTT broker HOST[:PORT] to subscribe to.")
     ] = None,
@@ -90,6 +99,7 @@ def serve(
         plan = SourcePlan.from_settings(
             settings,
             tcp_port=False if no_tcp else (True if tcp_port is None else tcp_port),
+            jt808_port=jt808_port,
             mqtt=mqtt,
             serial=serial or (),
             gpsd=gpsd or (),

@@ -26,6 +26,7 @@ import math
 import time
 
 from gnss.sources import Source
+from partymap.ingest.handover import Handed
 from partymap.ingest.pipeline import Arrival, Intake
 
 
@@ -37,6 +38,7 @@ class Collector:
         self.max_wait_s = max_wait_s
         self._arrivals: list[Arrival] = []
         self._ended: list[str] = []
+        self._handed: list[Handed] = []
         self._lines = 0
         self._first_at = math.inf
         self._final = False
@@ -58,7 +60,7 @@ class Collector:
             chunks = await source.get_batch(4096)
             if not chunks:
                 break
-            if not self._arrivals:
+            if not self._arrivals and not self._handed:
                 self._first_at = time.monotonic()
             self._arrivals.append(Arrival(chunks, label, timed))
             self._lines += sum([chunk.data.count(b"\n") for chunk in chunks])
@@ -66,6 +68,18 @@ class Collector:
         if device_id is not None:
             self._ended.append(device_id)
             self._changed.set()
+
+    async def hand(self, handed: Handed) -> None:
+        """Take fixes decoded by their source (:mod:`partymap.ingest.handover`); each fix
+        counts as a line towards the intake's size, and waits as the pumps do."""
+        while self._lines >= self.max_lines:
+            self._changed.clear()
+            await self._changed.wait()
+        if not self._arrivals and not self._handed:
+            self._first_at = time.monotonic()
+        self._handed.append(handed)
+        self._lines += len(handed.fixes)
+        self._changed.set()
 
     def finish(self) -> None:
         """The sources are closed: the next intake, with all that is left, is the last."""
@@ -76,13 +90,17 @@ class Collector:
         """The next intake: waits for a first chunk, then until the intake is full or old
         enough. After ``idle_s`` seconds without any chunk, an empty intake (the pipeline's
         clock still has to end the visits of members gone silent)."""
-        while not (self._arrivals or self._ended or self._final):
+        while not (self._arrivals or self._handed or self._ended or self._final):
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), idle_s)
             except TimeoutError:
                 break
-        while self._arrivals and self._lines < self.max_lines and not (self._ended or self._final):
+        while (
+            (self._arrivals or self._handed)
+            and self._lines < self.max_lines
+            and not (self._ended or self._final)
+        ):
             left = self._first_at + self.max_wait_s - time.monotonic()
             if left <= 0:
                 break
@@ -91,7 +109,10 @@ class Collector:
                 await asyncio.wait_for(self._changed.wait(), left)
             except TimeoutError:
                 break
-        intake = Intake(self._arrivals, time.time(), self._ended, final=self._final)
-        self._arrivals, self._ended, self._lines, self._first_at = [], [], 0, math.inf
+        intake = Intake(
+            self._arrivals, time.time(), self._ended, final=self._final, handed=self._handed
+        )
+        self._arrivals, self._ended, self._handed = [], [], []
+        self._lines, self._first_at = 0, math.inf
         self._changed.set()
         return intake

@@ -44,9 +44,12 @@ from gnss.sources import (
     Verdict,
 )
 from gnss.sources.base import ChannelSource
+from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
 from partymap.ingest.directory import Directory, load_directory, verify_in_store
-from partymap.ingest.metrics import IngestCollector, IngestStats
+from partymap.ingest.handover import Handover, settle
+from partymap.ingest.jt808 import Jt808Server, daemon_server
+from partymap.ingest.metrics import IngestCollector, IngestStats, Jt808Collector
 from partymap.ingest.pipeline import (
     Clock,
     Intake,
@@ -124,18 +127,24 @@ class Daemon:
             make_sessionmaker(engine, immediate=True),
             stats=self.stats,
             committed=self._committed,
+            refused=lambda batch, error: settle(batch.receipts, error),
             capacity_fixes=settings.ingest_buffer_fixes,
             retry_max_s=settings.ingest_retry_max_seconds,
         )
         self.sources: list[ChannelSource] = []
         self.tcp: TcpSource | None = None
         self.http: HttpIngest | None = None
+        # Where sources of decoded fixes (JT/T 808, phones) hand them over.
+        self.handover = Handover(self.collector.hand, self._read, lambda: self.directory)
+        self.alarms = Alarms(self.sessions, self.live, lambda: self.directory)
+        self.jt808: Jt808Server | None = None
         self.stages: Stages | None = None
         self.directory = Directory()
         self.failure: BaseException | None = None
         self.failed = asyncio.Event()
         if registry is not None:
             registry.register(IngestCollector(self.stats, self.source_stats))
+            registry.register(Jt808Collector(lambda: self.jt808))
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-pipeline")
         self._exits = contextlib.AsyncExitStack()
         self._pumps: list[asyncio.Task[None]] = []
@@ -262,6 +271,9 @@ class Daemon:
                 max_connections=settings.ingest_tcp_max_connections,
             )
             await self._add(self.tcp, "tcp")
+        if plan.jt808_port is not None:
+            self.jt808 = daemon_server(self, plan.jt808_host, plan.jt808_port)
+            await self._exits.enter_async_context(self.jt808)
         if plan.mqtt is not None:
             host, port = plan.mqtt
             password = settings.ingest_mqtt_password
@@ -380,7 +392,7 @@ class Daemon:
             batches = self._ingest_apart(intake)
         self.stats.pipeline_s += time.thread_time() - started
         for batch in batches:
-            if batch.fixes or batch.events or batch.offsets or batch.presence:
+            if batch.fixes or batch.events or batch.offsets or batch.presence or batch.receipts:
                 self.writer.put(batch)  # blocks while the buffer is full: backpressure
 
     def _ingest_apart(self, intake: Intake) -> list[StoreBatch]:
@@ -407,6 +419,7 @@ class Daemon:
         return done
 
     def _committed(self, batch: StoreBatch) -> None:
+        settle(batch.receipts)
         if batch.live:
             self.live.publish_many(tuple(batch.live))
 

@@ -40,6 +40,10 @@ class DeviceEntry:
     org_path: str | None = None
     token_hash: bytes | None = None
     quality: QualityThresholds | None = None  # the device's own thresholds, if it has any
+    protocol: str = "nmea"  # or "jt808": a terminal whose uid is its phone number
+    utc_offset_min: int | None = None  # a terminal's clock zone (None: the protocol's)
+    accuracy_m: float | None = None  # given to its positions sent without one (None: default)
+    registration_open: bool = False  # a JT/T 808 terminal may register over the air
 
 
 class Directory:
@@ -117,6 +121,10 @@ def load_directory(session: Session) -> Directory:
             Organisation.path,
             Device.token_hash,
             Device.quality,
+            Device.protocol,
+            Device.utc_offset_min,
+            Device.accuracy_m,
+            Device.registration_open,
         )
         .outerjoin(Member, Member.id == Device.member_id)
         .outerjoin(Organisation, Organisation.id == Member.org_id)
@@ -132,6 +140,10 @@ def load_directory(session: Session) -> Directory:
                 org_path=row.path,
                 token_hash=row.token_hash,
                 quality=_thresholds(row.quality),
+                protocol=row.protocol,
+                utc_offset_min=row.utc_offset_min,
+                accuracy_m=row.accuracy_m,
+                registration_open=row.registration_open,
             )
             for row in session.execute(stmt)
         }

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -193,3 +194,31 @@ def _labelled(name: str, documentation: str, label: str, counts: Counter[str]) -
     for key, n in sorted(counts.items()):
         family.add_metric([key], n)
     return family
+
+
+class Jt808Collector(Collector):
+    """Prometheus view of the JT/T 808 server's counters (none while it is off)."""
+
+    def __init__(self, server: Callable[[], Any]) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        server = self.server()
+        if server is None:
+            return
+        s = server.stats
+        for name in ("connections", "frames", "accepted", "locations", "acked", "ack_failures",
+                     "alarms"):  # fmt: skip
+            yield CounterMetricFamily(
+                f"partymap_jt808_{name}", f"JT/T 808: {name}", value=getattr(s, name)
+            )
+        yield GaugeMetricFamily(
+            "partymap_jt808_active_connections", "JT/T 808: open", value=s.active
+        )
+        yield _labelled(
+            "partymap_jt808_rejected_frames", "JT/T 808 frames refused", "reason", s.rejected
+        )
+        yield _labelled(
+            "partymap_jt808_session_events", "JT/T 808 session events", "event", s.events
+        )
+        yield _labelled("partymap_jt808_closed", "JT/T 808 connections closed", "reason", s.closed)

@@ -3,6 +3,7 @@
 :func:`ingest` is the one place that lists the stages in order (STYLE rule 1)::
 
     sources → nmea → epochs → devices/members → quality → membership → presence → store
+                handed-over fixes ↗ (JT/T 808, phones: :mod:`partymap.ingest.handover`)
 
 Each stage is a function of the batch and of :class:`Stages`, the state that outlives a batch
 (the decoder's per-device epochs, the quality rules' last accepted fixes, the presence tracker,
@@ -34,6 +35,7 @@ from gnss.epoch.process import DecoderProcess
 from gnss.fixtable import FixTable
 from gnss.model import RawChunk
 from partymap.ingest.directory import DeviceCodes, Directory
+from partymap.ingest.handover import Handed, Receipt, handed_fixes
 from partymap.ingest.live import live_events
 from partymap.ingest.metrics import IngestStats
 from partymap.ingest.offsets import ResumePoints
@@ -67,6 +69,8 @@ class Intake:
     # The daemon is stopping: close every open epoch, but those of logs being replayed (they
     # resume from the start of their open epoch).
     final: bool = False
+    # Fixes decoded by their sources (JT/T 808 terminals, phones), in submission order.
+    handed: list[Handed] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -89,6 +93,8 @@ class StoreBatch:
     offsets: dict[str, int]
     live: list[dict[str, Any]]
     arrived_s: float  # arrival of the batch's oldest chunk (NaN: none)
+    # Handed-over submissions and their fixes kept: resolved once the batch is committed.
+    receipts: list[tuple[Receipt, int]] = field(default_factory=list)
 
     @property
     def fixes(self) -> int:
@@ -149,12 +155,15 @@ def ingest(s: Stages, intake: Intake) -> StoreBatch:
     hear(s, arrivals, intake.now_s)  # liveness: each device's latest sign of life
     decoded = decode(s, arrivals, closing(s, intake))  # nmea → epochs → fixes
     fixes = attribute(s, decoded)  # fixes → devices and members
+    fixes, receipts = hand_over(s, fixes, intake.handed)  # + fixes decoded by their sources
     reasons = check_quality(s, fixes.cols, intake.now_s)  # quality rules
     ended = switch_sites(s)  # a new version of the site set, if one is ready
     carried = Carried.of(fixes.cols, reasons)  # only carried devices' fixes move presence
     found = s.sites.index.memberships(*carried.where, usable=carried.reasons == 0)  # membership
     events = ended + step_presence(s, carried, found, intake.now_s)  # presence
-    return for_store(s, fixes, reasons, events, intake)  # → store (committed by the writer)
+    batch = for_store(s, fixes, reasons, events, intake)  # → store (committed by the writer)
+    batch.receipts = receipts
+    return batch
 
 
 # -- the stages ---------------------------------------------------------------------------------
@@ -239,6 +248,22 @@ def attribute(s: Stages, table: FixTable) -> Fixes:
     return Fixes(table, labels[where.ravel()], cols)
 
 
+def hand_over(
+    s: Stages, fixes: Fixes, handed: Sequence[Handed]
+) -> tuple[Fixes, list[tuple[Receipt, int]]]:
+    """The decoded NMEA fixes and, after them, the fixes handed over already decoded."""
+    if not handed:
+        return fixes, []
+    more = handed_fixes(s.directory, handed)
+    s.stats.fixes += len(more.table)
+    joined = Fixes(
+        FixTable.concat([fixes.table, more.table]),
+        np.concatenate([fixes.sources, more.sources]),
+        concat(fixes.cols, more.cols),
+    )
+    return joined, more.receipts
+
+
 def check_quality(s: Stages, cols: FixColumns, now_s: float) -> Mask:
     """Every quality rule over the batch; a fix keeps the names of all the rules it failed."""
     received = np.where(np.isnan(cols.received_s), now_s, cols.received_s)
@@ -302,6 +327,7 @@ def for_store(
     presence = s.sites.mirror.changes(s.sites.tracker)
     stats.pairs_under_way = len(s.sites.mirror)
     received = [a.chunks[0].received_at for a in intake.arrivals if a.timed and a.chunks]
+    received += [h.received_s for h in intake.handed]
     return StoreBatch(
         positions=position_batch(fixes.table, fixes.cols, reasons, fixes.sources, intake.now_s),
         events=events,
@@ -365,6 +391,13 @@ class Carried:
     def where(self) -> tuple[npt.NDArray[np.float64], ...]:
         """(lat, lon, accuracy_m): what membership looks at."""
         return self.cols.lat, self.cols.lon, self.cols.accuracy_m
+
+
+def concat(a: FixColumns, b: FixColumns) -> FixColumns:
+    """Two batches of fixes, one after the other."""
+    return FixColumns(
+        **{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(a)}
+    )
 
 
 def take(cols: FixColumns, rows: npt.NDArray[np.int64]) -> FixColumns:

@@ -64,6 +64,9 @@ class SourcePlan:
 
     tcp_port: int | None = None
     tcp_host: str = "0.0.0.0"
+    # The JT/T 808 server for terminals (helmets, badges); None: none.
+    jt808_port: int | None = None
+    jt808_host: str = "0.0.0.0"
     mqtt: tuple[str, int] | None = None
     serial: tuple[SerialSpec, ...] = ()
     gpsd: tuple[GpsdSpec, ...] = ()
@@ -77,6 +80,7 @@ class SourcePlan:
         settings: Settings,
         *,
         tcp_port: int | bool | None = True,
+        jt808_port: int | None = None,
         mqtt: str | None = None,
         serial: Sequence[str] = (),
         gpsd: Sequence[str] = (),
@@ -85,7 +89,8 @@ class SourcePlan:
         http: bool = True,
     ) -> SourcePlan:
         """The settings' sources plus the options' (``tcp_port``: True keeps the settings'
-        port, False or None turns the TCP server off, a number replaces the port)."""
+        port, False or None turns the TCP server off, a number replaces the port;
+        ``jt808_port``: a number replaces the settings' JT/T 808 port, 0 any free one)."""
         if tcp_port is True:
             port = settings.ingest_tcp_port
         elif tcp_port is False or tcp_port is None:
@@ -97,6 +102,8 @@ class SourcePlan:
         return cls(
             tcp_port=port,
             tcp_host=settings.ingest_tcp_host,
+            jt808_port=settings.ingest_jt808_port if jt808_port is None else jt808_port,
+            jt808_host=settings.ingest_jt808_host,
             mqtt=parse_broker(broker) if broker else None,
             serial=tuple(parse_serial(s) for s in (*settings.ingest_serial, *serial)),
             gpsd=tuple(parse_gpsd(s) for s in (*settings.ingest_gpsd, *gpsd)),
@@ -109,7 +116,8 @@ class SourcePlan:
     @property
     def finite(self) -> bool:
         """Only logs: the daemon is done when they are."""
-        return not (self.tcp_port is not None or self.mqtt or self.serial or self.gpsd or self.http)
+        live = self.tcp_port is not None or self.jt808_port is not None
+        return not (live or self.mqtt or self.serial or self.gpsd or self.http)
 
 
 def _split(text: str, what: str) -> tuple[str, str, str | None]:

@@ -82,6 +82,7 @@ class StoreWriter:
         *,
         stats: IngestStats,
         committed: Callable[[StoreBatch], None],
+        refused: Callable[[StoreBatch, Exception], None] | None = None,
         capacity_fixes: int = 200_000,
         retry_max_s: float = 5.0,
     ) -> None:
@@ -89,6 +90,7 @@ class StoreWriter:
         self._driver: ModuleType = sessions.kw["bind"].dialect.dbapi
         self._stats = stats
         self._committed = committed
+        self._refused_batch = refused
         self.capacity_fixes = capacity_fixes
         self.retry_max_s = retry_max_s
         self._buffer: collections.deque[StoreBatch] = collections.deque()
@@ -244,3 +246,5 @@ class StoreWriter:
             self._fixes -= batch.fixes
             self._gauge()
             self._cond.notify_all()
+        if self._refused_batch is not None:
+            self._refused_batch(batch, exc)

@@ -263,6 +263,9 @@ OPS: dict[tuple[str, str], Op] = {
         "admin",
         lambda w, t, db: {"json": {"uid": w.unique("dev"), "member_id": _t(w, t).member_id}},
     ),
+    ("GET", "/api/v1/alarms"): Op(
+        "personal", lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}}
+    ),
     ("GET", "/api/v1/devices/{device_id}"): Op(
         "personal", lambda w, t, db: {"url": f"/api/v1/devices/{_t(w, t).device_id}"}
     ),

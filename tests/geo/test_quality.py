@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -41,6 +43,9 @@ def reasons_of(f, state=LAST, thresholds=DEFAULT, replayed=False):  # type: igno
         (fix(110, *WUHAN, quality=FixQuality.ESTIMATED), ("no_fix",)),
         (fix(110, *WUHAN, sats=3, beidou=2), ("too_few_sats",)),
         (fix(110, *WUHAN, hdop=5.5), ("hdop_too_high",)),
+        # Sent without HDOP (a JT/T 808 terminal, a phone): judged by the accuracy given.
+        (replace(fix(110, *WUHAN), hdop=None), ()),
+        (replace(fix(110, *WUHAN), hdop=None, accuracy_m=None), ("hdop_too_high",)),
         (fix(90, *WUHAN), ("stale",)),
         (fix(100, *WUHAN), ("duplicate",)),
         (fix(110, WUHAN[0] + 0.01, WUHAN[1]), ("impossible_speed",)),  # 958 m in 10 s
@@ -71,6 +76,9 @@ def test_thresholds_are_per_device_and_per_site() -> None:
     assert meets_site_thresholds(8, 1.5, QualityThresholds())
     assert not meets_site_thresholds(8, 1.5, QualityThresholds(min_sats=9))
     assert not meets_site_thresholds(None, 1.5, QualityThresholds())
+    # Without HDOP, the accuracy the source gave decides (a JT/T 808 terminal's default).
+    assert meets_site_thresholds(8, None, QualityThresholds(), accuracy_m=10.0)
+    assert not meets_site_thresholds(8, None, QualityThresholds())
 
 
 def test_untrustworthy_times_are_no_sign_of_life() -> None:
@@ -159,7 +167,8 @@ def test_the_replay_guard_agrees_with_a_dict_through_growth_and_expiry() -> None
             st.floats(-0.002, 0.002),  # position jitter (degrees)
             st.sampled_from([0, 1, 2, 4, 6]),  # GGA quality
             st.integers(0, 12),  # satellites used
-            st.sampled_from([0.6, 1.2, 4.9, 5.0, 5.1, 20.0]),  # HDOP
+            st.sampled_from([0.6, 1.2, 4.9, 5.0, 5.1, 20.0, None]),  # HDOP (None: not sent)
+            st.sampled_from([3.0, None]),  # accuracy (m)
             st.sampled_from([None, 0.0, 25.0, 40.0]),  # received − time (s)
             st.integers(0, 4),  # raw sentence id (shared ids across devices are replays)
         ),
@@ -170,7 +179,7 @@ def test_the_replay_guard_agrees_with_a_dict_through_growth_and_expiry() -> None
 def test_batch_quality_equals_the_reference(steps, batches) -> None:  # type: ignore[no-untyped-def]
     clock = {d: 0.0 for d in range(4)}
     fixes, devices = [], []
-    for device, dt, jitter, quality, sats, hdop, skew, raw in steps:
+    for device, dt, jitter, quality, sats, hdop, accuracy, skew, raw in steps:
         clock[device] += dt
         t = clock[device]
         fixes.append(
@@ -182,6 +191,7 @@ def test_batch_quality_equals_the_reference(steps, batches) -> None:  # type: ig
                 sats=sats,
                 beidou=min(sats, 4),
                 hdop=hdop,
+                accuracy_m=accuracy,
                 received_s=None if skew is None else t - skew,
                 raw=f"$GNGGA,{raw}",
             )

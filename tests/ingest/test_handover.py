@@ -1,0 +1,127 @@
+"""Fixes handed over already decoded (JT/T 808, phones) take the NMEA fixes' stages, and their
+receipt resolves only once they are committed; re-sent fixes are never stored twice."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from devkit.families import TrackPoint
+from gnss.model import Fix, FixMode, FixQuality
+from partymap.ingest.daemon import Daemon
+from partymap.ingest.sources import SourcePlan
+from partymap.settings import Settings
+from store.models import Position
+from tests.ingest.helpers import build_world, stored, visit_track, visits_of
+from tests.sources.helpers import run
+
+NOTHING = SourcePlan()
+
+
+def fixes_of(track: list[TrackPoint], *, accuracy_m: float | None = 10.0) -> list[Fix]:
+    """What a terminal's locations become: a position and a stated accuracy, no HDOP."""
+    return [
+        Fix(
+            time=p.time,
+            lat=p.lat,
+            lon=p.lon,
+            mode=FixMode.THREE_D,
+            quality=FixQuality.GPS,
+            sats_used=8,
+            accuracy_m=accuracy_m,
+            raw_position=f"terminal {p.time.isoformat()} {p.lat} {p.lon}",
+        )
+        for p in track
+    ]
+
+
+def rejections(engine: Engine, device_id: int) -> list[str | None]:
+    with Session(engine) as session:
+        stmt = select(Position.rejections).where(Position.device_id == device_id)
+        return list(session.scalars(stmt.order_by(Position.id)))
+
+
+def test_handed_fixes_check_in_and_their_receipt_follows_the_commit(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 2, prefix="helmet")
+    person = world.people[0]
+    fixes = fixes_of(visit_track())
+    committed_at_receipt: list[int] = []
+
+    async def main() -> list[int]:
+        async with Daemon(settings, engine, NOTHING) as daemon:
+            receipts = []
+            for at in range(0, len(fixes), 7):
+                receipt = await daemon.handover.submit(
+                    person.uid, fixes[at : at + 7], source="jt808"
+                )
+                receipt.add_done_callback(
+                    lambda _: committed_at_receipt.append(len(stored(engine, person.device_id)))
+                )
+                receipts.append(receipt)
+            counts = []
+            for r in receipts:
+                counts.append(await asyncio.wrap_future(r))
+            unknown = await daemon.handover.submit("nobody", fixes[:3], source="jt808")
+            counts.append(await asyncio.wrap_future(unknown))
+            return counts
+
+    counts = run(main())
+    assert sum(counts[:-1]) == len(fixes) and counts[-1] == 0
+    # Each receipt resolved with its fixes already in the store (never before the commit).
+    assert committed_at_receipt == sorted(committed_at_receipt)
+    assert all(n >= 7 * (k + 1) or n == len(fixes) for k, n in enumerate(committed_at_receipt))
+    assert len(stored(engine, person.device_id)) == len(fixes)
+    assert set(rejections(engine, person.device_id)) == {None}  # no HDOP, yet accepted
+    ((start, end, checkin),) = visits_of(engine, person.member_id)
+    assert checkin == start and end is not None
+
+
+def test_fixes_without_hdop_or_accuracy_are_rejected_as_nmea_ones(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 1, prefix="phone")
+    person = world.people[0]
+    fixes = fixes_of(visit_track(), accuracy_m=None)
+
+    async def main() -> int:
+        async with Daemon(settings, engine, NOTHING) as daemon:
+            receipt = await daemon.handover.submit(person.uid, fixes, source="phone")
+            return await asyncio.wrap_future(receipt)
+
+    assert run(main()) == len(fixes)
+    assert set(rejections(engine, person.device_id)) == {"hdop_too_high"}
+    assert visits_of(engine, person.member_id) == []
+
+
+def test_resent_fixes_already_stored_are_not_stored_again(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 1, prefix="helmet")
+    person = world.people[0]
+    fixes = fixes_of(visit_track(datetime(2026, 5, 1, 8, 0, tzinfo=UTC)))
+    first, rest = fixes[:40], fixes[40:]
+
+    async def main() -> tuple[int, int, int]:
+        async with Daemon(settings, engine, NOTHING) as daemon:
+            handover = daemon.handover
+            await handover.submit(person.uid, first, source="jt808")  # never awaited
+            # Sent again at once (the acknowledgements were lost): waits for the first
+            # submission, then drops what it stored.
+            again = await handover.submit(
+                person.uid, first + rest[:10], source="jt808", resent=True
+            )
+            stored_again = await asyncio.wrap_future(again)
+        async with Daemon(settings, engine, NOTHING) as daemon:  # a restart
+            after = await daemon.handover.submit(person.uid, fixes, source="jt808", resent=True)
+            return stored_again, await asyncio.wrap_future(after), daemon.handover.resent_dropped
+
+    stored_again, after_restart, dropped = run(main())
+    assert stored_again == 10
+    assert after_restart == len(rest) - 10 and dropped == 50
+    times = stored(engine, person.device_id)
+    assert len(times) == len(set(times)) == len(fixes)

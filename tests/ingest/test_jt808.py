@@ -1,0 +1,213 @@
+"""The JT/T 808 server over real sockets, driven by the simulated helmets and badges: check-ins
+from walked scenarios, identity (registration once, codes, unknown terminals), time zones,
+acknowledgements after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from devkit.jt808 import Connection, drive, locations
+from gnss.jt808.messages import RegistrationResult
+from partymap.ingest.daemon import Daemon
+from partymap.settings import Settings
+from store import devices
+from store.alarms import list_alarms
+from store.live import LiveFeed
+from store.models import Device
+from tests.ingest.helpers import build_world, count_positions, visit_track, visits_of
+from tests.ingest.jt808_world import (
+    BADGE,
+    HELMET,
+    JT808_ONLY,
+    add_terminals,
+    stored_rows,
+    terminal,
+)
+from tests.sources.helpers import run, wait_until
+
+T1 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+
+
+def test_helmets_and_badges_walk_in_and_check_in(settings: Settings, engine: Engine) -> None:
+    world = build_world(engine, 0)
+    helmet = add_terminals(engine, world, 1, profile=HELMET)[0]  # registers over the air
+    badge = add_terminals(engine, world, 1, profile=BADGE, issue=True, first=1)[0]
+    track = visit_track()
+
+    async def main() -> tuple[int, int, dict[str, int]]:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            assert daemon.jt808 is not None
+            port = daemon.jt808.port
+            sims = [terminal(helmet), terminal(badge)]
+            await asyncio.gather(
+                *(drive(sim, "127.0.0.1", port, locations(track, sim.profile)) for sim in sims)
+            )
+            stats = daemon.jt808.stats
+            assert stats.frames == stats.accepted + sum(stats.rejected.values())
+            return len(sims[0].acked), len(sims[1].acked), dict(stats.events)
+
+    helmet_acked, badge_acked, events = run(main())
+    assert helmet_acked == badge_acked == len(track)
+    assert events["registration_granted"] == 1 and events["authenticated"] == 2
+    for carrier in (helmet, badge):
+        rows = stored_rows(engine, carrier.device_id)
+        assert len(rows) == len(track)
+        assert {r.source for r in rows} == {"jt808"}
+        assert [r.fix_time for r in rows] == [p.time for p in track]  # GMT+8 read as such
+        assert rows[0].accuracy_m == 10.0 and rows[0].hdop is None
+        ((start, end, checkin),) = visits_of(engine, carrier.member_id)
+        assert checkin == start and end is not None
+    with Session(engine) as session:
+        device = session.get(Device, helmet.device_id)
+        assert device is not None and device.token_hash is not None  # the code it was given
+
+
+def test_registration_is_granted_once_until_an_admin_rotates_the_token(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 0)
+    carrier = add_terminals(engine, world, 1)[0]
+
+    async def register(daemon: Daemon) -> list[int]:
+        assert daemon.jt808 is not None
+        sim = terminal(carrier)  # a terminal that lost its code (or an impostor)
+        connection = await Connection.open(sim, "127.0.0.1", daemon.jt808.port)
+        try:
+            await wait_until(lambda: sim.online or sim.refusals, what="an answer")
+        finally:
+            await connection.close()
+        return sim.refusals
+
+    async def main() -> list[list[int]]:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            first = await register(daemon)
+            second = await register(daemon)
+            with Session(engine) as session:
+                devices.issue_device_token(session, device_id=carrier.device_id, reopen=True)
+                session.commit()
+            third = await register(daemon)
+            fourth = await register(daemon)
+            return [first, second, third, fourth]
+
+    answers = run(main())
+    refused = [RegistrationResult.TERMINAL_REGISTERED]
+    assert answers == [[], refused, [], refused]
+
+
+def test_unknown_terminals_and_wrong_codes_are_refused_and_nothing_is_stored(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 0)
+    known = add_terminals(engine, world, 1, issue=True)[0]
+    track = visit_track()[:5]
+
+    async def main() -> dict[str, int]:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            assert daemon.jt808 is not None
+            port = daemon.jt808.port
+            stranger = terminal(known)
+            stranger.phone = "00000000019900000000"
+            impostor = terminal(known)
+            impostor.code = b"not the code"
+            for sim in (stranger, impostor):
+                connection = await Connection.open(sim, "127.0.0.1", port)
+                await asyncio.wait_for(connection.closed_by_platform.wait(), 10)
+                for location in locations(track, sim.profile):
+                    sim.report(location)  # kept offline: never sent
+                await connection.close()
+            return dict(daemon.jt808.stats.events)
+
+    events = run(main())
+    assert events["unknown_terminal"] == 1 and events["bad_code"] == 1
+    assert count_positions(engine) == 0
+
+
+def test_a_terminal_on_utc_is_read_in_utc(settings: Settings, engine: Engine) -> None:
+    world = build_world(engine, 0)
+    carrier = add_terminals(engine, world, 1, issue=True, utc_offset_min=0)[0]
+    track = visit_track()[:10]
+
+    async def main() -> None:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            assert daemon.jt808 is not None
+            sim = terminal(carrier)
+            reports = locations(track, sim.profile, utc=True)
+            await drive(sim, "127.0.0.1", daemon.jt808.port, reports)
+
+    run(main())
+    assert [r.fix_time for r in stored_rows(engine, carrier.device_id)] == [p.time for p in track]
+
+
+def test_acknowledged_only_once_stored(settings: Settings, engine: Engine) -> None:
+    world = build_world(engine, 0)
+    carrier = add_terminals(engine, world, 1, issue=True)[0]
+    track = visit_track()
+    seen: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            assert daemon.jt808 is not None
+            sim = terminal(carrier)
+            connection = await Connection.open(sim, "127.0.0.1", daemon.jt808.port)
+            await connection.wait_online()
+            for location in locations(track, sim.profile):
+                await connection.report(location)
+                # Whatever the terminal holds as acknowledged is already in the store.
+                stored = len(await asyncio.to_thread(stored_rows, engine, carrier.device_id))
+                seen.append((len(sim.acked), stored))
+            await connection.wait_acked()
+            await connection.close()
+
+    run(main())
+    assert all(acked <= stored for acked, stored in seen)
+    assert seen[-1][0] < len(track)  # some were still waiting for their commit
+    assert len(stored_rows(engine, carrier.device_id)) == len(track)
+
+
+def test_the_stored_times_keep_gmt8(settings: Settings, engine: Engine) -> None:
+    world = build_world(engine, 0)
+    carrier = add_terminals(engine, world, 1, issue=True)[0]
+    track = visit_track(T1)[:3]
+
+    async def main() -> None:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            assert daemon.jt808 is not None
+            reports = locations(track, HELMET)
+            assert reports[0].device_time == (T1 + timedelta(hours=8)).replace(tzinfo=None)
+            await drive(terminal(carrier), "127.0.0.1", daemon.jt808.port, reports)
+
+    run(main())
+    assert stored_rows(engine, carrier.device_id)[0].fix_time == T1
+
+
+def test_an_sos_raises_one_alarm_on_the_live_feed_and_in_the_store(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 0)
+    carrier = add_terminals(engine, world, 1, issue=True)[0]
+    track = visit_track()[:20]
+    live = LiveFeed(queue_size=10_000)
+
+    async def main() -> list[dict[str, object]]:
+        with live.subscribe() as subscription:
+            async with Daemon(settings, engine, JT808_ONLY, live=live) as daemon:
+                assert daemon.jt808 is not None
+                sim = terminal(carrier)
+                reports = locations(track, sim.profile, sos_at=[5])
+                await drive(sim, "127.0.0.1", daemon.jt808.port, reports)
+                await daemon.alarms.settled()
+            events = []
+            while (event := await subscription.get(timeout=0)) is not None:
+                events.append(dict(event))
+        return [e for e in events if e["type"] == "alarm"]
+
+    (alarm,) = run(main())
+    assert alarm["alarm"] == "sos" and alarm["member_id"] == carrier.member_id
+    assert alarm["org_path"] == world.org_path and alarm["time"] == track[5].time.isoformat()
+    with Session(engine) as session:
+        (stored,) = list_alarms(session)
+    assert stored.fix_time == track[5].time and stored.device_id == carrier.device_id
