@@ -24,7 +24,7 @@ SOS = "sos"
 
 
 @dataclass(frozen=True, slots=True)
-class Alarm:
+class RaisedAlarm:
     id: int
     kind: str
     device_id: int
@@ -94,7 +94,7 @@ def list_alarms(
     member_id: int | None = None,
     limit: int | None = None,
     offset: int = 0,
-) -> list[Alarm]:
+) -> list[RaisedAlarm]:
     """Alarms, newest first; ``within_org_id`` keeps those of the subtree's members."""
     stmt = (
         select(AlarmRow, Organisation.path)
@@ -111,7 +111,7 @@ def list_alarms(
     return [_alarm(row, path) for row, path in session.execute(stmt)]
 
 
-def get_alarm(session: Session, *, alarm_id: int) -> Alarm | None:
+def get_alarm(session: Session, *, alarm_id: int) -> RaisedAlarm | None:
     found = session.execute(
         select(AlarmRow, Organisation.path)
         .outerjoin(Organisation, Organisation.id == AlarmRow.org_id)
@@ -120,8 +120,8 @@ def get_alarm(session: Session, *, alarm_id: int) -> Alarm | None:
     return None if found is None else _alarm(*found)
 
 
-def _alarm(row: AlarmRow, path: str | None) -> Alarm:
-    return Alarm(
+def _alarm(row: AlarmRow, path: str | None) -> RaisedAlarm:
+    return RaisedAlarm(
         id=row.id,
         kind=row.kind,
         device_id=row.device_id,

@@ -168,7 +168,7 @@ class Jt808Server:
             self.stats.connections += 1
             self.stats.active += 1
             try:
-                await _Connection(self, writer).run(reader)
+                await _TerminalConnection(self, writer).run(reader)
             finally:
                 self.stats.active -= 1
         except Exception:  # a bug: log it, keep serving every other terminal
@@ -181,7 +181,7 @@ class Jt808Server:
                 await writer.wait_closed()
 
 
-class _Connection:
+class _TerminalConnection:
     """One terminal's connection: its frames, its session, its device."""
 
     def __init__(self, server: Jt808Server, writer: asyncio.StreamWriter) -> None:
