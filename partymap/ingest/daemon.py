@@ -116,7 +116,9 @@ class Daemon:
         self.stats = IngestStats()
         self.sessions = make_sessionmaker(engine)
         self.collector = Collector(
-            max_lines=settings.ingest_batch_lines, max_wait_s=settings.ingest_batch_seconds
+            max_lines=settings.ingest_batch_lines,
+            max_bytes=settings.ingest_batch_bytes,
+            max_wait_s=settings.ingest_batch_seconds,
         )
         # The writer reads (the newest position id) before it writes: on SQLite its transactions
         # take the write lock first, or a commit by the API in between fails them at once.
