@@ -29,8 +29,11 @@ from gnss.sources import SourceStats
 class IngestStats:
     """What the pipeline did, since the daemon started."""
 
-    # Decoding (the GNSS core's counts: every line is accepted or rejected with a reason), in
-    # total and per source as (source, "accepted" or the rejection's reason).
+    # Decoding (the GNSS core's counts: every sentence is accepted or rejected with a reason),
+    # in total and per source as (source, "accepted" or the rejection's reason). ``lines`` and
+    # the outcomes count sentences: a line with two sentences glued together counts twice, so
+    # accepted + rejected = sentences ≥ lines read, which ``lines_read`` counts per source.
+    lines_read: Counter[str] = field(default_factory=Counter)
     lines: int = 0
     lines_accepted: int = 0
     lines_rejected: Counter[str] = field(default_factory=Counter)
@@ -88,7 +91,7 @@ class IngestStats:
 
 # (metric, help, IngestStats field): the plain counters and gauges, by table.
 COUNTERS = (
-    ("partymap_ingest_lines", "NMEA lines decoded", "lines"),
+    ("partymap_ingest_lines", "NMEA sentences decoded (accepted + rejected)", "lines"),
     ("partymap_ingest_epochs_untimed", "Epochs without a time", "epochs_untimed"),
     ("partymap_ingest_epochs_undated", "Epochs without a date", "epochs_undated"),
     ("partymap_ingest_unknown_device_chunks", "Chunks dropped: unknown or deactivated device",
@@ -150,6 +153,10 @@ class IngestCollector(Collector):
             s.fixes_rejected,
         )  # fmt: skip
         yield _labelled("partymap_ingest_events", "Presence events recorded", "type", s.events)
+        yield _labelled(
+            "partymap_ingest_lines_read", "Lines that reached the decoder, by source", "source",
+            s.lines_read,
+        )  # fmt: skip
         yield _labelled(
             "partymap_ingest_lines_quarantined",
             "Lines set aside: their device's data made a batch fail", "source",
