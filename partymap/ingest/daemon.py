@@ -90,6 +90,9 @@ class HttpIngest:
     def status(self) -> dict[str, object]:
         return self._daemon.status()
 
+    async def revoke(self, device_id: str) -> None:
+        await self._daemon.revoke(device_id)
+
 
 class Daemon:
     """``async with Daemon(...)`` runs it; leaving (or :meth:`stop`) stops it cleanly."""
@@ -321,6 +324,17 @@ class Daemon:
         if verdict is Verdict.ACCEPTED:
             await self.refresh_directory()
         return verdict
+
+    async def revoke(self, device_id: str) -> None:
+        """The device's token was rotated or the device deactivated: the directory is read
+        again now (a deactivated device's lines are dropped from the next batch on) and its
+        open sessions end on every transport (TCP closes its connection; MQTT asks again)."""
+        await self.refresh_directory()
+        if self.tcp is not None:
+            self.tcp.disconnect(device_id)
+        for source in self.sources:
+            if isinstance(source, MqttSource):
+                source.forget(device_id)
 
     async def is_known(self, device_id: str) -> bool:
         """An MQTT publisher: a device partymap knows and that is active."""
