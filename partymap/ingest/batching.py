@@ -53,6 +53,14 @@ class Collector:
         self._final = False
         self._changed = asyncio.Event()  # something arrived or was taken
 
+    def backlog(self) -> dict[str, int]:
+        """Lines waiting for the pipeline, by source."""
+        waiting: dict[str, int] = {}
+        for queue in self._waiting.values():
+            for chunk, label, _ in queue:
+                waiting[label] = waiting.get(label, 0) + chunk.data.count(b"\n")
+        return waiting
+
     @property
     def pending_lines(self) -> int:
         return self._lines

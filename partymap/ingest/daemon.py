@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
@@ -173,10 +175,19 @@ class Daemon:
             state = "stopping"
         else:
             state = "degraded" if stats.quarantined_devices else "running"
+
+        def utc(seconds: float) -> str | None:
+            return None if math.isnan(seconds) else datetime.fromtimestamp(seconds, UTC).isoformat()
+
         return {
             "state": state,
             "quarantined_devices": len(stats.quarantined_devices),
             "lines_quarantined": sum(stats.lines_quarantined.values()),
+            # Caught up when the backlog is 0 and the newest stored fix is the newest sent.
+            "newest_fix_time": utc(stats.newest_fix_s),
+            "newest_received_at": utc(stats.newest_received_s),
+            "backlog_lines": self.collector.backlog(),
+            "buffered_fixes": stats.buffered_fixes,
         }
 
     def source_stats(self) -> list[SourceStats]:

@@ -66,6 +66,8 @@ class IngestStats:
     buffered_batches: int = 0
     buffered_fixes: int = 0
     buffer_capacity_fixes: int = 0
+    newest_fix_s: float = float("nan")  # newest fix time stored (UTC seconds)
+    newest_received_s: float = float("nan")  # newest receipt time of a stored fix
     lag_s: float = 0.0  # arrival of a committed batch's oldest chunk → its commit
     sources_paused: bool = False  # the buffer is full: sources are not being read
     directory_devices: int = 0

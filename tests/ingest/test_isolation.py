@@ -137,6 +137,10 @@ def test_a_batch_failing_on_one_devices_data_quarantines_that_device_only(
     assert len(stored(engine, good.device_id)) == len(track)
     assert not stored(engine, bad.device_id)
     assert health.status_code == 200 and health.json()["ingestion"]["state"] == "degraded"
+    ingestion = health.json()["ingestion"]
+    # The signal that ingestion caught up: nothing waiting, the newest stored fix time.
+    assert ingestion["backlog_lines"] == {} and ingestion["buffered_fixes"] == 0
+    assert ingestion["newest_fix_time"] == max(stored(engine, good.device_id)).isoformat()
 
 
 def test_a_pipeline_failing_for_everyone_fails_the_daemon_and_ingest_answers_503(
