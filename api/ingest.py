@@ -32,6 +32,11 @@ class IngestSink(Protocol):
 
     async def send(self, device_id: str, data: bytes) -> None: ...
 
+    async def revoke(self, device_id: str) -> None:
+        """The device's token was rotated or the device deactivated: end its open sessions on
+        every transport now (it must register again with what it has left)."""
+        ...
+
     def status(self) -> dict[str, object]:
         """What ``/healthz`` reports of ingestion: ``state`` is ``running``, ``degraded`` (some
         devices' lines are set aside), ``stopping`` or ``failed`` (nothing is ingested)."""
@@ -43,9 +48,13 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, bytes]] = []
+        self.revoked: list[str] = []
 
     async def send(self, device_id: str, data: bytes) -> None:
         self.received.append((device_id, data))
+
+    async def revoke(self, device_id: str) -> None:
+        self.revoked.append(device_id)
 
     def status(self) -> dict[str, object]:
         return {"state": "running"}

@@ -170,6 +170,7 @@ class Settings(BaseSettings):
     ingest_replay_speed: float | None = Field(default=None, gt=0)
     # A micro-batch closes at this many lines, or this long after its first chunk arrived.
     ingest_batch_lines: int = Field(default=20_000, gt=0)
+    ingest_batch_bytes: int = Field(default=4_000_000, gt=0)
     ingest_batch_seconds: float = Field(default=0.05, gt=0)
     # Fixes computed but not yet committed (a database outage fills this); when it is full the
     # daemon stops reading its sources until the database is back.

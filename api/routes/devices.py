@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import anyio.from_thread
+from fastapi import APIRouter, HTTPException, Request, status
 
 from api.deps import AdminUser, CurrentUser, DbSession, Pagination
 from api.routes import API_PREFIX
@@ -65,7 +66,7 @@ def create_device(body: DeviceIn, session: DbSession, user: AdminUser) -> Device
 
 @router.patch("/{device_id}", summary="Assign or deactivate a device")
 def update_device(
-    device_id: DeviceId, body: DevicePatch, session: DbSession, user: AdminUser
+    device_id: DeviceId, body: DevicePatch, session: DbSession, user: AdminUser, request: Request
 ) -> DeviceOut:
     device = device_in_scope(session, user, device_id, write=True)
     if "member_id" in body.model_fields_set:
@@ -74,14 +75,18 @@ def update_device(
     if body.active is not None:
         device = devices.set_device_active(session, device_id=device_id, active=body.active)
     session.commit()
+    if body.active is False:
+        _revoke(request, device.uid)
     return DeviceOut.model_validate(device)
 
 
 @router.post("/{device_id}/token", summary="Issue or rotate a device token")
-def issue_token(device_id: DeviceId, session: DbSession, user: AdminUser) -> DeviceToken:
-    """A new token, shown once; the previous one stops working at once. A JT/T 808 terminal's
-    token is its authentication code: rotating it also lets the terminal register over the air
-    once more (and receive a code of its own)."""
+def issue_token(
+    device_id: DeviceId, session: DbSession, user: AdminUser, request: Request
+) -> DeviceToken:
+    """A new token, shown once; the previous one stops working at once (the device's open
+    sessions are closed). A JT/T 808 terminal's token is its authentication code: rotating it
+    also lets the terminal register over the air once more (and receive a code of its own)."""
     device = device_in_scope(session, user, device_id, write=True)
     token = devices.issue_device_token(session, device_id=device_id, reopen=True)
     record_audit(
@@ -93,10 +98,18 @@ def issue_token(device_id: DeviceId, session: DbSession, user: AdminUser) -> Dev
         detail={"device_id": device_id, "uid": device.uid},
     )
     session.commit()
+    _revoke(request, device.uid)
     assert device.token_issued_at is not None
     return DeviceToken(
         device_id=device.id, uid=device.uid, token=token, issued_at=device.token_issued_at
     )
+
+
+def _revoke(request: Request, uid: str) -> None:
+    """End the device's open ingest sessions at once (this server's daemon, if it runs one)."""
+    sink = request.app.state.ingest
+    if sink is not None:
+        anyio.from_thread.run(sink.revoke, uid)
 
 
 def _may_assign(session: DbSession, user: AdminUser, member_id: int | None) -> None:

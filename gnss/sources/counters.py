@@ -27,6 +27,7 @@ class SourceRejection(enum.StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     SUPERSEDED = "superseded"  # the same device registered again on a newer connection
+    REVOKED = "revoked"  # the device's token was rotated or the device deactivated
     LINE_TOO_LONG = "line_too_long"  # passed on (the parser rejects it), counted here
     PARTIAL_LINE = "partial_line"  # stream ended mid-line; the fragment is dropped
     BAD_TOPIC = "bad_topic"

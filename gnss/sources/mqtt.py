@@ -127,6 +127,10 @@ class MqttSource(ChannelSource):
         lines = payload if payload.endswith(b"\n") else payload + b"\n"
         return RawChunk(device_id, lines, time.time())
 
+    def forget(self, device_id: str) -> None:
+        """Ask again whether the device is known at its next message (it was deactivated)."""
+        self._known.pop(device_id, None)
+
     async def _known_device(self, device_id: str) -> bool:
         now = time.monotonic()
         cached = self._known.get(device_id)

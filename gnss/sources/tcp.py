@@ -165,6 +165,15 @@ class TcpSource(ChannelSource):
         self._connections.add(conn)
         return len(self._connections) <= self._max_connections
 
+    def disconnect(self, device_id: str) -> bool:
+        """Close the device's connection (its token was rotated, or it was deactivated): it
+        must register again. True if it had one."""
+        conn = self._by_device.get(device_id)
+        if conn is None:
+            return False
+        conn.refuse(SourceRejection.REVOKED)
+        return True
+
     def _lost(self, conn: _Connection) -> None:
         self._connections.discard(conn)
         self.stats.active -= 1

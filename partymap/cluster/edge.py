@@ -102,6 +102,9 @@ class EdgeHttp:
     def status(self) -> dict[str, object]:
         return self._edge.status()
 
+    async def revoke(self, device_id: str) -> None:
+        await self._edge.revoke(device_id)
+
 
 class EdgeDaemon(Daemon):
     """The daemon's sources and collector, publishing instead of processing."""

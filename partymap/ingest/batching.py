@@ -3,9 +3,12 @@
 One pump task per source moves whatever the source has ready into the :class:`Collector`; the
 pipeline takes an :class:`~partymap.ingest.pipeline.Intake` when it is free. An intake closes
 at ``max_lines`` lines or ``max_wait_s`` after its first chunk, whichever comes first, so a
-quiet daemon answers within tens of milliseconds and a busy one works on large batches. While
-the collector holds ``max_lines`` lines the pumps wait: the sources' own bounded channels fill
-and they stop reading — this is where backpressure from the store reaches the sources.
+quiet daemon answers within tens of milliseconds and a busy one works on large batches. An
+intake never holds more than ``max_lines`` lines or ``max_bytes`` bytes (but for a single chunk
+larger than that), and it is shared fairly: chunks are taken one device at a time, round robin,
+so a device draining a backlog delays the others by one batch at most. While the collector
+holds ``max_lines`` lines the pumps wait: the sources' own bounded channels fill and they stop
+reading — this is where backpressure from the store reaches the sources.
 
 >>> import asyncio
 >>> from gnss.sources import MemorySource
@@ -22,27 +25,43 @@ and they stop reading — this is where backpressure from the store reaches the 
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import time
 
+from gnss.model import RawChunk
 from gnss.sources import Source
 from partymap.ingest.handover import Handed
 from partymap.ingest.pipeline import Arrival, Intake
+
+PUMP_CHUNKS = 512  # chunks a pump moves at a time (the intake's bounds are the collector's)
 
 
 class Collector:
     """Chunks waiting for the pipeline, in arrival order, and the streams that ended."""
 
-    def __init__(self, *, max_lines: int = 20_000, max_wait_s: float = 0.05) -> None:
+    def __init__(
+        self, *, max_lines: int = 20_000, max_bytes: int = 4_000_000, max_wait_s: float = 0.05
+    ) -> None:
         self.max_lines = max_lines
+        self.max_bytes = max_bytes
         self.max_wait_s = max_wait_s
-        self._arrivals: list[Arrival] = []
+        # Per device, its chunks waiting (with their source's label and timing), in order.
+        self._waiting: dict[str, collections.deque[tuple[RawChunk, str, bool]]] = {}
         self._ended: list[str] = []
         self._handed: list[Handed] = []
         self._lines = 0
         self._first_at = math.inf
         self._final = False
         self._changed = asyncio.Event()  # something arrived or was taken
+
+    def backlog(self) -> dict[str, int]:
+        """Lines waiting for the pipeline, by source."""
+        waiting: dict[str, int] = {}
+        for queue in self._waiting.values():
+            for chunk, label, _ in queue:
+                waiting[label] = waiting.get(label, 0) + chunk.data.count(b"\n")
+        return waiting
 
     @property
     def pending_lines(self) -> int:
@@ -57,12 +76,14 @@ class Collector:
             while self._lines >= self.max_lines:
                 self._changed.clear()
                 await self._changed.wait()
-            chunks = await source.get_batch(4096)
+            chunks = await source.get_batch(PUMP_CHUNKS)
             if not chunks:
                 break
-            if not self._arrivals and not self._handed:
+            if not self._waiting and not self._handed:
                 self._first_at = time.monotonic()
-            self._arrivals.append(Arrival(chunks, label, timed))
+            for chunk in chunks:
+                queue = self._waiting.setdefault(chunk.device_id, collections.deque())
+                queue.append((chunk, label, timed))
             self._lines += sum([chunk.data.count(b"\n") for chunk in chunks])
             self._changed.set()
         if device_id is not None:
@@ -75,7 +96,7 @@ class Collector:
         while self._lines >= self.max_lines:
             self._changed.clear()
             await self._changed.wait()
-        if not self._arrivals and not self._handed:
+        if not self._waiting and not self._handed:
             self._first_at = time.monotonic()
         self._handed.append(handed)
         self._lines += len(handed.fixes)
@@ -90,14 +111,14 @@ class Collector:
         """The next intake: waits for a first chunk, then until the intake is full or old
         enough. After ``idle_s`` seconds without any chunk, an empty intake (the pipeline's
         clock still has to end the visits of members gone silent)."""
-        while not (self._arrivals or self._handed or self._ended or self._final):
+        while not (self._waiting or self._handed or self._ended or self._final):
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), idle_s)
             except TimeoutError:
                 break
         while (
-            (self._arrivals or self._handed)
+            (self._waiting or self._handed)
             and self._lines < self.max_lines
             and not (self._ended or self._final)
         ):
@@ -109,10 +130,41 @@ class Collector:
                 await asyncio.wait_for(self._changed.wait(), left)
             except TimeoutError:
                 break
-        intake = Intake(
-            self._arrivals, time.time(), self._ended, final=self._final, handed=self._handed
-        )
-        self._arrivals, self._ended, self._handed = [], [], []
-        self._lines, self._first_at = 0, math.inf
+        arrivals, lines = self._fair_share()
+        final = self._final and not self._waiting
+        # A stream's end closes its last epoch only once all its chunks have been taken.
+        ended = [d for d in self._ended if d not in self._waiting]
+        self._ended = [d for d in self._ended if d in self._waiting]
+        handed, self._handed = self._handed, []
+        intake = Intake(arrivals, time.time(), ended, final=final, handed=handed)
+        self._lines -= lines + sum(len(h.fixes) for h in handed)
+        if self._waiting:
+            self._first_at = time.monotonic() - self.max_wait_s  # the rest: the next at once
+        else:
+            self._lines, self._first_at = 0, math.inf
         self._changed.set()
         return intake
+
+    def _fair_share(self) -> tuple[list[Arrival], int]:
+        """Chunks for one intake, a device at a time, until the bounds; each device's chunks
+        in order, grouped into arrivals of one source."""
+        arrivals: list[Arrival] = []
+        lines = size = 0
+        while self._waiting:
+            for device_id in list(self._waiting):
+                queue = self._waiting[device_id]
+                chunk, label, timed = queue[0]
+                n = chunk.data.count(b"\n")
+                if (lines or size) and (
+                    lines + n > self.max_lines or size + len(chunk.data) > self.max_bytes
+                ):
+                    return arrivals, lines
+                queue.popleft()
+                if not queue:
+                    del self._waiting[device_id]
+                lines, size = lines + n, size + len(chunk.data)
+                last = arrivals[-1] if arrivals else None
+                if last is None or last.source != label or last.timed != timed:
+                    arrivals.append(Arrival([], label, timed))
+                arrivals[-1].chunks.append(chunk)
+        return arrivals, lines

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
@@ -93,6 +95,9 @@ class HttpIngest:
     def status(self) -> dict[str, object]:
         return self._daemon.status()
 
+    async def revoke(self, device_id: str) -> None:
+        await self._daemon.revoke(device_id)
+
 
 class Daemon:
     """``async with Daemon(...)`` runs it; leaving (or :meth:`stop`) stops it cleanly."""
@@ -119,7 +124,9 @@ class Daemon:
         self.stats = IngestStats()
         self.sessions = make_sessionmaker(engine)
         self.collector = Collector(
-            max_lines=settings.ingest_batch_lines, max_wait_s=settings.ingest_batch_seconds
+            max_lines=settings.ingest_batch_lines,
+            max_bytes=settings.ingest_batch_bytes,
+            max_wait_s=settings.ingest_batch_seconds,
         )
         # The writer reads (the newest position id) before it writes: on SQLite its transactions
         # take the write lock first, or a commit by the API in between fails them at once.
@@ -177,10 +184,19 @@ class Daemon:
             state = "stopping"
         else:
             state = "degraded" if stats.quarantined_devices else "running"
+
+        def utc(seconds: float) -> str | None:
+            return None if math.isnan(seconds) else datetime.fromtimestamp(seconds, UTC).isoformat()
+
         return {
             "state": state,
             "quarantined_devices": len(stats.quarantined_devices),
             "lines_quarantined": sum(stats.lines_quarantined.values()),
+            # Caught up when the backlog is 0 and the newest stored fix is the newest sent.
+            "newest_fix_time": utc(stats.newest_fix_s),
+            "newest_received_at": utc(stats.newest_received_s),
+            "backlog_lines": self.collector.backlog(),
+            "buffered_fixes": stats.buffered_fixes,
         }
 
     def source_stats(self) -> list[SourceStats]:
@@ -331,6 +347,20 @@ class Daemon:
         if verdict is Verdict.ACCEPTED:
             await self.refresh_directory()
         return verdict
+
+    async def revoke(self, device_id: str) -> None:
+        """The device's token was rotated or the device deactivated: the directory is read
+        again now (a deactivated device's lines are dropped from the next batch on) and its
+        open sessions end on every transport (TCP and JT/T 808 close their connections; MQTT asks
+        again)."""
+        await self.refresh_directory()
+        if self.tcp is not None:
+            self.tcp.disconnect(device_id)
+        if self.jt808 is not None:
+            self.jt808.disconnect(device_id)
+        for source in self.sources:
+            if isinstance(source, MqttSource):
+                source.forget(device_id)
 
     async def is_known(self, device_id: str) -> bool:
         """An MQTT publisher: a device partymap knows and that is active."""

@@ -132,6 +132,7 @@ class Jt808Server:
         self.stats = Jt808Stats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._by_device: dict[str, _TerminalConnection] = {}  # authenticated, by uid
 
     @property
     def port(self) -> int:
@@ -157,6 +158,16 @@ class Jt808Server:
         if self._server is not None:
             await self._server.wait_closed()
 
+    def disconnect(self, device_id: str) -> bool:
+        """Close the terminal's connection (its code was rotated, or it was deactivated): it
+        must authenticate again. True if it had one."""
+        connection = self._by_device.pop(device_id, None)
+        if connection is None:
+            return False
+        self.stats.closed["revoked"] += 1
+        connection.writer.transport.abort()
+        return True
+
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -167,10 +178,14 @@ class Jt808Server:
                 return
             self.stats.connections += 1
             self.stats.active += 1
+            connection = _TerminalConnection(self, writer)
             try:
-                await _TerminalConnection(self, writer).run(reader)
+                await connection.run(reader)
             finally:
                 self.stats.active -= 1
+                entry = connection.entry
+                if entry is not None and self._by_device.get(entry.uid) is connection:
+                    del self._by_device[entry.uid]
         except Exception:  # a bug: log it, keep serving every other terminal
             log.exception("jt808 connection failed")
             self.stats.closed["error"] += 1
@@ -242,6 +257,8 @@ class _TerminalConnection:
             self.stats.events[outcome.event.value] += 1
         if self.state.phase is Phase.AUTHENTICATED and before.device_id != self.state.device_id:
             self.entry = entry
+            if entry is not None:
+                self.server._by_device[entry.uid] = self
         elif self.state.phase is not Phase.AUTHENTICATED:
             self.entry = None
         self.writer.write(b"".join(outcome.replies))

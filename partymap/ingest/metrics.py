@@ -30,8 +30,11 @@ from gnss.sources import SourceStats
 class IngestStats:
     """What the pipeline did, since the daemon started."""
 
-    # Decoding (the GNSS core's counts: every line is accepted or rejected with a reason), in
-    # total and per source as (source, "accepted" or the rejection's reason).
+    # Decoding (the GNSS core's counts: every sentence is accepted or rejected with a reason),
+    # in total and per source as (source, "accepted" or the rejection's reason). ``lines`` and
+    # the outcomes count sentences: a line with two sentences glued together counts twice, so
+    # accepted + rejected = sentences ≥ lines read, which ``lines_read`` counts per source.
+    lines_read: Counter[str] = field(default_factory=Counter)
     lines: int = 0
     lines_accepted: int = 0
     lines_rejected: Counter[str] = field(default_factory=Counter)
@@ -64,6 +67,8 @@ class IngestStats:
     buffered_batches: int = 0
     buffered_fixes: int = 0
     buffer_capacity_fixes: int = 0
+    newest_fix_s: float = float("nan")  # newest fix time stored (UTC seconds)
+    newest_received_s: float = float("nan")  # newest receipt time of a stored fix
     lag_s: float = 0.0  # arrival of a committed batch's oldest chunk → its commit
     sources_paused: bool = False  # the buffer is full: sources are not being read
     directory_devices: int = 0
@@ -89,7 +94,7 @@ class IngestStats:
 
 # (metric, help, IngestStats field): the plain counters and gauges, by table.
 COUNTERS = (
-    ("partymap_ingest_lines", "NMEA lines decoded", "lines"),
+    ("partymap_ingest_lines", "NMEA sentences decoded (accepted + rejected)", "lines"),
     ("partymap_ingest_epochs_untimed", "Epochs without a time", "epochs_untimed"),
     ("partymap_ingest_epochs_undated", "Epochs without a date", "epochs_undated"),
     ("partymap_ingest_unknown_device_chunks", "Chunks dropped: unknown or deactivated device",
@@ -151,6 +156,10 @@ class IngestCollector(Collector):
             s.fixes_rejected,
         )  # fmt: skip
         yield _labelled("partymap_ingest_events", "Presence events recorded", "type", s.events)
+        yield _labelled(
+            "partymap_ingest_lines_read", "Lines that reached the decoder, by source", "source",
+            s.lines_read,
+        )  # fmt: skip
         yield _labelled(
             "partymap_ingest_lines_quarantined",
             "Lines set aside: their device's data made a batch fail", "source",

@@ -214,6 +214,7 @@ def decode(s: Stages, arrivals: Sequence[Arrival], ended: Sequence[str]) -> FixT
     """The fast path of the GNSS core over the batch; ended streams close their open epochs."""
     chunks = []
     for a in arrivals:
+        s.stats.lines_read[a.source] += lines_in(a.chunks)
         for chunk in a.chunks:
             s.resume.received(chunk)
         chunks += a.chunks if a.timed else [replace(c, received_at=math.nan) for c in a.chunks]

@@ -210,6 +210,14 @@ class StoreWriter:
         stats.transactions += 1
         stats.batches_committed += len(group)
         stats.positions_stored += sum(b.fixes for b in group)
+        times = [t for b in group for t in b.positions.fix_time]
+        if times:
+            newest = max(times).timestamp()
+            if not newest <= stats.newest_fix_s:  # NaN at first
+                stats.newest_fix_s = newest
+            stats.newest_received_s = max(
+                r for b in group for r in b.positions.received_at
+            ).timestamp()
         arrived = [b.arrived_s for b in group if not math.isnan(b.arrived_s)]
         if arrived:
             stats.lag_s = now - min(arrived)

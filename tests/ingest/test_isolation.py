@@ -137,6 +137,10 @@ def test_a_batch_failing_on_one_devices_data_quarantines_that_device_only(
     assert len(stored(engine, good.device_id)) == len(track)
     assert not stored(engine, bad.device_id)
     assert health.status_code == 200 and health.json()["ingestion"]["state"] == "degraded"
+    ingestion = health.json()["ingestion"]
+    # The signal that ingestion caught up: nothing waiting, the newest stored fix time.
+    assert ingestion["backlog_lines"] == {} and ingestion["buffered_fixes"] == 0
+    assert ingestion["newest_fix_time"] == max(stored(engine, good.device_id)).isoformat()
 
 
 def test_a_pipeline_failing_for_everyone_fails_the_daemon_and_ingest_answers_503(
@@ -236,3 +240,20 @@ def test_serve_exits_non_zero_promptly_when_its_pipeline_stops(
     assert proc.returncode == 1, errors[-3000:]
     assert took < HTTP_GRACE_S + 10, took
     assert "fails for every one of its" in errors
+
+
+def test_lines_and_sentences_are_counted_apart(settings: Settings, engine: Engine) -> None:
+    """A line with two sentences glued together is one line read and two sentences decoded:
+    accepted + rejected = sentences, per source."""
+    (person,) = build_world(engine, 1).people
+    glued = b"$GPGSA,A,1,,,,,,,,,,,,,,,*1E$GNRMC,,V,,,,,,,,,,N*4D\r\n"
+
+    async def go() -> Daemon:
+        async with Daemon(settings, engine, HTTP_ONLY) as daemon:
+            await send(daemon, person.uid, glued + b"$GPGGA,garbage*00\r\n")
+        return daemon
+
+    stats = run(go()).stats
+    assert stats.lines_read["http"] == 2
+    assert stats.lines == 3 == stats.lines_accepted + sum(stats.lines_rejected.values())
+    assert stats.lines_of("http") == 3

@@ -5,6 +5,7 @@ acknowledgements after commit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -211,3 +212,35 @@ def test_an_sos_raises_one_alarm_on_the_live_feed_and_in_the_store(
     with Session(engine) as session:
         (stored,) = list_alarms(session)
     assert stored.fix_time == track[5].time and stored.device_id == carrier.device_id
+
+
+def test_a_rotated_code_closes_the_terminals_open_connection(
+    settings: Settings, engine: Engine
+) -> None:
+    world = build_world(engine, 0)
+    (badge,) = add_terminals(engine, world, 1, profile=BADGE, issue=True)
+    sent = locations(visit_track(), badge.profile)
+
+    async def main() -> tuple[int, dict[str, int]]:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            assert daemon.jt808 is not None
+            connection = await Connection.open(terminal(badge), "127.0.0.1", daemon.jt808.port)
+            await connection.wait_online()
+            for location in sent[:5]:
+                await connection.report(location)
+            await connection.wait_acked()
+            with Session(engine) as session:
+                devices.issue_device_token(session, device_id=badge.device_id)
+                session.commit()
+            await daemon.revoke(badge.phone)
+            await asyncio.wait_for(connection.closed_by_platform.wait(), 2)
+            with contextlib.suppress(ConnectionError):
+                for location in sent[5:]:
+                    await connection.report(location)
+            await asyncio.sleep(0.5)
+            await connection.close()
+            return len(stored_rows(engine, badge.device_id)), dict(daemon.jt808.stats.closed)
+
+    stored_count, closed = run(main())
+    assert stored_count == 5  # nothing sent on the old session after the rotation
+    assert closed.get("revoked") == 1
