@@ -171,7 +171,9 @@ def test_mutated_frames_through_the_server(spatialite_url: str, tmp_path: Path) 
         await connection.wait_online(30)
         sent = 0
         while sent < total:
-            chunk = [mutate(rng.choice(base), rng) for _ in range(min(500, total - sent))]
+            # Small chunks with a pause: a mutation that ends the session (a refused login, a
+            # deregistration) is seen before much more is written into the closed connection.
+            chunk = [mutate(rng.choice(base), rng) for _ in range(min(50, total - sent))]
             sent += len(chunk)
             if connection.closed_by_platform.is_set():  # a mutation made it a refused login
                 await connection.close()
@@ -179,6 +181,7 @@ def test_mutated_frames_through_the_server(spatialite_url: str, tmp_path: Path) 
                 await connection.wait_online(30)
             with contextlib.suppress(ConnectionError):
                 await connection.send(chunk)
+            await asyncio.sleep(0.002)
         await connection.close()
         return sent
 
