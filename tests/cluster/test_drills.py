@@ -145,8 +145,8 @@ def visits(engine: Engine) -> set[tuple[int, Any, Any, Any]]:
 
 
 @pytest.fixture
-def databases(postgis_databases: Any) -> Iterator[tuple[str, str]]:
-    yield postgis_databases.create(), postgis_databases.create()
+def databases(cluster_databases: Any) -> Iterator[tuple[str, str]]:
+    yield cluster_databases.create(), cluster_databases.create()
 
 
 def test_drills_lose_nothing_and_store_nothing_twice(

@@ -39,8 +39,8 @@ def test_every_partition_has_one_worker_and_a_lost_worker_moves_only_its_own() -
 
 
 @pytest.mark.postgis
-def test_a_fenced_worker_commits_nothing(postgis_databases: Any) -> None:
-    engine = make_engine(postgis_databases.create())
+def test_a_fenced_worker_commits_nothing(cluster_databases: Any) -> None:
+    engine = make_engine(cluster_databases.create())
     try:
         with Session(engine) as session:
             first = take_over(session, partition=3, owner="w1")
