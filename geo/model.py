@@ -230,9 +230,8 @@ class EvidencePolicy(enum.Enum):
     True
     >>> EvidencePolicy.BEIDOU_OR_QR.admits(EvidenceKind.PHONE)
     False
-    >>> EvidencePolicy.BEIDOU.admits(EvidenceKind.TERMINAL), EvidencePolicy.BEIDOU.admits(
-    ...     EvidenceKind.PHONE)
-    (True, False)
+    >>> [EvidencePolicy.BEIDOU.admits(k) for k in (EvidenceKind.TERMINAL, EvidenceKind.PHONE)]
+    [True, False]
     """
 
     BEIDOU = "beidou"
