@@ -83,6 +83,9 @@ class Evidence:
     rule_results: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
     # How many accepted inside fixes made the check-in (``fix_times`` holds the first and last).
     fix_count: int = 0
+    # What source made the fixes when it was not a receiver's NMEA (a JT/T 808 terminal: its
+    # BeiDou count is its own claim; a phone); None: a receiver, ``beidou`` or ``gnss``.
+    kind: EvidenceKind | None = None
 
     @property
     def beidou_verified(self) -> bool:
@@ -98,6 +101,7 @@ class Evidence:
             "rule_results": dict(self.rule_results),
             "fix_count": self.fix_count,
             "beidou_verified": self.beidou_verified,
+            **({"kind": self.kind.value} if self.kind is not None else {}),
         }
 
 
@@ -136,9 +140,17 @@ class Visit:
     end: datetime | None = None
     checkin_at: datetime | None = None
     beidou_verified: bool = False  # the check-in used ≥ 4 BeiDou satellites throughout
-    # What the check-in rests on when it was not a receiver's (a phone's position, a meeting's
-    # code); None: receiver fixes, ``beidou`` or ``gnss`` by ``beidou_verified``.
+    # What the check-in rests on when it was not a receiver's (a JT/T 808 terminal's fixes, a
+    # phone's position, a meeting's code); None: receiver fixes, ``beidou`` or ``gnss`` by
+    # ``beidou_verified``.
     evidence: EvidenceKind | None = None
+
+    @property
+    def evidence_kind(self) -> EvidenceKind:
+        """What the visit's check-in rests on, receivers' fixes included."""
+        if self.evidence is not None:
+            return self.evidence
+        return EvidenceKind.BEIDOU if self.beidou_verified else EvidenceKind.GNSS
 
 
 class MeetingKind(enum.Enum):
@@ -204,14 +216,22 @@ class Attendance:
 
 
 class EvidencePolicy(enum.Enum):
-    """Which check-ins count at a site (DESIGN §11): receivers only, receivers or the
-    meeting's code (the default for meeting rooms, where a phone's position is no proof),
+    """Which check-ins count at a site (DESIGN §11): satellite receivers only, receivers or
+    the meeting's code (the default for meeting rooms, where a phone's position is no proof),
     or a phone's position too.
+
+    A JT/T 808 terminal is a satellite receiver the member carries: its position is computed
+    on the device from the satellites, bound to it by its registration, and cannot be typed
+    into a browser or forwarded like a code. So every policy counts its check-ins, as a
+    receiver's — labelled ``terminal``, not ``beidou``, because whether it used BeiDou is the
+    terminal's own word rather than per-constellation counts an assessment can check.
 
     >>> EvidencePolicy.BEIDOU_OR_QR.admits(EvidenceKind.QR)
     True
     >>> EvidencePolicy.BEIDOU_OR_QR.admits(EvidenceKind.PHONE)
     False
+    >>> [EvidencePolicy.BEIDOU.admits(k) for k in (EvidenceKind.TERMINAL, EvidenceKind.PHONE)]
+    [True, False]
     """
 
     BEIDOU = "beidou"

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from geo.meetings.recurrence import zone
 from geo.model import Attendance, AttendanceOutcome, Meeting, MeetingKind, Visit
 from store import rollup  # noqa: F401  (its listeners keep the rollup as meetings change)
-from store.checkins import meeting_visits
+from store.checkins import meeting_visits, site_policy
 from store.errors import ConflictError, InvalidValueError, NotFoundError
 from store.members import get_member, member_ids
 from store.models import (
@@ -389,16 +389,22 @@ def meeting_roll(session: Session, *, meeting_id: int) -> MeetingRoll:
 
 
 def roll_visits(session: Session, meeting: Meeting, members: Collection[int]) -> list[Visit]:
-    """The members' visits to the meeting's site that may count (none without a site)."""
+    """The members' visits to the meeting's site that may count (none without a site): those
+    whose evidence the site's policy admits (a visit a phone's fixes made is no receiver's)."""
     if meeting.site_id is None:
         return []
-    return visits_overlapping(
+    policy = site_policy(session, site_id=meeting.site_id)
+    visits = visits_overlapping(
         session,
         site_id=meeting.site_id,
         member_ids=list(members),
         start=meeting.start - meeting.early,
         end=meeting.end,
-    ) + meeting_visits(session, meeting_id=meeting.id, site_id=meeting.site_id, member_ids=members)
+    )
+    admitted = [v for v in visits if policy.admits(v.evidence_kind)]
+    return admitted + meeting_visits(
+        session, meeting_id=meeting.id, site_id=meeting.site_id, member_ids=members
+    )
 
 
 def list_attendance(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from geo.model import CheckIn, VisitEnded
 from store.models import VisitRow
+from store.visits import with_source_kinds
 
 _TABLE = cast(Table, VisitRow.__table__)
 _KEY = [_TABLE.c.member_id, _TABLE.c.site_id, _TABLE.c.start_at]
@@ -28,16 +29,19 @@ def write_presence_events(session: Session, *, events: Iterable[CheckIn | VisitE
     checkins: dict[tuple[Any, ...], dict[str, Any]] = {}
     ends: dict[tuple[Any, ...], dict[str, Any]] = {}
     count = 0
+    events = list(events)
+    made = iter(with_source_kinds(session, [e for e in events if isinstance(e, CheckIn)]))
     for event in events:
         count += 1
         if isinstance(event, CheckIn):
-            checkins[(event.member_id, event.site_id, event.time)] = {
-                "member_id": event.member_id,
-                "site_id": event.site_id,
-                "start_at": event.time,
-                "checkin_at": event.time,
-                "beidou_verified": event.beidou_verified,
-                "evidence": event.evidence.to_json(),
+            c = next(made)
+            checkins[(c.member_id, c.site_id, c.time)] = {
+                "member_id": c.member_id,
+                "site_id": c.site_id,
+                "start_at": c.time,
+                "checkin_at": c.time,
+                "beidou_verified": c.beidou_verified,
+                "evidence": c.evidence.to_json(),
             }
         else:
             ends[(event.member_id, event.site_id, event.start)] = {

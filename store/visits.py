@@ -3,27 +3,75 @@
 The geo engine emits :class:`geo.model.CheckIn` when a member's presence at a site reaches
 PRESENT and :class:`geo.model.VisitEnded` when the stay ends. Both are keyed by (member, site,
 first inside fix), so events replayed after a crash update the same row instead of adding one.
+
+A check-in records what source made it (:func:`with_source_kinds`): the positions of its first
+and last inside fix say by what they came, so a visit made by a JT/T 808 terminal's fixes rests
+on ``terminal`` evidence and one made by a phone's on ``phone``, never on a receiver's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from geo.model import CheckIn, Evidence, Visit, VisitEnded
+from geo.model import CheckIn, Evidence, EvidenceKind, Visit, VisitEnded
 from gnss.model import Constellation, FixQuality
 from store.errors import NotFoundError
-from store.models import Member, VisitRow
+from store.models import Member, Position, VisitRow
 from store.orgs import org_scope
 from store.query import in_window, matching, page
+
+# Positions' sources whose fixes are not a receiver's NMEA, weakest last: a check-in made of
+# fixes from several takes the weakest (a member's terminal and phone at the same instant).
+SOURCE_KINDS = {"jt808": EvidenceKind.TERMINAL, "phone": EvidenceKind.PHONE}
+_WEAKNESS = (EvidenceKind.TERMINAL, EvidenceKind.PHONE)
+# Members per query: SQLite limits the number of bound parameters.
+_CHUNK = 400
+
+
+def with_source_kinds(session: Session, checkins: Sequence[CheckIn]) -> list[CheckIn]:
+    """The check-ins with ``evidence.kind`` set from the sources of their first and last
+    inside fixes' accepted positions (which the pipeline stores before its events)."""
+    wanted = {
+        (c.member_id, t): i for i, c in enumerate(checkins) for t in (c.time, *c.evidence.fix_times)
+    }
+    kinds: dict[int, EvidenceKind] = {}
+    members = sorted({c.member_id for c in checkins})
+    times = sorted({t for _, t in wanted})
+    for lo in range(0, len(members), _CHUNK):
+        rows = session.execute(
+            select(Position.member_id, Position.fix_time, Position.source).where(
+                Position.member_id.in_(members[lo : lo + _CHUNK]),
+                Position.fix_time.in_(times),
+                Position.rejections.is_(None),
+            )
+        )
+        for member, fix_time, source in rows:
+            i = None if member is None else wanted.get((member, _aware(fix_time)))
+            kind = SOURCE_KINDS.get(source)
+            if i is None or kind is None:
+                continue
+            if i not in kinds or _WEAKNESS.index(kind) > _WEAKNESS.index(kinds[i]):
+                kinds[i] = kind
+    return [
+        replace(c, evidence=replace(c.evidence, kind=kinds[i])) if i in kinds else c
+        for i, c in enumerate(checkins)
+    ]
+
+
+def _aware(t: datetime) -> datetime:
+    # SQLite hands back naive UTC datetimes.
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def record_checkin(session: Session, *, checkin: CheckIn) -> VisitRow:
     """Open (or complete) the visit that this check-in belongs to."""
+    (checkin,) = with_source_kinds(session, [checkin])
     row = _find(session, checkin.member_id, checkin.site_id, checkin.time)
     if row is None:
         row = VisitRow(member_id=checkin.member_id, site_id=checkin.site_id, start_at=checkin.time)
@@ -155,7 +203,13 @@ def as_visit(row: VisitRow) -> Visit:
         end=row.end_at,
         checkin_at=row.checkin_at,
         beidou_verified=row.beidou_verified,
+        evidence=_kind(row.evidence),
     )
+
+
+def _kind(evidence: dict[str, Any] | None) -> EvidenceKind | None:
+    kind = (evidence or {}).get("kind")
+    return None if kind is None else EvidenceKind(kind)
 
 
 def as_checkin(row: VisitRow) -> CheckIn | None:
@@ -180,6 +234,7 @@ def evidence_from_json(data: dict[str, Any]) -> Evidence:
         },
         rule_results=dict(data.get("rule_results", {})),
         fix_count=data.get("fix_count", 0),
+        kind=_kind(data),
     )
 
 

@@ -30,7 +30,9 @@ class VisitOut(Out):
     checkin_at: datetime | None = Field(description="Set once presence reached PRESENT.")
     beidou_verified: bool = Field(description="The check-in used at least 4 BeiDou satellites.")
     evidence: dict[str, Any] | None = Field(
-        description="The fixes and rule results the check-in rests on.",
+        description="The fixes and rule results the check-in rests on; its `kind` is "
+        "`terminal` (a JT/T 808 terminal's fixes, BeiDou by its own word) or `phone` when "
+        "the fixes were not a receiver's NMEA.",
         examples=[EVIDENCE_EXAMPLE],
     )
 

@@ -11,7 +11,8 @@ is still going counts too. Then, in this order:
 
 Visits without a check-in (walking past, a dwell cut short) never count. The evidence of an
 attendance is that of its first counted check-in: ``beidou`` when BeiDou-verified, else ``gnss``
-(``phone`` or ``qr`` for a check-in made at the meeting from a member's phone).
+(``terminal`` for a JT/T 808 terminal's fixes, ``phone`` or ``qr`` for a check-in made at the
+meeting from a member's phone).
 A meeting without a site has no visits to count: everyone is ``absent`` until corrected by hand.
 
 >>> from datetime import datetime, timedelta, UTC
@@ -60,9 +61,7 @@ def outcome(meeting: Meeting, member_id: int, visits: Sequence[Visit]) -> Attend
     first = min(counted, key=lambda v: v.checkin_at or v.start)
     first_checkin = first.checkin_at
     assert first_checkin is not None  # counted visits were checked in
-    evidence = first.evidence or (
-        EvidenceKind.BEIDOU if first.beidou_verified else EvidenceKind.GNSS
-    )
+    evidence = first.evidence_kind
     ends = [v.end for v in counted]
     last_leave = None if None in ends else max(e for e in ends if e is not None)
     if last_leave is not None and last_leave < meeting.end - meeting.left_early_margin:

@@ -1,5 +1,11 @@
-"""Fixes that arrive already decoded — JT/T 808 terminals' locations, members' phones — handed
-over to the running pipeline, with a receipt that says when they are stored.
+"""Fixes that arrive already decoded — JT/T 808 terminals' locations — handed over to the
+running pipeline, with a receipt that says when they are stored.
+
+(A member's phone at a meeting is judged by the API with the same rule functions and
+membership instead, see :mod:`api.routes.checkins`: it needs an answer at once, sends a few
+positions rather than a dwell's worth, and the API may run without this daemon. Whatever
+source hands fixes over, the positions keep it, and a check-in they make rests on it:
+``terminal`` for ``jt808``, ``phone`` for ``phone``.)
 
 NMEA sources hand the daemon lines; a source whose protocol is decoded elsewhere hands it
 :class:`~gnss.model.Fix` objects instead, and from the quality rules onward they take exactly

@@ -9,7 +9,8 @@ BeiDou: a terminal says which constellations it used (status bits) and how many 
 all (item 0x31), not how many of each. When its BeiDou bit is set, the count it gives is taken
 as its BeiDou count — the terminal's own claim, so a check-in is BeiDou-verified when the bit is
 set and at least 4 satellites were used; the check-in's evidence says the claim is the
-terminal's (``beidou_claim: "terminal"``), weaker than a receiver's per-constellation count.
+terminal's (kind ``terminal``, from the positions' source ``jt808``), weaker than a receiver's
+per-constellation count, and attendance shows it as 北斗终端, not 北斗核验.
 
 >>> from datetime import datetime
 >>> from gnss.jt808.location import Location, Status

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from geo.model import AttendanceOutcome, MeetingKind
+from gnss.model import Fix, FixMode, FixQuality
 from partymap.cli import app as cli
-from store import attendance, meetings
+from store import attendance, meetings, visits
 from store.models import AuditEntry, Organisation
+from store.positions import NewPosition, PositionBatch, write_positions
 from tests.api.conftest import client_for, make_app
 from tests.api.world import World, build_world
 
@@ -144,3 +146,32 @@ def test_one_meetings_file_is_the_same_from_the_api_and_the_command_line(
     assert csv_out.read_bytes() == api_csv
     assert _cells(xlsx_out.read_bytes()) == _cells(api_xlsx)
     assert "Manual correction" in api_csv.decode()
+
+
+def test_a_terminals_check_in_is_exported_as_a_beidou_terminal_not_as_beidou_verified(
+    engine: Engine, tmp_path: Path
+) -> None:
+    app = make_app(engine, tmp_path)
+    world = build_world(engine, app.state.settings)
+    peer = world.targets["peer"]
+    with Session(engine) as db:
+        # The peer's check-in (8 BeiDou satellites) was made by a JT/T 808 terminal's fixes.
+        (row,) = visits.list_visits(db, member_id=peer.member_id, limit=None)
+        checkin = visits.as_checkin(row)
+        assert checkin is not None and checkin.beidou_verified
+        fix = Fix(time=checkin.time, lat=30.5, lon=114.3, mode=FixMode.THREE_D,
+                  quality=FixQuality.GPS, sats_used=8, accuracy_m=10.0)  # fmt: skip
+        write_positions(db, batch=PositionBatch.from_positions(
+            [NewPosition(peer.device_id, peer.member_id, fix, checkin.time, "jt808")]
+        ))  # fmt: skip
+        visits.record_checkin(db, checkin=checkin)
+        db.commit()
+    lecture = _recorded_with_correction(engine, world)
+    with client_for(app) as client:
+        got = client.get(
+            f"/api/v1/meetings/{lecture}/attendance", params={"format": "csv", "lang": "en"},
+            headers=world.headers("branch_admin"),
+        )  # fmt: skip
+    assert got.status_code == 200, got.text
+    (line,) = [x for x in got.text.splitlines() if "T-peer" in x]
+    assert "BeiDou terminal" in line and "BeiDou-verified" not in line

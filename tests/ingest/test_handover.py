@@ -6,23 +6,27 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from devkit.families import TrackPoint
-from gnss.model import Fix, FixMode, FixQuality
+from gnss.model import Constellation, Fix, FixMode, FixQuality
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import SourcePlan
 from partymap.settings import Settings
-from store.models import Position
+from store.models import Position, VisitRow
 from tests.ingest.helpers import build_world, stored, visit_track, visits_of
 from tests.sources.helpers import run
 
 NOTHING = SourcePlan()
 
 
-def fixes_of(track: list[TrackPoint], *, accuracy_m: float | None = 10.0) -> list[Fix]:
-    """What a terminal's locations become: a position and a stated accuracy, no HDOP."""
+def fixes_of(
+    track: list[TrackPoint], *, accuracy_m: float | None = 10.0, beidou: bool = False
+) -> list[Fix]:
+    """What a terminal's locations become: a position and a stated accuracy, no HDOP (and,
+    with ``beidou``, its BeiDou bit set: its whole count taken as BeiDou's)."""
     return [
         Fix(
             time=p.time,
@@ -31,6 +35,7 @@ def fixes_of(track: list[TrackPoint], *, accuracy_m: float | None = 10.0) -> lis
             mode=FixMode.THREE_D,
             quality=FixQuality.GPS,
             sats_used=8,
+            sats_used_by_system={Constellation.BEIDOU: 8} if beidou else {},
             accuracy_m=accuracy_m,
             raw_position=f"terminal {p.time.isoformat()} {p.lat} {p.lon}",
         )
@@ -79,6 +84,31 @@ def test_handed_fixes_check_in_and_their_receipt_follows_the_commit(
     assert set(rejections(engine, person.device_id)) == {None}  # no HDOP, yet accepted
     ((start, end, checkin),) = visits_of(engine, person.member_id)
     assert checkin == start and end is not None
+
+
+def visit_evidence(engine: Engine, member_id: int) -> list[tuple[bool, str | None]]:
+    with Session(engine) as session:
+        rows = session.scalars(select(VisitRow).where(VisitRow.member_id == member_id))
+        return [(v.beidou_verified, (v.evidence or {}).get("kind")) for v in rows]
+
+
+@pytest.mark.parametrize(("source", "kind"), [("jt808", "terminal"), ("phone", "phone")])
+def test_a_check_in_made_by_handed_fixes_rests_on_their_source_not_on_beidou(
+    settings: Settings, engine: Engine, source: str, kind: str
+) -> None:
+    world = build_world(engine, 1, prefix="helmet")
+    person = world.people[0]
+    fixes = fixes_of(visit_track(), beidou=True)
+
+    async def main() -> int:
+        async with Daemon(settings, engine, NOTHING) as daemon:
+            receipt = await daemon.handover.submit(person.uid, fixes, source=source)
+            return await asyncio.wrap_future(receipt)
+
+    assert run(main()) == len(fixes)
+    # The terminal says it used 8 BeiDou satellites: BeiDou-verified by its own word, and the
+    # check-in says whose word it was.
+    assert visit_evidence(engine, person.member_id) == [(True, kind)]
 
 
 def test_fixes_without_hdop_or_accuracy_are_rejected_as_nmea_ones(
