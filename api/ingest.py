@@ -25,9 +25,10 @@ class IngestUnavailableError(RuntimeError):
 class IngestSink(Protocol):
     """Where NMEA bytes posted by a device go.
 
-    ``send`` returns once the bytes are queued; under backpressure it awaits, so a device that
-    posts faster than the pipeline stores is slowed down rather than dropped. It raises
-    :class:`IngestUnavailableError` when it cannot take them at all.
+    ``send`` returns once the fixes of the bytes are stored (the daemon's: committed, the
+    body's last epoch included); under backpressure it awaits, so a device that posts faster
+    than the pipeline stores is slowed down rather than dropped. It raises
+    :class:`IngestUnavailableError` when it cannot take them or they were not stored.
     """
 
     async def send(self, device_id: str, data: bytes) -> None: ...

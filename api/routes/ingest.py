@@ -4,7 +4,9 @@ The device authenticates with its own token (``Authorization: Bearer <device tok
 by ``POST /api/v1/devices/{id}/token``); user tokens are not accepted here and device tokens
 are accepted nowhere else. The body (``text/plain``, up to ``settings.ingest_max_bytes``) goes
 to the ingestion daemon's :class:`api.ingest.IngestSink` as it is: framing, checksums and
-rejections are the pipeline's business, so a body of garbage is still 202.
+rejections are the pipeline's business, so a body of garbage is still 202. A body is a
+complete upload (whole epochs; its last line needs no line break): 202 comes once its fixes
+are committed, so an acknowledged fix survives a crash.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class IngestReceipt(BaseModel):
     "/devices/{uid}/nmea",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Post NMEA (device)",
+    response_description="Stored: every fix of the body's lines is committed (rejected ones "
+    "with their reasons), about one batch age after the post.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -64,8 +68,8 @@ class IngestReceipt(BaseModel):
         415: {"description": "Body is not text/plain."},
         503: {
             "description": "This server runs no ingestion pipeline, it is stopping or has "
-            "failed, or the database is unavailable: nothing was taken; try again after "
-            "`Retry-After` seconds."
+            "failed, the database is unavailable, or this device's lines are set aside "
+            "(quarantined): the body was not stored; try again after `Retry-After` seconds."
         },
     },
 )
@@ -75,7 +79,8 @@ async def post_nmea(
     session: DbSession,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> IngestReceipt:
-    """Hand a device's NMEA lines to the ingestion pipeline; waits while it is saturated."""
+    """Hand a device's NMEA lines to the ingestion pipeline; answers once their fixes are
+    stored (waits while it is saturated). A body holds whole epochs: its end closes the last."""
     if not token:
         raise _unauthorized()
     try:

@@ -6,7 +6,11 @@ at ``max_lines`` lines or ``max_wait_s`` after its first chunk, whichever comes 
 quiet daemon answers within tens of milliseconds and a busy one works on large batches. An
 intake never holds more than ``max_lines`` lines or ``max_bytes`` bytes (but for a single chunk
 larger than that), and it is shared fairly: chunks are taken one device at a time, round robin,
-so a device draining a backlog delays the others by one batch at most. While the collector
+so a device draining a backlog delays the others by one batch at most.
+
+A chunk may be :meth:`~Collector.expect`-ed with a receipt (an HTTP body, a complete upload):
+the intake that takes it closes its device's open epoch (as a stream's end does) and carries
+the receipt, which the writer resolves once that intake's fixes are committed. While the collector
 holds ``max_lines`` lines the pumps wait: the sources' own bounded channels fill and they stop
 reading — this is where backpressure from the store reaches the sources.
 
@@ -31,7 +35,7 @@ import time
 
 from gnss.model import RawChunk
 from gnss.sources import Source
-from partymap.ingest.handover import Handed
+from partymap.ingest.handover import Handed, Receipt
 from partymap.ingest.pipeline import Arrival, Intake
 
 PUMP_CHUNKS = 512  # chunks a pump moves at a time (the intake's bounds are the collector's)
@@ -50,6 +54,8 @@ class Collector:
         self._waiting: dict[str, collections.deque[tuple[RawChunk, str, bool]]] = {}
         self._ended: list[str] = []
         self._handed: list[Handed] = []
+        # Receipts of expected chunks (by the chunk's identity: it waits in ``_waiting``).
+        self._expected: dict[int, Receipt] = {}
         self._lines = 0
         self._first_at = math.inf
         self._final = False
@@ -102,6 +108,11 @@ class Collector:
         self._lines += len(handed.fixes)
         self._changed.set()
 
+    def expect(self, chunk: RawChunk, receipt: Receipt) -> None:
+        """``chunk`` (about to arrive through a pump) ends an upload: the intake that takes it
+        closes the device's open epoch and carries ``receipt``."""
+        self._expected[id(chunk)] = receipt
+
     def finish(self) -> None:
         """The sources are closed: the next intake, with all that is left, is the last."""
         self._final = True
@@ -130,13 +141,14 @@ class Collector:
                 await asyncio.wait_for(self._changed.wait(), left)
             except TimeoutError:
                 break
-        arrivals, lines = self._fair_share()
+        arrivals, lines, posted = self._fair_share()
         final = self._final and not self._waiting
         # A stream's end closes its last epoch only once all its chunks have been taken.
         ended = [d for d in self._ended if d not in self._waiting]
         self._ended = [d for d in self._ended if d in self._waiting]
+        ended += [d for d in dict.fromkeys(d for d, _ in posted) if d not in ended]
         handed, self._handed = self._handed, []
-        intake = Intake(arrivals, time.time(), ended, final=final, handed=handed)
+        intake = Intake(arrivals, time.time(), ended, final=final, handed=handed, posted=posted)
         self._lines -= lines + sum(len(h.fixes) for h in handed)
         if self._waiting:
             self._first_at = time.monotonic() - self.max_wait_s  # the rest: the next at once
@@ -145,10 +157,11 @@ class Collector:
         self._changed.set()
         return intake
 
-    def _fair_share(self) -> tuple[list[Arrival], int]:
+    def _fair_share(self) -> tuple[list[Arrival], int, list[tuple[str, Receipt]]]:
         """Chunks for one intake, a device at a time, until the bounds; each device's chunks
-        in order, grouped into arrivals of one source."""
+        in order, grouped into arrivals of one source; the receipts of the expected ones."""
         arrivals: list[Arrival] = []
+        posted: list[tuple[str, Receipt]] = []
         lines = size = 0
         while self._waiting:
             for device_id in list(self._waiting):
@@ -158,8 +171,11 @@ class Collector:
                 if (lines or size) and (
                     lines + n > self.max_lines or size + len(chunk.data) > self.max_bytes
                 ):
-                    return arrivals, lines
+                    return arrivals, lines, posted
                 queue.popleft()
+                receipt = self._expected.pop(id(chunk), None) if self._expected else None
+                if receipt is not None:
+                    posted.append((device_id, receipt))
                 if not queue:
                     del self._waiting[device_id]
                 lines, size = lines + n, size + len(chunk.data)
@@ -167,4 +183,4 @@ class Collector:
                 if last is None or last.source != label or last.timed != timed:
                     arrivals.append(Arrival([], label, timed))
                 arrivals[-1].chunks.append(chunk)
-        return arrivals, lines
+        return arrivals, lines, posted

@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session
 from api.ingest import IngestUnavailableError
 from gnss.epoch.batch import BatchDecoder
 from gnss.epoch.process import DecoderProcess
+from gnss.model import RawChunk
+from gnss.nmea.framing import LineBuffer
 from gnss.sources import (
     GpsdSource,
     MemorySource,
@@ -46,10 +48,11 @@ from gnss.sources import (
     Verdict,
 )
 from gnss.sources.base import ChannelSource
+from gnss.sources.lines import drop_heartbeats
 from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
 from partymap.ingest.directory import Directory, load_directory, verify_in_store
-from partymap.ingest.handover import Handover, settle
+from partymap.ingest.handover import Handover, Receipt, settle
 from partymap.ingest.jt808 import Jt808Server, daemon_server
 from partymap.ingest.metrics import IngestCollector, IngestStats, Jt808Collector
 from partymap.ingest.pipeline import (
@@ -73,11 +76,36 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class HttpBodies(MemorySource):
+    """HTTP-posted NMEA: each body is a complete upload, framed on its own (its last line needs
+    no line break; no line continues in the next post), counted as the source ``http``."""
+
+    def body(self, device_id: str, data: bytes) -> RawChunk | None:
+        """The body's lines as one chunk (None: it holds no line to decode)."""
+        buffer = LineBuffer()
+        block = self._frame(buffer, data)
+        if buffer.pending:
+            block += buffer.take_complete(b"\n")
+        block, heartbeats = drop_heartbeats(block)
+        self.stats.heartbeats += heartbeats
+        offset = self._offsets[device_id] = self._offsets.get(device_id, 0) + len(data)
+        return RawChunk(device_id, block, time.time(), offset) if block else None
+
+    async def emit(self, chunk: RawChunk) -> None:
+        """Hand ``chunk`` on, waiting while the pipeline is behind."""
+        await self._emit(chunk)
+
+
 class HttpIngest:
     """The API's ingest sink (``IngestSink``): posted NMEA enters the pipeline like any other
-    source's, and :meth:`send` waits while the pipeline is behind."""
+    source's, and :meth:`send` returns once the body's fixes are committed.
 
-    def __init__(self, daemon: Daemon, source: MemorySource) -> None:
+    A body is a complete upload: the batch that takes it closes the device's open epoch (as a
+    stream's end does), so every fix of its lines is stored by the time :meth:`send` returns —
+    about one batch age (``INGEST_BATCH_SECONDS``) plus a commit later, longer while the
+    pipeline is behind (the post waits: backpressure)."""
+
+    def __init__(self, daemon: Daemon, source: HttpBodies) -> None:
         self._daemon = daemon
         self.source = source
         self.accepting = True
@@ -90,7 +118,29 @@ class HttpIngest:
         # The API checked the token in the store: a device registered since the last refresh
         # must not have its lines dropped as unknown.
         await self._daemon.know(device_id)
-        await self.source.send(device_id, data)
+        if device_id in self._daemon.stats.quarantined_devices:
+            raise IngestUnavailableError("this device's lines are set aside (quarantined)")
+        chunk = self.source.body(device_id, data)
+        if chunk is None:
+            return  # nothing in it to store
+        receipt: Receipt = Future()
+        self._daemon.collector.expect(chunk, receipt)
+        await self.source.emit(chunk)
+        stored = asyncio.wrap_future(receipt)
+        failed = asyncio.ensure_future(self._failed())
+        try:
+            await asyncio.wait([stored, failed], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            failed.cancel()
+        if not stored.done():
+            stored.cancel()
+            raise IngestUnavailableError("the ingestion pipeline failed before storing them")
+        if stored.exception() is not None:  # refused by the store, or set aside
+            raise IngestUnavailableError(f"they were not stored ({stored.exception()})")
+
+    async def _failed(self) -> int:
+        await self._daemon.failed.wait()
+        return 0
 
     def status(self) -> dict[str, object]:
         return self._daemon.status()
@@ -274,7 +324,7 @@ class Daemon:
         plan, settings = self.plan, self.settings
         assert self.stages is not None
         if plan.http:
-            memory = MemorySource(name="http", queue_size=1024)
+            memory = HttpBodies(name="http", queue_size=1024)
             self.http = HttpIngest(self, memory)
             await self._add(memory, "http")
         if plan.tcp_port is not None:
@@ -443,6 +493,8 @@ class Daemon:
                 self.stats.quarantined_devices.add(device_id)
                 for arrival in part.arrivals:
                     self.stats.lines_quarantined[arrival.source] += lines_in(arrival.chunks)
+                # Set aside, not stored: the poster is not told they were.
+                settle([(receipt, 0) for _, receipt in part.posted], RuntimeError("quarantined"))
         if failed and len(failed) == len(parts) and (len(parts) > 1 or not self._worked):
             raise RuntimeError(f"a batch fails for every one of its {len(parts)} devices")
         self._worked = len(failed) < len(parts)

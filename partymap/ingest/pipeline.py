@@ -71,6 +71,9 @@ class Intake:
     final: bool = False
     # Fixes decoded by their sources (JT/T 808 terminals, phones), in submission order.
     handed: list[Handed] = field(default_factory=list)
+    # Receipts of uploads (HTTP bodies) this intake ends, by device: each device is in ``ended``
+    # and the receipts resolve (with 0) once the batch is committed.
+    posted: list[tuple[str, Receipt]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -162,7 +165,7 @@ def ingest(s: Stages, intake: Intake) -> StoreBatch:
     found = s.sites.index.memberships(*carried.where, usable=carried.reasons == 0)  # membership
     events = ended + step_presence(s, carried, found, intake.now_s)  # presence
     batch = for_store(s, fixes, reasons, events, intake)  # → store (committed by the writer)
-    batch.receipts = receipts
+    batch.receipts = receipts + [(receipt, 0) for _, receipt in intake.posted]
     return batch
 
 
@@ -373,6 +376,8 @@ def by_device(intake: Intake) -> dict[str, Intake]:
     for device_id in intake.ended:
         parts.setdefault(device_id, Intake([], intake.now_s, final=intake.final))
         parts[device_id].ended.append(device_id)
+    for device_id, receipt in intake.posted:
+        parts[device_id].posted.append((device_id, receipt))
     return parts
 
 

@@ -40,11 +40,10 @@ from tests.sources.helpers import run, wait_until
 HTTP_ONLY = SourcePlan(http=True)
 
 
-async def send(daemon: Daemon, uid: str, data: bytes, *, piece: int = 997) -> None:
-    """``data`` in pieces that cut lines anywhere, as a device's posts would."""
+async def send(daemon: Daemon, uid: str, data: bytes) -> None:
+    """``data`` posted as one body (a post holds whole epochs: its end closes the last one)."""
     assert daemon.http is not None
-    for at in range(0, len(data), piece):
-        await daemon.http.send(uid, data[at : at + piece])
+    await daemon.http.send(uid, data)
 
 
 async def feed_all(

@@ -5,6 +5,7 @@ everyone fails the daemon, ``/healthz`` says so and HTTP ingest answers 503, not
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import subprocess
@@ -115,13 +116,23 @@ def test_a_batch_failing_on_one_devices_data_quarantines_that_device_only(
     bad, good = world.people
     track = visit_track()
 
+    refused = 0
+
+    async def bad_post(daemon: Daemon, data: bytes) -> None:
+        nonlocal refused
+        try:
+            await daemon.http.send(bad.uid, data)  # type: ignore[union-attr]
+        except IngestUnavailableError:
+            refused += 1  # set aside, not stored: the device is not told it was
+
     async def go() -> tuple[Daemon, httpx.Response]:
         async with Daemon(in_process, engine, HTTP_ONLY) as daemon:
             poisoned = nmea(track[:5]) + POISON + b"\r\n" + nmea(track[5:])
             for k in range(0, len(track), 5):
                 # Both devices in the same batches: the good one must not pay for the bad one.
-                await daemon.http.send(bad.uid, poisoned if k == 0 else nmea(track[k : k + 5]))  # type: ignore[union-attr]
-                await daemon.http.send(good.uid, nmea(track[k : k + 5]))  # type: ignore[union-attr]
+                bad_posted = bad_post(daemon, poisoned if k == 0 else nmea(track[k : k + 5]))
+                good_posted = daemon.http.send(good.uid, nmea(track[k : k + 5]))  # type: ignore[union-attr]
+                await asyncio.gather(bad_posted, good_posted)
             await wait_until(lambda: len(stored(engine, good.device_id)) >= len(track) - 1)
             status = daemon.status()
             assert status["state"] == "degraded" and status["quarantined_devices"] == 1
@@ -132,6 +143,7 @@ def test_a_batch_failing_on_one_devices_data_quarantines_that_device_only(
     daemon, health = run(go(), timeout=60)
     assert daemon.failure is None
     assert daemon.stats.quarantined_devices == {bad.uid}
+    assert refused == len(range(0, len(track), 5))  # every post of the bad device
     assert daemon.stats.lines_quarantined["http"] > 0
     assert daemon.stats.batches_failed >= 1
     assert len(stored(engine, good.device_id)) == len(track)
@@ -154,8 +166,9 @@ def test_a_pipeline_failing_for_everyone_fails_the_daemon_and_ingest_answers_503
         daemon = Daemon(in_process, engine, HTTP_ONLY)
         await daemon.start()
         try:
-            for person in world.people:
-                await daemon.http.send(person.uid, nmea(track))  # type: ignore[union-attr]
+            for person in world.people:  # not stored: not acknowledged either
+                with pytest.raises(IngestUnavailableError):
+                    await daemon.http.send(person.uid, nmea(track))  # type: ignore[union-attr]
             await wait_until(daemon.failed.is_set, what="the daemon failed")
             with pytest.raises(IngestUnavailableError):
                 await daemon.http.send(world.people[0].uid, nmea(track))  # type: ignore[union-attr]

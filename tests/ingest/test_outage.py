@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from api.app import create_app
 from devkit.devicesim import Credential, DeviceFleet
 from devkit.services import _as_postgres, _pg_bindir, throwaway_postgis
 from partymap.ingest.daemon import Daemon
@@ -24,7 +26,8 @@ from partymap.settings import Settings
 from store.db import make_engine, make_sessionmaker
 from store.migrations import upgrade
 from store.positions import newest_position_id
-from tests.ingest.helpers import build_world, count_positions
+from tests.ingest.helpers import build_world, count_positions, nmea, stored, visit_track
+from tests.ingest.test_daemon import HTTP_ONLY
 from tests.sources.helpers import run, wait_until
 
 OUTAGE_S = 30.0
@@ -154,3 +157,47 @@ def test_a_pool_with_every_connection_busy_is_waited_out(tmp_path: Path) -> None
         assert is_transient(busy.value)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgis
+def test_http_ingest_answers_503_with_retry_after_while_the_database_is_down(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL stopped: the device token cannot be checked, so a post is answered 503 with
+    ``Retry-After`` (the device posts again), never 500; once it is back, 202 and stored."""
+    with migrated_postgis() as engine:
+        (person,) = build_world(engine, 1).people
+        cluster = Cluster(engine)
+        settings = Settings(data_dir=tmp_path, ingest_batch_seconds=0.01)
+        track = visit_track()
+
+        async def post(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+            return await client.post(
+                f"/api/v1/devices/{person.uid}/nmea",
+                content=body,
+                headers={"Authorization": f"Bearer {person.token}"},
+            )
+
+        async def scenario() -> tuple[list[httpx.Response], list[httpx.Response]]:
+            async with Daemon(settings, engine, HTTP_ONLY) as daemon:
+                app = create_app(settings, engine=engine, ingest=daemon.http)
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                    assert (await post(client, nmea(track[:10]))).status_code == 202
+                    await asyncio.to_thread(cluster.stop)
+                    try:
+                        down = [await post(client, nmea(track[10:20])) for _ in range(5)]
+                    finally:
+                        await asyncio.to_thread(cluster.start)
+                    up: list[httpx.Response] = []
+                    deadline = time.monotonic() + 30  # the pool's dead connections go first
+                    while not up or up[-1].status_code != 202:
+                        assert time.monotonic() < deadline, [r.status_code for r in up]
+                        up.append(await post(client, nmea(track[10:20])))
+            return down, up
+
+        down, up = run(scenario(), timeout=120)
+        assert [r.status_code for r in down] == [503] * len(down)
+        assert all(int(r.headers["Retry-After"]) > 0 for r in down)
+        assert {r.status_code for r in up} <= {202, 503}
+        assert len(stored(engine, person.device_id)) == 20
