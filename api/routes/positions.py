@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -195,6 +195,11 @@ class DeviceFixes(BaseModel):
     start: datetime
     end: datetime
     counts: FixCounts = Field(description="Every stored fix of the device in [start, end).")
+    lines: dict[str, int] | None = Field(
+        description="The device's NMEA sentences this server decoded since it started, by "
+        "outcome (`accepted` or the rejection's reason: `checksum`…), whatever their time; "
+        "null: this server runs no ingestion pipeline."
+    )
     fixes: list[StoredFix]
     next_after_id: int | None = Field(description="Where the next page starts (null: last).")
 
@@ -203,6 +208,7 @@ class DeviceFixes(BaseModel):
 def read_device_fixes(
     *,
     device_id: DeviceId,
+    request: Request,
     session: DbSession,
     user: CurrentUser,
     start: Annotated[
@@ -267,11 +273,13 @@ def read_device_fixes(
     detail = {"device_id": device_id, "start": iso(start), "end": iso(end), "fixes": len(fixes)}
     audit_member_read(session, user, revealed, "read_fixes", detail)
     session.commit()
+    sink = request.app.state.ingest
     return DeviceFixes(
         device_id=device_id,
         start=start,
         end=end,
         counts=FixCounts(accepted=accepted, rejected=rejected),
+        lines=None if sink is None else sink.device_lines(device.uid),
         fixes=fixes,
         next_after_id=rows[-1].id if more else None,
     )
