@@ -38,6 +38,11 @@ class IngestSink(Protocol):
         every transport now (it must register again with what it has left)."""
         ...
 
+    def device_lines(self, device_id: str) -> dict[str, int] | None:
+        """The device's NMEA sentences decoded since the pipeline started, by outcome
+        (``accepted`` or the rejection's reason); None: no pipeline decodes NMEA here."""
+        ...
+
     def status(self) -> dict[str, object]:
         """What ``/healthz`` reports of ingestion: ``state`` is ``running``, ``degraded`` (some
         devices' lines are set aside), ``stopping`` or ``failed`` (nothing is ingested)."""
@@ -56,6 +61,9 @@ class MemorySink:
 
     async def revoke(self, device_id: str) -> None:
         self.revoked.append(device_id)
+
+    def device_lines(self, device_id: str) -> dict[str, int] | None:
+        return None
 
     def status(self) -> dict[str, object]:
         return {"state": "running"}

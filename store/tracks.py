@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from gnss.model import Fix, FixMode, FixQuality
@@ -82,10 +83,12 @@ def list_positions(
     start: datetime | None = None,
     end: datetime | None = None,
     rejected: bool | None = None,
+    carriers: Sequence[int | None] | None = None,
     after_id: int | None = None,
     limit: int | None = 1000,
 ) -> list[StoredPosition]:
-    """Stored positions in id (arrival) order; ``rejected`` True keeps only rejected ones.
+    """Stored positions in id (arrival) order; ``rejected`` True keeps only rejected ones;
+    ``carriers``: only those stored for one of these members (None: for nobody).
 
     Page on with ``after_id`` = the last id of the previous page.
     """
@@ -94,12 +97,58 @@ def list_positions(
         *matching((p.member_id, member_id), (p.device_id, device_id)),
         *in_window(p.fix_time, start, end),
     ]
+    if carriers is not None:
+        conditions.append(_carried_by(carriers))
     if rejected is not None:
         conditions.append(p.rejections.is_not(None) if rejected else p.rejections.is_(None))
     if after_id is not None:
         conditions.append(p.id > after_id)
     stmt = select(p).where(*conditions).order_by(p.id)
     return [_stored(row) for row in session.scalars(page(stmt, limit=limit, offset=0))]
+
+
+def device_carriers(
+    session: Session, *, device_id: int, start: datetime, end: datetime
+) -> list[int | None]:
+    """The members (None: nobody) a device's fixes in [start, end) were stored for."""
+    p = Position
+    stmt = select(p.member_id).where(p.device_id == device_id, *in_window(p.fix_time, start, end))
+    return list(session.scalars(stmt.distinct()))
+
+
+def device_fix_counts(
+    session: Session,
+    *,
+    device_id: int,
+    start: datetime,
+    end: datetime,
+    member_ids: Sequence[int | None],
+) -> tuple[int, dict[str, int]]:
+    """A device's stored fixes in [start, end) that reached one of ``member_ids`` (None: no
+    member): how many were accepted, and how many were rejected for each reason (a fix
+    rejected for two reasons counts under both)."""
+    p = Position
+    stmt = (
+        select(p.rejections, func.count())
+        .where(
+            p.device_id == device_id, *in_window(p.fix_time, start, end), _carried_by(member_ids)
+        )
+        .group_by(p.rejections)
+    )
+    accepted, rejected = 0, dict[str, int]()
+    for rejections, n in session.execute(stmt):
+        if rejections is None:
+            accepted += n
+        for reason in _split(rejections):
+            rejected[reason] = rejected.get(reason, 0) + n
+    return accepted, dict(sorted(rejected.items()))
+
+
+def _carried_by(member_ids: Sequence[int | None]) -> ColumnElement[bool]:
+    carried = [Position.member_id.in_([m for m in member_ids if m is not None])]
+    if None in member_ids:
+        carried.append(Position.member_id.is_(None))
+    return or_(*carried)
 
 
 def _split(rejections: str | None) -> tuple[str, ...]:

@@ -102,6 +102,9 @@ class EdgeHttp:
     def status(self) -> dict[str, object]:
         return self._edge.status()
 
+    def device_lines(self, device_id: str) -> dict[str, int] | None:
+        return None  # decoded by the processing nodes, not here
+
     async def revoke(self, device_id: str) -> None:
         await self._edge.revoke(device_id)
 

@@ -145,6 +145,9 @@ class HttpIngest:
     def status(self) -> dict[str, object]:
         return self._daemon.status()
 
+    def device_lines(self, device_id: str) -> dict[str, int] | None:
+        return dict(sorted(self._daemon.stats.device_lines.get(device_id, {}).items()))
+
     async def revoke(self, device_id: str) -> None:
         await self._daemon.revoke(device_id)
 

@@ -39,6 +39,9 @@ class IngestStats:
     lines_accepted: int = 0
     lines_rejected: Counter[str] = field(default_factory=Counter)
     line_outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Per device (its uid), sentences by outcome ("accepted" or the reason). Each Counter is
+    # replaced, never changed, once published: the API reads them from another thread.
+    device_lines: dict[str, Counter[str]] = field(default_factory=dict)
     epochs_untimed: int = 0
     epochs_undated: int = 0
     # Chunks from devices the directory does not know (or that are deactivated): dropped.

@@ -16,6 +16,7 @@ hears of it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
@@ -227,6 +228,12 @@ def decode(s: Stages, arrivals: Sequence[Arrival], ended: Sequence[str]) -> FixT
     for label in set(labels):
         rows = [k for k, other in enumerate(labels) if other == label]
         s.stats.count_lines(label, counts_of(batch.counts[rows].sum(axis=0)))
+    for row, code in enumerate(batch.devices.tolist()):
+        counts = counts_of(batch.counts[row])
+        outcomes = Counter(s.stats.device_lines.get(ids[code], ()))
+        outcomes["accepted"] += counts.accepted
+        outcomes.update(counts.rejected)
+        s.stats.device_lines[ids[code]] = outcomes
     tables = [batch.table]
     for device_id in ended:
         code = s.decoder.code(device_id)

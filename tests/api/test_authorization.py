@@ -325,6 +325,11 @@ OPS: dict[tuple[str, str], Op] = {
         lambda w, t, db: {"url": f"/api/v1/members/{_t(w, t).member_id}/track", "params": WINDOW},
         audit="read_track",
     ),
+    ("GET", "/api/v1/devices/{device_id}/fixes"): Op(
+        "personal",
+        lambda w, t, db: {"url": f"/api/v1/devices/{_t(w, t).device_id}/fixes", "params": WINDOW},
+        audit="read_fixes",
+    ),
     ("GET", "/api/v1/visits"): Op(
         "personal",
         lambda w, t, db: {"params": {"member_id": _t(w, t).member_id}},

@@ -12,14 +12,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from api.auth import create_access_token
 from devkit.simulate import TrackPoint
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.sources import SourcePlan
 from partymap.settings import Settings
-from store import devices, sites
+from store import devices, sites, users
 from store.db import make_engine
 from store.live import LiveFeed
-from store.models import Position, VisitRow
+from store.models import Position, Role, VisitRow
 from store.presence import list_presence
 from tests.ingest.helpers import (
     OUTSIDE,
@@ -264,3 +265,50 @@ def test_a_device_with_stricter_thresholds_has_its_fixes_rejected(
         reasons = set(session.scalars(select(Position.rejections)))
     assert reasons == {"hdop_too_high"}
     assert visits_of(engine, person.member_id) == []
+
+
+def test_a_devices_line_counters_by_outcome_through_its_fixes_endpoint(
+    settings: Settings, engine: Engine
+) -> None:
+    """Per device (not only per source): its sentences decoded by outcome, next to its stored
+    fixes by reason, in ``GET /devices/{id}/fixes``."""
+    noisy, quiet = build_world(engine, 2).people
+    track = visit_track()[:20]
+    bad = b"$GPGGA,080000.00,3030.0000,N,11418.0000,E,1,12,0.9,21.5,M,,M,,*00\r\n"
+    with Session(engine) as session:
+        admin = users.create_user(
+            session, username="root", password="a long enough password", role=Role.COMMITTEE_ADMIN
+        )
+        session.commit()
+        token, _ = create_access_token(
+            settings, user_id=admin.id, password_hash=admin.password_hash
+        )
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with Daemon(settings, engine, HTTP_ONLY) as daemon:
+            assert daemon.http is not None
+            await daemon.http.send(noisy.uid, bad + nmea(track) + bad)
+            await daemon.http.send(quiet.uid, nmea(track))
+            app = create_app(settings, engine=engine, ingest=daemon.http)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                end = track[-1].time + timedelta(seconds=1)
+                window = {"start": track[0].time.isoformat(), "end": end.isoformat()}
+                answers = [
+                    await client.get(
+                        f"/api/v1/devices/{p.device_id}/fixes",
+                        params=window,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    for p in (noisy, quiet)
+                ]
+        assert [a.status_code for a in answers] == [200, 200], answers[0].text
+        return answers[0].json(), answers[1].json()
+
+    noisy_fixes, quiet_fixes = run(go())
+    sentences = len(nmea(track).splitlines())
+    assert noisy_fixes["lines"] == {"accepted": sentences, "checksum": 2}
+    assert quiet_fixes["lines"] == {"accepted": sentences}
+    for answer in (noisy_fixes, quiet_fixes):
+        assert answer["counts"]["accepted"] + sum(answer["counts"]["rejected"].values()) >= 20
+        assert len(answer["fixes"]) == 20
