@@ -61,9 +61,11 @@ def test_kill_9_during_http_bursts_loses_no_fix_answered_202(
     # Per device, the fix times of each body answered 202.
     acknowledged: dict[int, list[datetime]] = {p.device_id: [] for p in people}
     answers: dict[int, int] = {}
+    waited: list[float] = []  # seconds from post to answer
 
     async def device(client: httpx.AsyncClient, person: Person, seed: int) -> None:
         for body in bodies:
+            posted = time.monotonic()
             try:
                 response = await client.post(
                     f"/api/v1/devices/{person.uid}/nmea",
@@ -73,6 +75,7 @@ def test_kill_9_during_http_bursts_loses_no_fix_answered_202(
             except httpx.HTTPError:
                 return  # the server died with this post unanswered: not acknowledged
             answers[response.status_code] = answers.get(response.status_code, 0) + 1
+            waited.append(time.monotonic() - posted)
             if response.status_code != 202:
                 return
             acknowledged[person.device_id] += [p.time for p in body]
@@ -93,6 +96,11 @@ def test_kill_9_during_http_bursts_loses_no_fix_answered_202(
 
     with serve(database_url, tmp_path, port) as proc:
         asyncio.run(burst(proc))
+    waited.sort()
+    print(
+        f"http kill -9: {sum(map(len, acknowledged.values()))} fixes answered 202 in "
+        f"{answers.get(202, 0)} posts, answer median {waited[len(waited) // 2] * 1000:.0f} ms"
+    )
     assert set(answers) == {202}, answers
     assert sum(map(len, acknowledged.values())) < len(track) * len(people), "killed too late"
     for person in people:
