@@ -385,6 +385,9 @@ def by_device(intake: Intake) -> dict[str, Intake]:
         parts[device_id].ended.append(device_id)
     for device_id, receipt in intake.posted:
         parts[device_id].posted.append((device_id, receipt))
+    for submission in intake.handed:
+        part = parts.setdefault(submission.device_id, Intake([], intake.now_s, final=intake.final))
+        part.handed.append(submission)
     return parts
 
 

@@ -4,6 +4,7 @@ receipt resolves only once they are committed; re-sent fixes are never stored tw
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 import pytest
@@ -11,8 +12,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from devkit.families import TrackPoint
-from gnss.model import Constellation, Fix, FixMode, FixQuality
+from gnss.model import Constellation, Fix, FixMode, FixQuality, RawChunk
 from partymap.ingest.daemon import Daemon
+from partymap.ingest.handover import Handed
+from partymap.ingest.pipeline import Arrival, Intake, by_device
 from partymap.ingest.sources import SourcePlan
 from partymap.settings import Settings
 from store.models import Position, VisitRow
@@ -155,3 +158,19 @@ def test_resent_fixes_already_stored_are_not_stored_again(
     assert after_restart == len(rest) - 10 and dropped == 50
     times = stored(engine, person.device_id)
     assert len(times) == len(set(times)) == len(fixes)
+
+
+def test_a_failed_batch_cut_by_device_keeps_each_devices_handed_fixes() -> None:
+    """When a batch fails and is retried device by device, fixes handed over are retried with
+    their device (not dropped with their receipts left unresolved)."""
+    chunk = RawChunk("nmea-1", b"$GPGGA\r\n", 0.0)
+    handed = [
+        Handed("term-1", (), "jt808", Future(), 0.0),
+        Handed("nmea-1", (), "phone", Future(), 0.0),
+        Handed("term-1", (), "jt808", Future(), 1.0),
+    ]
+    intake = Intake([Arrival([chunk], "tcp", False)], 0.0, handed=handed)
+    parts = by_device(intake)
+    assert parts["term-1"].handed == [handed[0], handed[2]]
+    assert parts["nmea-1"].handed == [handed[1]]
+    assert parts["nmea-1"].arrivals[0].chunks == [chunk]
