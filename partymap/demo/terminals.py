@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gnss.jt808.codec import Reader, decode, encode
-from gnss.jt808.header import Header
-from gnss.jt808.location import GMT8_S, Location
+from gnss.jt808.header import MAX_BODY, Header
+from gnss.jt808.location import GMT8_S, LOCATION, Location
 from gnss.jt808.messages import (
     Authentication,
     BatchType,
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".jt808"
 PROTOCOL_VERSION = 1  # JT/T 808-2019 headers: the phone number in 20 digits
-BATCH_MAX = 30  # locations per blind-area batch
+BATCH_MAX = 30  # locations per blind-area batch, at most (and within one packet's body)
 RECONNECT_S = 1.0
 
 
@@ -139,13 +139,9 @@ class Helmet:
         kept, self.kept = self.kept, []
         frames = [  # what was not stored: blind-area batches, in the order made
             self._send(
-                LocationBatch(
-                    self._header(MessageId.LOCATION_BATCH),
-                    BatchType.BLIND_AREA,
-                    tuple(kept[i : i + BATCH_MAX]),
-                )
+                LocationBatch(self._header(MessageId.LOCATION_BATCH), BatchType.BLIND_AREA, batch)
             )
-            for i in range(0, len(kept), BATCH_MAX)
+            for batch in _batches(kept)
         ]
         sending, self.unsent = self.unsent, []
         frames += [
@@ -197,3 +193,18 @@ class Helmet:
         elif response.result == Result.FAILURE:  # not stored: send it again
             self.kept = [*sent, *self.kept]
         self._changed.set()
+
+
+def _batches(kept: list[Location]) -> list[tuple[Location, ...]]:
+    """``kept`` cut into batches that each fit one packet: a count and a type, then each
+    location as its length and its bytes."""
+    batches: list[list[Location]] = []
+    room = 0
+    for location in kept:
+        size = 2 + len(LOCATION.write(location))
+        if not batches or size > room or len(batches[-1]) >= BATCH_MAX:
+            batches.append([])
+            room = MAX_BODY - 3
+        batches[-1].append(location)
+        room -= size
+    return [tuple(batch) for batch in batches]
