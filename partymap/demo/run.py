@@ -105,6 +105,14 @@ def replay_plan(logs: list[Path], speed: float | None) -> SourcePlan:
     )
 
 
+async def replay_history(prepared: Prepared, live: LiveFeed) -> Daemon:
+    """The history replayed and stored: the NMEA logs and the helmets' reports (all
+    acknowledged); the daemon, stopped, for its counters and failure."""
+    async with history_daemon(prepared, live) as daemon:
+        await _all(daemon.sources_done(), play_helmets(prepared, HISTORY, daemon, paced=False))
+    return daemon
+
+
 async def play_helmets(prepared: Prepared, part: str, daemon: Daemon, *, paced: bool) -> None:
     """The helmets' reports of ``part`` over TCP to ``daemon``'s JT/T 808 server, until all
     are acknowledged (stored)."""
@@ -155,9 +163,7 @@ async def run(prepared: Prepared, *, say: Callable[[str], None]) -> None:
                 serving.result()  # could not start (the port is taken…)
                 return
             say(instructions(prepared))
-            async with history_daemon(prepared, live) as daemon:
-                helmets = play_helmets(prepared, HISTORY, daemon, paced=False)
-                await _until(serving, _all(daemon.sources_done(), helmets))
+            await _until(serving, replay_history(prepared, live))
             wait_s = (prepared.live_start - datetime.now(UTC)).total_seconds()
             if not serving.done() and wait_s > 0:
                 await _until(serving, asyncio.sleep(wait_s))
