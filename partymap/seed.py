@@ -2,6 +2,11 @@
 branches, branches and party groups, their offices and worksites in China and two overseas
 projects, members with BeiDou devices, and a branch general meeting.
 
+Most devices are NMEA receivers; the shield worksite's members wear JT/T 808 helmets
+(:data:`HELMETS`): devices with protocol ``jt808``, their phone numbers as uids and their
+authentication codes issued at seeding, which ``partymap demo`` plays over the daemon's
+JT/T 808 port (:mod:`partymap.demo.terminals`).
+
 ``partymap demo`` seeds it into a fresh database; the recorded logs in ``fixtures/demo`` were
 made from the same members walking between these sites (``fixtures/demo/generate.py``), one
 log per device named by the device's uid. Geometry is WGS 84, built in metres around a centre.
@@ -69,7 +74,11 @@ class DemoMember:
     name: str
     org: str
     device: str  # the uid the device registers with; also its log's file name
-    receiver: str  # a devkit.simulate family
+    receiver: str  # a devkit.simulate family, or HELMET: a JT/T 808 terminal
+
+    @property
+    def helmet(self) -> bool:
+        return self.receiver == HELMET
 
 
 C, G, B, P = OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH, OrgKind.BRANCH, OrgKind.PARTY_GROUP
@@ -114,6 +123,12 @@ SITES = (
 )  # fmt: skip
 
 
+HELMET = "jt808-helmet"
+# The shield worksite's members wear BeiDou helmets (JT/T 808, 2019 headers): the day shift
+# on site, the second shift arriving during the live part.
+HELMETS = ("胡军", "高峰", "林涛")
+
+
 def _members() -> tuple[DemoMember, ...]:
     by_org = {
         # A meeting's roll is its organisation's own members: the branch that meets keeps
@@ -134,7 +149,11 @@ def _members() -> tuple[DemoMember, ...]:
     for org, names in by_org.items():
         for name in names.split():
             n = len(found)
-            found.append(DemoMember(name, org, f"86{n + 1:013d}", receivers[n % len(receivers)]))
+            if name in HELMETS:  # a terminal's phone number, 20 BCD digits in 2019 headers
+                found.append(DemoMember(name, org, f"0000000001390000{n + 1:04d}", HELMET))
+            else:
+                receiver = receivers[n % len(receivers)]
+                found.append(DemoMember(name, org, f"86{n + 1:013d}", receiver))
     return tuple(found)
 
 
@@ -173,7 +192,8 @@ class Login:
 
 @dataclass(frozen=True, slots=True)
 class SeededDemo:
-    """Ids of everything seeded, by the keys used above (members by name, devices by uid)."""
+    """Ids of everything seeded, by the keys used above (members by name, devices by uid);
+    the helmets' authentication codes by uid."""
 
     orgs: dict[str, int]
     sites: dict[str, int]
@@ -181,6 +201,7 @@ class SeededDemo:
     devices: dict[str, int]
     meeting_id: int
     logins: tuple[Login, ...]
+    codes: dict[str, str] = field(default_factory=dict)
 
 
 def seed_demo(session: Session, *, live_start: datetime) -> SeededDemo:
@@ -212,15 +233,21 @@ def seed_demo(session: Session, *, live_start: datetime) -> SeededDemo:
             params=s.params,
         )
         site_ids[s.key] = site.id
-    member_ids, device_ids = {}, {}
+    member_ids, device_ids, codes = {}, {}, {}
     for m in MEMBERS:
         member = members.create_member(
             session, org_id=org_ids[m.org], name=m.name, code=f"demo-{m.device}"
         )
         device = devices.create_device(
-            session, uid=m.device, member_id=member.id, name=f"{m.receiver} · {m.name}"
+            session,
+            uid=m.device,
+            member_id=member.id,
+            name=f"{m.receiver} · {m.name}",
+            protocol=devices.JT808 if m.helmet else devices.NMEA,
         )
         member_ids[m.name], device_ids[m.device] = member.id, device.id
+        if m.helmet:  # issued out of band, as `partymap import devices --issue-tokens` does
+            codes[m.device] = devices.issue_device_token(session, device_id=device.id)
     start = live_start + MEETING.starts_after
     meeting = meetings.create_meeting(
         session,
@@ -244,4 +271,4 @@ def seed_demo(session: Session, *, live_start: datetime) -> SeededDemo:
             role=login.role,
             org_id=org_ids[login.org] if login.org else None,
         )
-    return SeededDemo(org_ids, site_ids, member_ids, device_ids, meeting.id, logins)
+    return SeededDemo(org_ids, site_ids, member_ids, device_ids, meeting.id, logins, codes)

@@ -30,7 +30,7 @@ from api.app import create_app
 from devkit.services import free_port
 from partymap.chromium import launch
 from partymap.demo.logs import LIVE
-from partymap.demo.run import demo_settings, history_daemon, prepare, replay_plan
+from partymap.demo.run import demo_settings, play_helmets, prepare, replay_history, replay_plan
 from partymap.ingest.daemon import Daemon
 from partymap.settings import Settings
 from store.live import LiveFeed
@@ -53,11 +53,10 @@ def main() -> None:
         live = LiveFeed()
 
         async def replay() -> None:
-            async with history_daemon(prepared, live) as daemon:
-                await daemon.sources_done()
+            await replay_history(prepared, live)
             plan = replay_plan(prepared.logs[LIVE], None)
             async with Daemon(settings, prepared.engine, plan, live=live, clock="stream") as d:
-                await d.sources_done()
+                await asyncio.gather(d.sources_done(), play_helmets(prepared, LIVE, d, paced=False))
 
         asyncio.run(replay())
         server = uvicorn.Server(

@@ -7,7 +7,9 @@ logs moved to today, the dashboard served, and the logs replayed through the ing
 2. :func:`run`: serve the API and dashboard (uvicorn on this event loop); replay the history
    logs as fast as the pipeline takes them (the map fills at once); at the start of the live
    part, replay the live logs paced by their own time tags, so check-ins and the meeting's
-   attendance unfold in real time. The dashboard stays up after the logs end.
+   attendance unfold in real time. The dashboard stays up after the logs end. The JT/T 808
+   helmets (:mod:`partymap.demo.terminals`) play their recorded reports the same way, over
+   TCP to each daemon's own JT/T 808 server on the loopback, acknowledged once stored.
 
 Ctrl-C (or SIGTERM) stops the HTTP server, then the daemon, which stores what it had read.
 """
@@ -15,7 +17,7 @@ Ctrl-C (or SIGTERM) stops the HTTP server, then the daemon, which stores what it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +28,10 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from api.app import PROXY_HEADERS, create_app
+from gnss.jt808.location import Location
 from partymap.demo.history import seed_history
-from partymap.demo.logs import HISTORY, LIVE, RECORDED, retime_logs
+from partymap.demo.logs import HISTORY, LIVE, RECORDED, RECORDED_LIVE_START, retime_logs
+from partymap.demo.terminals import SUFFIX, Helmet, recorded_reports
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.run import HTTP_GRACE_S, running, stop_on_signals
 from partymap.ingest.sources import ReplaySpec, SourcePlan
@@ -49,6 +53,8 @@ class Prepared:
     seeded: SeededDemo
     logs: dict[str, list[Path]]
     live_start: datetime
+    # The helmets' recorded reports moved to today, by part: (phone, reports) by phone.
+    helmets: dict[str, list[tuple[str, list[Location]]]]
 
 
 def demo_settings(base: Settings, work: Path, **changes: object) -> Settings:
@@ -75,15 +81,51 @@ def prepare(
             seed_history(session, seeded, now=now)
             session.commit()
         logs = retime_logs(recorded, work / "logs", live_start)
+        shift = live_start - RECORDED_LIVE_START
+        helmets = {
+            part: [
+                (path.stem, recorded_reports(path, shift))
+                for path in sorted((recorded / part).glob(f"*{SUFFIX}"))
+            ]
+            for part in (HISTORY, LIVE)
+        }
     except BaseException:
         engine.dispose()
         raise
-    return Prepared(settings, engine, seeded, logs, live_start)
+    return Prepared(settings, engine, seeded, logs, live_start, helmets)
 
 
 def replay_plan(logs: list[Path], speed: float | None) -> SourcePlan:
-    """Each log as the device it is named after."""
-    return SourcePlan(replay=tuple(ReplaySpec(p, p.stem, speed) for p in logs), http=False)
+    """Each log as the device it is named after; a JT/T 808 server on a free loopback port."""
+    return SourcePlan(
+        replay=tuple(ReplaySpec(p, p.stem, speed) for p in logs),
+        http=False,
+        jt808_port=0,
+        jt808_host="127.0.0.1",
+    )
+
+
+async def replay_history(prepared: Prepared, live: LiveFeed) -> Daemon:
+    """The history replayed and stored: the NMEA logs and the helmets' reports (all
+    acknowledged); the daemon, stopped, for its counters and failure."""
+    async with history_daemon(prepared, live) as daemon:
+        await _all(daemon.sources_done(), play_helmets(prepared, HISTORY, daemon, paced=False))
+    return daemon
+
+
+async def play_helmets(prepared: Prepared, part: str, daemon: Daemon, *, paced: bool) -> None:
+    """The helmets' reports of ``part`` over TCP to ``daemon``'s JT/T 808 server, until all
+    are acknowledged (stored)."""
+    assert daemon.jt808 is not None
+    port = daemon.jt808.port
+    await asyncio.gather(
+        *(
+            Helmet(phone, prepared.seeded.codes[phone], host="127.0.0.1", port=port).play(
+                reports, paced=paced
+            )
+            for phone, reports in prepared.helmets[part]
+        )
+    )
 
 
 def history_daemon(prepared: Prepared, live: LiveFeed) -> Daemon:
@@ -121,8 +163,7 @@ async def run(prepared: Prepared, *, say: Callable[[str], None]) -> None:
                 serving.result()  # could not start (the port is taken…)
                 return
             say(instructions(prepared))
-            async with history_daemon(prepared, live) as daemon:
-                await _until(serving, daemon.sources_done())
+            await _until(serving, replay_history(prepared, live))
             wait_s = (prepared.live_start - datetime.now(UTC)).total_seconds()
             if not serving.done() and wait_s > 0:
                 await _until(serving, asyncio.sleep(wait_s))
@@ -130,10 +171,16 @@ async def run(prepared: Prepared, *, say: Callable[[str], None]) -> None:
                 return
             plan = replay_plan(prepared.logs[LIVE], 1.0)
             async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
-                await _until(serving, daemon.sources_done(), daemon.failed.wait())
+                helmets = play_helmets(prepared, LIVE, daemon, paced=True)
+                done = _all(daemon.sources_done(), helmets)
+                await _until(serving, done, daemon.failed.wait())
                 if not serving.done():
                     say("The recorded morning is over; the map stays up. Ctrl-C stops the demo.")
                     await serving
+
+
+async def _all(*waits: Awaitable[object]) -> None:
+    await asyncio.gather(*waits)
 
 
 async def _until(serving: asyncio.Future[None], *waits: object) -> None:

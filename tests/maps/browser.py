@@ -28,7 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playw
 from api.app import create_app
 from devkit.services import free_port
 from partymap.chromium import launch
-from partymap.demo.run import Prepared, demo_settings, history_daemon, prepare
+from partymap.demo.run import Prepared, demo_settings, prepare, replay_history
 from partymap.meeting_task import MeetingTask
 from partymap.seed import ORGS
 from partymap.settings import Settings
@@ -84,8 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     live = LiveFeed()
 
     async def history() -> None:
-        async with history_daemon(prepared, live) as daemon:
-            await daemon.sources_done()
+        daemon = await replay_history(prepared, live)
         assert daemon.failure is None, daemon.failure
 
     off_the_loop(history())

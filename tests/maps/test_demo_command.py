@@ -3,9 +3,11 @@ once, the live part flowing through the ingestion daemon, and Ctrl-C stopping it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,9 +20,11 @@ import httpx
 import pytest
 
 from devkit.services import free_port
-from partymap.seed import MEETING
+from partymap.seed import MEETING, MEMBERS
 
 pytestmark = pytest.mark.slow
+HELMETS = [m for m in MEMBERS if m.helmet]
+ON_SITE = {"胡军"}  # at the worksite from the history on (the others arrive minutes later)
 PARTYMAP = str(Path(sys.executable).with_name("partymap"))  # the installed command
 
 
@@ -95,6 +99,10 @@ def test_the_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
                 40,
             )
             assert newest is not None
+            # The helmets talk to the live daemon's JT/T 808 port: reports acknowledged once
+            # stored (the day shift's first live report comes at the live part's start).
+            acked = wait_for(lambda: jt808_metric(client, "acked"), lambda n: n >= 1, 30)
+            assert acked >= 1 and jt808_metric(client, "connections") >= len(HELMETS)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
         _, text = read_until(out, r"demo stopped", 5)
@@ -107,6 +115,22 @@ def test_the_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
         process.stdout.close()
     assert (tmp_path / "demo.sqlite").exists()
     assert not (tmp_path / "elsewhere").exists()  # nothing outside --data-dir
+    # The helmets' members checked in at the shield worksite on what came through JT/T 808.
+    with contextlib.closing(sqlite3.connect(tmp_path / "demo.sqlite")) as db:
+        for m in HELMETS:
+            sources = db.execute(
+                "SELECT DISTINCT p.source FROM positions p JOIN devices d ON d.id = p.device_id"
+                " WHERE d.uid = ? AND d.protocol = 'jt808'",
+                (m.device,),
+            ).fetchall()
+            assert sources == [("jt808",)], m.name
+            checkins = db.execute(
+                "SELECT s.name FROM visits v JOIN members m ON m.id = v.member_id"
+                " JOIN sites s ON s.id = v.site_id WHERE m.name = ? AND v.checkin_at IS NOT NULL",
+                (m.name,),
+            ).fetchall()
+            if m.name in ON_SITE:
+                assert checkins == [("汉阳盾构始发井",)], m.name
 
 
 def wait_for(read, good, timeout: float):  # type: ignore[no-untyped-def]
@@ -129,3 +153,8 @@ def org_members(client: httpx.Client, org_id: int) -> list[dict]:
 def latest_fix(client: httpx.Client, member_id: int) -> datetime | None:
     latest = client.get(f"/api/v1/map/members/{member_id}").json()["latest"]
     return datetime.fromisoformat(latest["fix_time"]) if latest else None
+
+
+def jt808_metric(client: httpx.Client, name: str) -> float:
+    found = re.search(rf"^partymap_jt808_{name}_total (\S+)$", client.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0

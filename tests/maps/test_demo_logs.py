@@ -82,10 +82,15 @@ def test_recorded_logs_move_to_today_fix_for_fix(tmp_path: Path) -> None:
 
 
 def test_every_demo_device_with_a_story_has_its_logs() -> None:
-    """Named by the device uid, so the demo can replay each as its device."""
+    """Named by the device uid, so the demo can replay each as its device: an NMEA log for a
+    receiver, a recorded JT/T 808 session for a helmet."""
     devices = {m.device for m in MEMBERS}
-    live = {p.stem for p in (RECORDED / LIVE).glob("*.nmea")}
-    history = {p.stem for p in (RECORDED / HISTORY).glob("*.nmea")}
+    helmets = {m.device for m in MEMBERS if m.helmet}
+    for part in (LIVE, HISTORY):
+        assert {p.stem for p in (RECORDED / part).glob("*.jt808")} == helmets
+        assert not {p.stem for p in (RECORDED / part).glob("*.nmea")} & helmets
+    live = {p.stem for p in (RECORDED / LIVE).glob("*.nmea")} | helmets
+    history = {p.stem for p in (RECORDED / HISTORY).glob("*.nmea")} | helmets
     assert live <= devices and history <= devices
     silent = devices - history
     assert len(silent) == 1  # 吴婷's receiver never reports: "no position" on the map

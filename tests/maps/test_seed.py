@@ -11,9 +11,11 @@ from api.statistics import alerts, requirements
 from geo.meetings.recurrence import zone
 from geo.model import MeetingKind
 from partymap.demo.history import seed_history
-from partymap.seed import MEETING, seed_demo
+from partymap.demo.logs import HISTORY, LIVE, RECORDED
+from partymap.demo.terminals import SUFFIX, recorded_reports
+from partymap.seed import HELMETS, MEETING, MEMBERS, SITES, seed_demo
 from partymap.settings import Settings
-from store.devices import list_devices
+from store.devices import JT808, NMEA, list_devices, verify_device_token
 from store.errors import ConflictError
 from store.meetings import get_meeting
 from store.members import member_ids
@@ -50,6 +52,36 @@ def test_the_demo_organisation(db: Session) -> None:
         assert authenticate_user(db, username=login.username, password=login.password)
         assert not authenticate_user(db, username=login.username, password="wrong password")
     assert len({login.password for login in demo.logins}) == 2
+
+
+def test_the_shield_worksite_wears_jt808_helmets(db: Session) -> None:
+    """Three members carry JT/T 808 helmets: phone-number uids, codes issued at seeding, and a
+    recording of their reports for each part of the demo; everyone else an NMEA receiver."""
+    demo = seed_demo(db, live_start=NOW)
+    db.commit()
+    by_uid = {d.uid: d for d in list_devices(db)}
+    helmets = [m for m in MEMBERS if m.helmet]
+    assert sorted(m.name for m in helmets) == sorted(HELMETS) and 2 <= len(helmets) <= 4
+    assert {m.org for m in helmets} <= {"shield", "shift1", "shift2"}
+    for m in MEMBERS:
+        device = by_uid[m.device]
+        assert device.protocol == (JT808 if m.helmet else NMEA)
+        assert device.member_id == demo.members[m.name]
+    assert sorted(demo.codes) == sorted(m.device for m in helmets)
+    for m in helmets:
+        assert len(m.device) == 20 and m.device.isdigit()
+        assert verify_device_token(db, uid=m.device, token=demo.codes[m.device]) is not None
+        for part in (HISTORY, LIVE):
+            recording = RECORDED / part / f"{m.device}{SUFFIX}"
+            assert not recording.with_suffix(".nmea").exists()
+            reports = recorded_reports(recording, timedelta(0))
+            assert len(reports) >= 10
+    # The helmets' history ends at the shield worksite: they check in before the live part.
+    shield = next(s for s in SITES if s.key == "shield")
+    first = recorded_reports(RECORDED / HISTORY / f"{helmets[0].device}{SUFFIX}", timedelta(0))
+    lon, lat = shield.centre
+    assert abs(first[-1].lon_microdeg / 1e6 - lon) < 0.003
+    assert abs(first[-1].lat_microdeg / 1e6 - lat) < 0.003
 
 
 def test_seeding_twice_is_refused(db: Session) -> None:
