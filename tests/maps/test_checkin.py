@@ -223,6 +223,8 @@ def test_offline_the_page_opens_and_a_check_in_waits_with_its_own_time(
     assert manifest["display"] == "standalone" and len(manifest["icons"]) >= 2
     page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
     page.context.set_offline(True)
+    # The page learns of it through an event: click only once it knows, as a member would.
+    page.wait_for_function("() => navigator.onLine === false")
     before = datetime.now(UTC)
     page.locator(f"#pm-now [data-meeting='{meeting}'] .pm-checkin").click()
     expect(page.locator("#pm-toast")).to_contain_text("签到已保存", timeout=15_000)
