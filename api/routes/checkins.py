@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn
 
@@ -400,10 +401,13 @@ def read_qr(meeting_id: MeetingId, request: Request, session: DbSession, user: A
 def read_qr_svg(
     meeting_id: MeetingId, request: Request, session: DbSession, user: AdminUser
 ) -> Response:
-    step, code = _code_now(session, user, meeting_id)
-    url = qrcode.checkin_url(str(request.base_url), meeting_id, step, code)
-    return Response(
-        qrcode.qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    return _qr_image(
+        session,
+        user,
+        meeting_id=meeting_id,
+        request=request,
+        draw=qrcode.qr_svg,
+        media_type="image/svg+xml",
     )
 
 
@@ -416,11 +420,29 @@ def read_qr_svg(
 def read_qr_png(
     meeting_id: MeetingId, request: Request, session: DbSession, user: AdminUser
 ) -> Response:
+    return _qr_image(
+        session,
+        user,
+        meeting_id=meeting_id,
+        request=request,
+        draw=qrcode.qr_png,
+        media_type="image/png",
+    )
+
+
+def _qr_image(
+    session: Session,
+    user: Principal,
+    *,
+    meeting_id: int,
+    request: Request,
+    draw: Callable[[str], bytes],
+    media_type: str,
+) -> Response:
+    """The code in force now, drawn by ``draw``; never cached (it changes every step)."""
     step, code = _code_now(session, user, meeting_id)
     url = qrcode.checkin_url(str(request.base_url), meeting_id, step, code)
-    return Response(
-        qrcode.qr_png(url), media_type="image/png", headers={"Cache-Control": "no-store"}
-    )
+    return Response(draw(url), media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 # -- helpers ------------------------------------------------------------------------------------
