@@ -14,8 +14,6 @@ revoked.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
@@ -25,15 +23,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from api.deps import AdminUser, AppSettings, DbSession, Pagination
 from api.geojson import parse_bbox
 from api.reports import member_names, names
 from api.routes import API_PREFIX
 from api.routes.map import SHAPES_ZOOM, roster
-from api.routes.stream import _BATCH as STREAM_BATCH
-from api.routes.stream import _read, _write, encode
+from api.routes.stream import _write, sse_events
 from api.schemas.common import MAX_ID, Id, In, Name, OrgFilter, Out, Page, path_id
 from api.schemas.stats import AlertCounts, StatsOverview
 from api.scope import org_in_scope, within
@@ -389,7 +386,12 @@ async def display_stream(
         ),
     )
     return StreamingResponse(
-        _screen_events(request, display, token),
+        sse_events(
+            request,
+            "display",
+            partial(_gone, display=display, token=token),
+            partial(screen_view, display=display),
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -444,46 +446,3 @@ def screen_view(
 
 def _of_member(event: LiveEvent) -> bool:
     return event.get("type") not in ("meeting", "alert")
-
-
-async def _screen_events(
-    request: Request, display: displays.Display, token: str
-) -> AsyncIterator[str]:
-    state = request.app.state
-    settings = state.settings
-    factory: sessionmaker[Session] = state.sessionmaker
-    wait_s = min(settings.sse_keepalive_seconds, settings.sse_recheck_seconds)
-    now = time.monotonic()
-    recheck_at = now + settings.sse_recheck_seconds
-    keepalive_at = now + settings.sse_keepalive_seconds
-    yield ": partymap display stream\n\n"
-    with state.live.subscribe() as subscription:
-        while not await request.is_disconnected():
-            first = await subscription.get(timeout=wait_s)
-            now = time.monotonic()
-            if now >= recheck_at:
-                reason = await run_in_threadpool(
-                    _read, factory, partial(_gone, display=display, token=token)
-                )
-                if reason is not None:
-                    yield encode({"type": "end", "reason": reason})
-                    return
-                recheck_at = now + settings.sse_recheck_seconds
-            if first is None:
-                if now >= keepalive_at:
-                    yield ": keepalive\n\n"
-                    keepalive_at = now + settings.sse_keepalive_seconds
-                continue
-            batch = [first]
-            while (
-                len(batch) < STREAM_BATCH
-                and (more := await subscription.get(timeout=0)) is not None
-            ):
-                batch.append(more)
-            chosen = await run_in_threadpool(
-                _read, factory, partial(screen_view, display=display, batch=batch)
-            )
-            for event in chosen:
-                yield encode(event)
-            if chosen:
-                keepalive_at = time.monotonic() + settings.sse_keepalive_seconds

@@ -139,7 +139,9 @@ async def stream(
             detail={"stream": stream_id, "scope": scope, "types": sorted(wanted)},
         ),
     )
-    events = _events(request, _Watch(user, claims, wanted, stream_id))
+    watch = _Watch(user, claims, wanted, stream_id)
+    settings: Settings = request.app.state.settings
+    events = sse_events(request, "live", partial(watch.revoked, settings=settings), watch.admit)
     return StreamingResponse(
         events,
         media_type="text/event-stream",
@@ -195,7 +197,15 @@ def _current_path(event: LiveEvent, paths: dict[int, str]) -> str | None:
     return None
 
 
-async def _events(request: Request, watch: _Watch) -> AsyncIterator[str]:
+async def sse_events(
+    request: Request,
+    name: str,
+    revoked: Callable[[Session], str | None],
+    admit: Callable[..., list[LiveEvent]],
+) -> AsyncIterator[str]:
+    """The live feed as server-sent events: every ``sse_recheck_seconds`` ``revoked`` may end
+    it (with its reason), each burst of events goes through ``admit(session, batch=…)``, and a
+    keepalive comment is sent when nothing was for ``sse_keepalive_seconds``."""
     state = request.app.state
     settings: Settings = state.settings
     factory: sessionmaker[Session] = state.sessionmaker
@@ -205,15 +215,13 @@ async def _events(request: Request, watch: _Watch) -> AsyncIterator[str]:
         now + settings.sse_recheck_seconds,
         now + settings.sse_keepalive_seconds,
     )
-    yield ": partymap live stream\n\n"
+    yield f": partymap {name} stream\n\n"
     with state.live.subscribe() as subscription:
         while not await request.is_disconnected():
             first = await subscription.get(timeout=wait_s)
             now = time.monotonic()
             if now >= recheck_at:
-                reason = await run_in_threadpool(
-                    _read, factory, partial(watch.revoked, settings=settings)
-                )
+                reason = await run_in_threadpool(_read, factory, revoked)
                 if reason is not None:
                     yield encode({"type": "end", "reason": reason})
                     return
@@ -226,7 +234,7 @@ async def _events(request: Request, watch: _Watch) -> AsyncIterator[str]:
             batch = [first]
             while len(batch) < _BATCH and (more := await subscription.get(timeout=0)) is not None:
                 batch.append(more)
-            chosen = await run_in_threadpool(_read, factory, partial(watch.admit, batch=batch))
+            chosen = await run_in_threadpool(_read, factory, partial(admit, batch=batch))
             for event in chosen:
                 yield encode(event)
             if chosen:
