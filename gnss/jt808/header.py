@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from gnss.jt808.reasons import KEPT_BYTES, FrameReason, FrameRejection
 
-__all__ = ["MAX_BODY", "PHONE_DIGITS", "Header", "encode", "parse"]
+__all__ = ["MAX_BODY", "PHONE_DIGITS", "Header", "body_at", "encode", "parse"]
 
 MAX_BODY = 0x3FF  # the 10-bit length field
 PHONE_DIGITS = {False: 12, True: 20}  # by "is a 2019 header"
@@ -128,3 +128,28 @@ def encode(header: Header, body: bytes) -> bytes:
         index = header.packet_index or 0
         parts += [header.packet_count.to_bytes(2, "big"), index.to_bytes(2, "big")]
     return b"".join(parts) + body
+
+
+def body_at(payload: bytes, msg_id: int, phone: bytes) -> int:
+    """Where the body begins of a plain message (neither sub-packaged nor encrypted) with id
+    ``msg_id`` from the terminal whose BCD phone number is ``phone``, when the body is as long as
+    the header says; −1 for anything else (which :func:`parse` then reads in full).
+
+    >>> payload = bytes.fromhex("0002400001000000000172998417380000")
+    >>> body_at(payload, 0x0002, bytes.fromhex("00000000017299841738"))
+    17
+    >>> body_at(payload, 0x0002, bytes.fromhex("000000000172")), body_at(payload, 0x0200, b"")
+    (-1, -1)
+    """
+    if len(payload) < 12 or int.from_bytes(payload[0:2], "big") != msg_id:
+        return -1
+    properties = int.from_bytes(payload[2:4], "big")
+    if properties & (_ENCRYPTION | _SUBPACKAGED):
+        return -1
+    at = 5 if properties & _VERSION_FLAG else 4
+    end = at + len(phone)
+    if len(phone) != PHONE_DIGITS[at == 5] // 2 or payload[at:end] != phone:
+        return -1
+    if len(payload) - end - 2 != properties & _LENGTH:
+        return -1
+    return end + 2

@@ -46,10 +46,12 @@ import dataclasses
 import enum
 import hashlib
 import hmac
+import struct
 from dataclasses import dataclass
 
 from gnss.jt808.codec import encode
-from gnss.jt808.header import Header
+from gnss.jt808.framing import wrap
+from gnss.jt808.header import PHONE_DIGITS, Header
 from gnss.jt808.location import GMT8_S, Location
 from gnss.jt808.messages import (
     Authentication,
@@ -72,6 +74,7 @@ __all__ = [
     "Grant",
     "Outcome",
     "Phase",
+    "Responder",
     "SessionEvent",
     "SessionState",
     "Terminal",
@@ -138,6 +141,35 @@ class Ack:
     def frame(self, result: Result = Result.OK) -> bytes:
         """The 0x8001 to send: OK once committed (FAILURE if storing failed for good)."""
         return encode(PlatformResponse(self.header, self.reply_serial, self.reply_id, result))
+
+
+_RESPONSE_BODY = struct.Struct(">HHHB")  # serial; reply serial, reply id, result
+
+
+@dataclass(frozen=True, slots=True)
+class Responder:
+    """General responses (0x8001) to one terminal, written from a prefix made once: what a
+    server answering thousands of reports a second writes instead of encoding each
+    :class:`~gnss.jt808.messages.PlatformResponse` (the bytes are the same).
+
+    >>> responder = Responder.to(Header(0x0200, "013800000007", 5))
+    >>> ack = Ack(Header(0x8001, "013800000007", 9), 5, 0x0200)
+    >>> responder.frame(9, 5, 0x0200, Result.OK) == ack.frame(Result.OK)
+    True
+    """
+
+    prefix: bytes  # message id, properties, protocol version (2019) and phone number
+
+    @classmethod
+    def to(cls, header: Header) -> Responder:
+        """Responses under the phone number and protocol version of ``header``."""
+        properties = 5 | (0x4000 if header.is_2019 else 0)
+        version = b"" if header.protocol_version is None else bytes((header.protocol_version,))
+        phone = bytes.fromhex(header.phone.rjust(PHONE_DIGITS[header.is_2019], "0"))
+        return cls(struct.pack(">HH", MessageId.PLATFORM_RESPONSE, properties) + version + phone)
+
+    def frame(self, serial: int, reply_serial: int, reply_id: int, result: int) -> bytes:
+        return wrap(self.prefix + _RESPONSE_BODY.pack(serial, reply_serial, reply_id, result))
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,7 @@ class Collector:
         if not self._waiting and not self._handed:
             self._first_at = time.monotonic()
         self._handed.append(handed)
-        self._lines += len(handed.fixes)
+        self._lines += len(handed)
         self._changed.set()
 
     def expect(self, chunk: RawChunk, receipt: Receipt) -> None:
@@ -149,7 +149,7 @@ class Collector:
         ended += [d for d in dict.fromkeys(d for d, _ in posted) if d not in ended]
         handed, self._handed = self._handed, []
         intake = Intake(arrivals, time.time(), ended, final=final, handed=handed, posted=posted)
-        self._lines -= lines + sum(len(h.fixes) for h in handed)
+        self._lines -= lines + sum(len(h) for h in handed)
         if self._waiting:
             self._first_at = time.monotonic() - self.max_wait_s  # the rest: the next at once
         else:

@@ -52,7 +52,7 @@ from gnss.sources.lines import drop_heartbeats
 from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
 from partymap.ingest.directory import Directory, load_directory, verify_in_store
-from partymap.ingest.handover import Handover, Receipt, settle
+from partymap.ingest.handover import Handover, Receipt, set_aside, settle
 from partymap.ingest.jt808 import Jt808Server, daemon_server
 from partymap.ingest.metrics import IngestCollector, IngestStats, Jt808Collector
 from partymap.ingest.pipeline import (
@@ -498,6 +498,7 @@ class Daemon:
                     self.stats.lines_quarantined[arrival.source] += lines_in(arrival.chunks)
                 # Set aside, not stored: the poster is not told they were.
                 settle([(receipt, 0) for _, receipt in part.posted], RuntimeError("quarantined"))
+                set_aside(part.handed)
         if failed and len(failed) == len(parts) and (len(parts) > 1 or not self._worked):
             raise RuntimeError(f"a batch fails for every one of its {len(parts)} devices")
         self._worked = len(failed) < len(parts)

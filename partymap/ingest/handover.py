@@ -36,8 +36,7 @@ exactly as a late NMEA fix.
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
+import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -54,7 +53,17 @@ from gnss.model import Fix
 from partymap.ingest.directory import Directory
 from store.fix_times import stored_fix_times
 
-__all__ = ["Handed", "HandedFixes", "Handover", "HandoverRefusedError", "Receipt", "handed_fixes"]
+__all__ = [
+    "Handed",
+    "HandedFixes",
+    "Handover",
+    "HandoverRefusedError",
+    "PartlyStoredError",
+    "Receipt",
+    "SetAsideError",
+    "handed_fixes",
+    "set_aside",
+]
 
 T = TypeVar("T")
 # Resolves with the number of the submission's fixes stored, once they are committed.
@@ -71,13 +80,81 @@ class HandoverRefusedError(Exception):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Handed:
-    """One submission: a device's fixes (in order), what source they came by, their receipt."""
+    """One submission: fixes of one device or of many (each device's in order), the device of
+    each, what source they came by, and their receipt. A submission of many devices is what a
+    server reading many terminals at once hands over: one receipt for all."""
 
-    device_id: str  # the id the directory knows the device by (its uid)
-    fixes: tuple[Fix, ...]
+    devices: tuple[str, ...]  # of each fix: the id the directory knows the device by (its uid)
+    table: FixTable  # the fixes (device code −1: ``devices`` says whose)
     source: str  # stored with the positions: "jt808", "phone"…
     receipt: Receipt
     received_s: float  # when the source received them, UTC seconds
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+    def by_device(self) -> dict[str, Handed]:
+        """The submission cut into one per device, each with a receipt of its own; this one's
+        is resolved once all of theirs are: with the fixes stored, or with
+        :class:`PartlyStoredError` saying which devices were not."""
+        firsts = dict.fromkeys(self.devices)
+        if len(firsts) == 1:
+            return {self.devices[0]: self}
+        parts: dict[str, Handed] = {}
+        owners = np.array(self.devices, dtype=object)
+        for device_id in firsts:
+            where = np.flatnonzero(owners == device_id)
+            child: Receipt = Future()
+            parts[device_id] = Handed(
+                (device_id,) * len(where),
+                self.table.take(where),
+                self.source,
+                child,
+                self.received_s,
+            )
+        _gather(self.receipt, {d: p.receipt for d, p in parts.items()})
+        return parts
+
+
+class PartlyStoredError(Exception):
+    """Some devices' fixes of a submission were not stored: ``refused`` for good by the store,
+    ``set_aside`` with their device (quarantined: nothing is said to them)."""
+
+    def __init__(self, refused: frozenset[str], set_aside: frozenset[str], stored: int) -> None:
+        super().__init__(f"{len(refused)} devices refused, {len(set_aside)} set aside")
+        self.refused = refused
+        self.set_aside = set_aside
+        self.stored = stored
+
+
+class SetAsideError(Exception):
+    """The submission's device was quarantined: its fixes were set aside, not stored."""
+
+
+def _gather(parent: Receipt, children: dict[str, Receipt]) -> None:
+    left = [len(children)]
+
+    def one_done(_: Receipt) -> None:
+        left[0] -= 1  # callbacks of one batch run on one thread: the writer's
+        if left[0] or parent.done():
+            return
+        refused, set_aside, stored = set(), set(), 0
+        for device_id, child in children.items():
+            error = child.exception()
+            if isinstance(error, SetAsideError):
+                set_aside.add(device_id)
+            elif error is not None:
+                refused.add(device_id)
+            else:
+                stored += child.result()
+        if refused or set_aside:
+            error = PartlyStoredError(frozenset(refused), frozenset(set_aside), stored)
+            parent.set_exception(error)
+        else:
+            parent.set_result(stored)
+
+    for child in children.values():
+        child.add_done_callback(one_done)
 
 
 @dataclass(slots=True, eq=False)
@@ -92,32 +169,37 @@ class HandedFixes:
 
 def handed_fixes(directory: Directory, handed: Sequence[Handed]) -> HandedFixes:
     """The pipeline's stage for handed fixes: each with its stored device and member (fixes of
-    devices the directory does not know or has deactivated are dropped, their receipts say
-    0), as the columns the stages after decoding take."""
-    kept: list[Fix] = []
-    devices: list[int] = []
-    members: list[int] = []
-    sources: list[str] = []
-    receipts = []
+    devices the directory does not know or has deactivated are dropped, and not counted in
+    their receipt's result), as the columns the stages after decoding take."""
+    tables, devices, members, sources, receipts = [], [], [], [], []
     for submission in handed:
-        entry = directory.active(submission.device_id)
-        if entry is None:
-            receipts.append((submission.receipt, 0))
+        entries = [directory.active(d) for d in submission.devices]
+        kept = [i for i, entry in enumerate(entries) if entry is not None]
+        receipts.append((submission.receipt, len(kept)))
+        if not kept:
             continue
-        fixes = [
-            f if f.received_at is not None else replace(f, received_at=_utc(submission.received_s))
-            for f in submission.fixes
-        ]
-        kept += fixes
-        devices += [entry.id] * len(fixes)
-        members += [-1 if entry.member_id is None else entry.member_id] * len(fixes)
-        sources += [submission.source] * len(fixes)
-        receipts.append((submission.receipt, len(fixes)))
-    table = FixTable.from_fixes(kept, np.full(len(kept), _NO_CODE, np.int64))
+        if len(kept) < len(entries):
+            tables.append(submission.table.take(np.array(kept, dtype=np.int64)))
+        else:
+            tables.append(submission.table)
+        for i in kept:
+            entry = entries[i]
+            assert entry is not None
+            devices.append(entry.id)
+            members.append(-1 if entry.member_id is None else entry.member_id)
+        sources += [submission.source] * len(kept)
+    table = FixTable.concat(tables)
     cols = FixColumns.from_table(
         table, devices=np.array(devices, np.int64), members=np.array(members, np.int64)
     )
     return HandedFixes(table, np.array(sources, dtype=object), cols, receipts)
+
+
+def set_aside(handed: Sequence[Handed]) -> None:
+    """The submissions' device was quarantined: their receipts say so (nothing is stored)."""
+    for submission in handed:
+        if not submission.receipt.done():
+            submission.receipt.set_exception(SetAsideError(submission.devices[0]))
 
 
 def settle(receipts: Sequence[tuple[Receipt, int]], error: BaseException | None = None) -> None:
@@ -153,8 +235,9 @@ class Handover:
         self._hand = hand
         self._read = read
         self._directory = directory
-        # Each device's receipts not yet resolved, oldest first.
-        self._pending: dict[str, collections.deque[Receipt]] = {}
+        # Receipts not yet resolved, with the devices whose fixes they carry.
+        self._pending: dict[int, tuple[Receipt, frozenset[str]]] = {}
+        self._keys = itertools.count()
         self.submitted = 0
         self.fixes_submitted = 0
         self.resent_dropped = 0  # re-sent fixes already stored: not stored again
@@ -172,32 +255,36 @@ class Handover:
         be sending again fixes already stored, which are then dropped. An empty submission is
         resolved at once."""
         received = received_s if received_s is not None else datetime.now(UTC).timestamp()
-        receipt: Receipt = Future()
         if resent and fixes:
             fixes = await self._not_stored(device_id, fixes)
-        if not fixes:
+        at = _utc(received)
+        fixes = [f if f.received_at is not None else replace(f, received_at=at) for f in fixes]
+        table = FixTable.from_fixes(fixes, np.full(len(fixes), _NO_CODE, np.int64))
+        return await self.submit_table((device_id,) * len(fixes), table, source=source,
+                                       received_s=received)  # fmt: skip
+
+    async def submit_table(
+        self, devices: tuple[str, ...], table: FixTable, *, source: str, received_s: float
+    ) -> Receipt:
+        """Hand over the fixes of ``table`` (``devices``: whose each is; each device's in
+        order), all under one receipt. An empty submission is resolved at once."""
+        receipt: Receipt = Future()
+        if not len(table):
             receipt.set_result(0)
             return receipt
-        pending = self._pending.setdefault(device_id, collections.deque())
-        pending.append(receipt)
-        receipt.add_done_callback(lambda _: self._forget(device_id, receipt))
+        key = next(self._keys)
+        self._pending[key] = (receipt, frozenset(devices))
+        receipt.add_done_callback(lambda _: self._pending.pop(key, None))  # atomic under the GIL
         self.submitted += 1
-        self.fixes_submitted += len(fixes)
-        await self._hand(Handed(device_id, tuple(fixes), source, receipt, received))
+        self.fixes_submitted += len(table)
+        await self._hand(Handed(devices, table, source, receipt, received_s))
         return receipt
 
     async def settled(self, device_id: str) -> None:
         """Return once every earlier submission of the device is resolved (stored or refused)."""
-        for receipt in list(self._pending.get(device_id, ())):
-            if not receipt.done():
+        for receipt, devices in list(self._pending.values()):
+            if device_id in devices and not receipt.done():
                 await asyncio.wait([asyncio.wrap_future(receipt)])
-
-    def _forget(self, device_id: str, receipt: Receipt) -> None:
-        # Runs on the writer thread: deque.remove is atomic under the GIL.
-        pending = self._pending.get(device_id)
-        if pending is not None:
-            with contextlib.suppress(ValueError):
-                pending.remove(receipt)
 
     async def _not_stored(self, device_id: str, fixes: Sequence[Fix]) -> list[Fix]:
         await self.settled(device_id)

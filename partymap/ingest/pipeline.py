@@ -386,8 +386,9 @@ def by_device(intake: Intake) -> dict[str, Intake]:
     for device_id, receipt in intake.posted:
         parts[device_id].posted.append((device_id, receipt))
     for submission in intake.handed:
-        part = parts.setdefault(submission.device_id, Intake([], intake.now_s, final=intake.final))
-        part.handed.append(submission)
+        for device_id, own in submission.by_device().items():
+            part = parts.setdefault(device_id, Intake([], intake.now_s, final=intake.final))
+            part.handed.append(own)
     return parts
 
 

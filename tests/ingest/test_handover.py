@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from devkit.families import TrackPoint
+from gnss.fixtable import FixTable
 from gnss.model import Constellation, Fix, FixMode, FixQuality, RawChunk
 from partymap.ingest.daemon import Daemon
-from partymap.ingest.handover import Handed
+from partymap.ingest.handover import Handed, PartlyStoredError, set_aside, settle
 from partymap.ingest.pipeline import Arrival, Intake, by_device
 from partymap.ingest.sources import SourcePlan
 from partymap.settings import Settings
@@ -164,13 +166,49 @@ def test_a_failed_batch_cut_by_device_keeps_each_devices_handed_fixes() -> None:
     """When a batch fails and is retried device by device, fixes handed over are retried with
     their device (not dropped with their receipts left unresolved)."""
     chunk = RawChunk("nmea-1", b"$GPGGA\r\n", 0.0)
+    empty = FixTable.empty()
     handed = [
-        Handed("term-1", (), "jt808", Future(), 0.0),
-        Handed("nmea-1", (), "phone", Future(), 0.0),
-        Handed("term-1", (), "jt808", Future(), 1.0),
+        Handed(("term-1",), empty, "jt808", Future(), 0.0),
+        Handed(("nmea-1",), empty, "phone", Future(), 0.0),
+        Handed(("term-1",), empty, "jt808", Future(), 1.0),
     ]
     intake = Intake([Arrival([chunk], "tcp", False)], 0.0, handed=handed)
     parts = by_device(intake)
     assert parts["term-1"].handed == [handed[0], handed[2]]
     assert parts["nmea-1"].handed == [handed[1]]
     assert parts["nmea-1"].arrivals[0].chunks == [chunk]
+
+
+def _table(n: int) -> FixTable:
+    when = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    fixes = [
+        Fix(time=when + timedelta(seconds=k), lat=30.5, lon=114.3, mode=FixMode.THREE_D,
+            quality=FixQuality.GPS)
+        for k in range(n)
+    ]  # fmt: skip
+    return FixTable.from_fixes(fixes, np.full(n, -1))
+
+
+def test_a_submission_of_many_devices_is_cut_by_device_and_answers_for_each() -> None:
+    """A server's submission of many terminals' reports, cut by device after a failed batch:
+    each device keeps its own fixes in order, and the submission's receipt says which devices'
+    fixes were stored, refused or set aside (quarantined) once every part is settled."""
+    table = _table(5)
+    receipt: Future[int] = Future()
+    devices = ("a", "b", "a", "c", "b")
+    parts = Handed(devices, table, "jt808", receipt, 0.0).by_device()
+    assert list(parts) == ["a", "b", "c"]
+    assert parts["a"].table.time_us.tolist() == table.time_us[[0, 2]].tolist()
+    assert parts["b"].devices == ("b", "b") and len(parts["c"]) == 1
+    settle([(parts["a"].receipt, 2)])
+    set_aside([parts["c"]])
+    assert not receipt.done()
+    settle([(parts["b"].receipt, 2)], RuntimeError("the store refuses"))
+    error = receipt.exception()
+    assert isinstance(error, PartlyStoredError)
+    assert (error.refused, error.set_aside, error.stored) == ({"b"}, {"c"}, 2)
+
+    whole: Future[int] = Future()
+    for part in Handed(devices, table, "jt808", whole, 0.0).by_device().values():
+        settle([(part.receipt, len(part))])
+    assert whole.result() == 5
