@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -33,10 +35,10 @@ sys.path = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT
 
 from devkit.jt808 import HELMET, SimTerminal  # noqa: E402
 from devkit.services import free_port, throwaway_postgis  # noqa: E402
-from gnss.jt808.codec import Reader, encode  # noqa: E402
-from gnss.jt808.header import Header  # noqa: E402
-from gnss.jt808.location import Location, Status  # noqa: E402
-from gnss.jt808.messages import LocationReport, MessageId, PlatformResponse  # noqa: E402
+from gnss.jt808.framing import wrap  # noqa: E402
+from gnss.jt808.location import Status  # noqa: E402
+from gnss.jt808.messages import MessageId  # noqa: E402
+from gnss.sources.loop import run as run_loop  # noqa: E402
 from store import devices, members, orgs  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.migrations import upgrade  # noqa: E402
@@ -58,57 +60,99 @@ def seed(engine: Engine, count: int) -> list[tuple[str, bytes]]:
     return made
 
 
-def report(n: int, k: int, when: datetime) -> Location:
-    return Location(
-        alarm=0,
-        status=int(Status.POSITIONED | Status.BEIDOU | Status.GPS),
-        lat_microdeg=30_500_000 + n * 10,
-        lon_microdeg=114_300_000 + k,
-        alt_m=30,
-        speed_tenth_kmh=36,
-        heading_deg=90,
-        device_time=(when + timedelta(hours=8)).replace(tzinfo=None),
-        extras=((0x31, bytes((12,))),),
-    )
+class Link(asyncio.Protocol):
+    """One terminal's connection, as cheap as a client can be: its reports are built from a
+    prefix made once, the platform's answers are read only as far as the serial they answer."""
+
+    def __init__(self, fleet: Fleet, n: int, phone: str, code: bytes) -> None:
+        self.fleet, self.n = fleet, n
+        self.hello = SimTerminal(phone, HELMET, code=code).connect()[0]
+        self.phone = bytes.fromhex(phone)  # 20 digits: 2019 headers, protocol version 1
+        self.transport: asyncio.Transport | None = None
+        self.online = asyncio.Event()
+        self.serial = 1000
+        self.sent: dict[int, float] = {}
+        self.buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.hello)  # type: ignore[attr-defined]
+
+    def send(self, k: int) -> None:
+        assert self.transport is not None
+        body = self.fleet.body(self.n, k)
+        properties = (0x4000 | len(body)).to_bytes(2, "big")
+        serial = self.serial.to_bytes(2, "big")
+        message = b"\x02\x00" + properties + b"\x01" + self.phone + serial + body
+        self.sent[self.serial] = time.monotonic()
+        self.transport.write(wrap(message))
+        self.serial = (self.serial + 1) & 0xFFFF
+
+    def data_received(self, data: bytes) -> None:
+        *frames, self.buffer = (self.buffer + data).split(b"\x7e")
+        for frame in frames:
+            if len(frame) < 17:
+                continue
+            payload = frame.replace(b"\x7d\x02", b"\x7e").replace(b"\x7d\x01", b"\x7d")
+            at = 17 if payload[2] & 0x40 else 12
+            reply_serial = int.from_bytes(payload[at : at + 2], "big")
+            reply_id = int.from_bytes(payload[at + 2 : at + 4], "big")
+            if reply_id == MessageId.AUTHENTICATION:
+                self.online.set()
+            elif reply_id == MessageId.LOCATION and (sent := self.sent.pop(reply_serial, None)):
+                self.fleet.latencies.append(time.monotonic() - sent)
 
 
-async def terminal(
-    n: int, phone: str, code: bytes, *, port: int, seconds: float, rate: float, lat: list[float]
-) -> int:
-    sim = SimTerminal(phone, HELMET, code=code)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"".join(sim.connect()))
-    codec, sent = Reader(), {}
-    online = asyncio.Event()
+class Fleet:
+    """Terminals reporting at a steady total rate, spread evenly over them."""
 
-    async def read() -> None:
-        while data := await reader.read(65536):
-            for message in codec.feed(data):
-                if not isinstance(message, PlatformResponse):
-                    continue
-                if message.reply_id == MessageId.AUTHENTICATION:
-                    online.set()
-                elif message.reply_serial in sent:
-                    lat.append(time.monotonic() - sent.pop(message.reply_serial))
+    def __init__(self, credentials: list[tuple[str, bytes]], base: datetime) -> None:
+        self.links = [Link(self, n, phone, code) for n, (phone, code) in enumerate(credentials)]
+        self.latencies: list[float] = []
+        self.base = base
+        self._times: dict[int, bytes] = {}
 
-    task = asyncio.create_task(read())
-    await asyncio.wait_for(online.wait(), 60)
-    start = time.monotonic()
-    k, serial = 0, 1000
-    # One fix time per report, a second apart and in the past (the BCD time has whole seconds).
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-    while time.monotonic() - start < seconds:
-        header = Header(MessageId.LOCATION, phone, serial, protocol_version=1)
-        sent[serial] = time.monotonic()
-        writer.write(encode(LocationReport(header, report(n, k, base + timedelta(seconds=k)))))
-        serial, k = (serial + 1) & 0xFFFF, k + 1
-        await asyncio.sleep(1 / rate)
-    deadline = time.monotonic() + 30
-    while sent and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    task.cancel()
-    writer.close()
-    return k
+    def body(self, n: int, k: int) -> bytes:
+        stamp = self._times.get(k)
+        if stamp is None:
+            stamp = bytes.fromhex(
+                (self.base + timedelta(hours=8, seconds=k)).strftime("%y%m%d%H%M%S")
+            )
+            self._times[k] = stamp
+        return (
+            _BASIC.pack(0, _STATUS, 30_500_000 + n * 10, 114_300_000 + k, 30, 36, 90)
+            + stamp
+            + _EXTRAS
+        )
+
+    async def run(self, port: int, seconds: float, rate: float) -> int:
+        loop = asyncio.get_running_loop()
+        for link in self.links:
+            await loop.create_connection(functools.partial(_same, link), "127.0.0.1", port)
+        await asyncio.wait_for(asyncio.gather(*(link.online.wait() for link in self.links)), 120)
+        start, sent, count = time.monotonic(), 0, len(self.links)
+        while (elapsed := time.monotonic() - start) < seconds:
+            due = int(elapsed * rate * count)
+            for i in range(sent, due):
+                self.links[i % count].send(i // count)
+            sent = due
+            await asyncio.sleep(0.01)
+        deadline = time.monotonic() + 60
+        while any(link.sent for link in self.links) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for link in self.links:
+            assert link.transport is not None
+            link.transport.close()
+        return sent
+
+
+def _same(link: Link) -> Link:
+    return link
+
+
+_BASIC = struct.Struct(">IIIIhHH")
+_STATUS = int(Status.POSITIONED | Status.BEIDOU | Status.GPS)
+_EXTRAS = bytes((0x31, 1, 12))
 
 
 def metric(port: int, name: str) -> float:
@@ -159,26 +203,10 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("partymap serve did not start")
                 time.sleep(0.2)
-            latencies: list[float] = []
+            fleet = Fleet(credentials, datetime.now(UTC).replace(microsecond=0) - timedelta(days=1))
             cpu0, stored0, t0 = cpu_seconds(server.pid), 0.0, time.monotonic()
-
-            async def all_terminals() -> list[int]:
-                return await asyncio.gather(
-                    *(
-                        terminal(
-                            n,
-                            phone,
-                            code,
-                            port=port,
-                            seconds=args.seconds,
-                            rate=args.rate,
-                            lat=latencies,
-                        )
-                        for n, (phone, code) in enumerate(credentials)
-                    )
-                )
-
-            sent = sum(asyncio.run(all_terminals()))
+            sent = run_loop(fleet.run(port, args.seconds, args.rate))
+            latencies = fleet.latencies
             elapsed = time.monotonic() - t0
             stored = metric(http_port, "partymap_ingest_positions_stored_total") - stored0
             cpu = cpu_seconds(server.pid) - cpu0

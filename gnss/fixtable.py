@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnss.epoch.assemble import NO_COUNTS, counts_by_system, new_fix
+from gnss.jit import compiled
 from gnss.model import Constellation, Fix, FixMode, FixQuality
 
 __all__ = ["SYSTEMS", "FixTable", "raw_hash", "span_hashes"]
@@ -231,35 +232,31 @@ _P = np.uint64(0x100000001B3)  # FNV's 64-bit prime as the polynomial's base
 _MIX_1, _MIX_2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
-def _power_table(n: int) -> npt.NDArray[np.uint64]:
-    """_P**k modulo 2**64 for k < n."""
-    powers = np.full(n, _P, dtype=np.uint64)
-    powers[0] = 1
-    return np.cumprod(powers, dtype=np.uint64)  # wraps modulo 2**64, as intended
-
-
 def span_hashes(buf: bytes | npt.NDArray[np.uint8], start: Ints, end: Ints) -> Ints:
     """A 64-bit hash of each non-empty span ``buf[start:end]`` (never 0): the polynomial of its
     bytes modulo 2**64, then mixed (splitmix64's finaliser) so that similar texts spread."""
     a = np.frombuffer(buf, dtype=np.uint8) if isinstance(buf, bytes) else buf
     start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
-    if not len(start):
-        return np.zeros(0, dtype=np.int64)
-    lengths = end - start
-    if lengths.min() <= 0:
+    if len(start) and (end - start).min() <= 0:
         raise ValueError("span_hashes takes non-empty spans only")
-    at = np.cumsum(lengths) - lengths  # where each span begins among all their bytes
-    span_of = np.repeat(np.arange(len(start)), lengths)
-    position = np.arange(int(lengths.sum())) - at[span_of]
-    powers = _power_table(int(lengths.max()))
-    terms = a[start[span_of] + position].astype(np.uint64) * powers[lengths[span_of] - 1 - position]
-    summed: npt.NDArray[np.uint64] = np.add.reduceat(terms, at)
-    z = np.bitwise_xor(summed, lengths.astype(np.uint64))
-    z = (z ^ (z >> np.uint64(30))) * _MIX_1
-    z = (z ^ (z >> np.uint64(27))) * _MIX_2
-    z ^= z >> np.uint64(31)
-    hashed = z.view(np.int64)
-    return np.where(hashed == 0, 1, hashed)
+    out = np.empty(len(start), dtype=np.uint64)
+    _span_hashes(a, start, end, out)
+    return out.view(np.int64)
+
+
+@compiled
+def _span_hashes(
+    a: npt.NDArray[np.uint8], start: Ints, end: Ints, out: npt.NDArray[np.uint64]
+) -> None:
+    for i in range(len(start)):
+        h = np.uint64(0)
+        for j in range(start[i], end[i]):
+            h = h * _P + np.uint64(a[j])  # wraps modulo 2**64, as intended
+        z = h ^ np.uint64(end[i] - start[i])
+        z = (z ^ (z >> np.uint64(30))) * _MIX_1
+        z = (z ^ (z >> np.uint64(27))) * _MIX_2
+        z ^= z >> np.uint64(31)
+        out[i] = z if z != 0 else np.uint64(1)
 
 
 def raw_hash(text: str | None) -> int:

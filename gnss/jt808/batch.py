@@ -46,8 +46,8 @@ Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
 # A body's verdict: accepted, or the reason the reference decoder refuses it for.
-VERDICTS = (None, FrameReason.TOO_SHORT, FrameReason.BAD_FIELD)
-_OK, _TOO_SHORT, _BAD_FIELD = 0, 1, 2
+VERDICTS = (None, FrameReason.TOO_SHORT, FrameReason.BAD_FIELD, FrameReason.CHECKSUM)
+_OK, _TOO_SHORT, _BAD_FIELD, _CHECKSUM = 0, 1, 2, 3
 NO_TIME = np.iinfo(np.int64).min  # the terminal sent an all-zero time: it never had a fix
 _MAX_LAT, _MAX_LON = 90_000_000, 180_000_000
 _BEIDOU = SYSTEMS.index(Constellation.BEIDOU)
@@ -79,14 +79,20 @@ class LocationColumns:
         return len(self.start)
 
 
-def read_locations(buf: bytes, start: Ints, end: Ints) -> LocationColumns:
-    """Each body ``buf[start:end]`` read as a location."""
+def read_locations(
+    buf: bytes, start: Ints, end: Ints, frame: Ints | None = None
+) -> LocationColumns:
+    """Each body ``buf[start:end]`` read as a location. ``frame``: where each body's frame
+    begins (its header), when the frame's check code, the byte after the body, is still to be
+    verified (a frame it does not check is refused for its ``checksum``)."""
     n = len(start)
     start = np.asarray(start, dtype=np.int64)
     verdict = np.zeros(n, dtype=np.int8)
     values = np.zeros((9, n), dtype=np.int64)
     values[8] = -1
-    _read(np.frombuffer(buf, dtype=np.uint8), start, np.asarray(end, np.int64), verdict, values)
+    checked = np.full(n, -1, np.int64) if frame is None else np.asarray(frame, np.int64)
+    a = np.frombuffer(buf, dtype=np.uint8)
+    _read(a, start, np.asarray(end, np.int64), checked, verdict, values)
     alarm, status, lat, lon, alt, speed, heading, device_s, sats = values
     return LocationColumns(
         buf, start, verdict, alarm, status, lat, lon, alt, speed, heading, device_s, sats
@@ -138,8 +144,8 @@ def location_table(
         device=np.full(n, -1, dtype=np.int64),
         time_us=(cols.device_s[rows] - offset) * 1_000_000,
         received_s=received.astype(np.float64),
-        lat=placed(lat),
-        lon=placed(lon),
+        lat=placed(lat.astype(np.float64)),
+        lon=placed(lon.astype(np.float64)),
         alt_m=placed(cols.alt_m[rows].astype(np.float64)),
         mode=np.where(positioned, FixMode.THREE_D, FixMode.NO_FIX).astype(np.int8),
         quality=np.where(positioned, FixQuality.GPS, FixQuality.INVALID).astype(np.int8),
@@ -149,7 +155,7 @@ def location_table(
         sats_used=sats.astype(np.int16),
         used=used,
         in_view=np.zeros((n, len(SYSTEMS)), dtype=np.int16),
-        speed_mps=placed(cols.speed_tenth_kmh[rows] * KMH_TENTH_MPS),
+        speed_mps=placed((cols.speed_tenth_kmh[rows] * KMH_TENTH_MPS).astype(np.float64)),
         course_deg=placed(cols.heading_deg[rows].astype(np.float64)),
         sigma=np.full((n, 3), np.nan),
         accuracy_m=placed(accuracy.astype(np.float64)),
@@ -162,7 +168,7 @@ def location_table(
 
 @compiled
 def _u32(buf: npt.NDArray[np.uint8], at: int) -> int:
-    return (
+    return int(
         (np.int64(buf[at]) << 24)
         | (np.int64(buf[at + 1]) << 16)
         | (np.int64(buf[at + 2]) << 8)
@@ -172,7 +178,7 @@ def _u32(buf: npt.NDArray[np.uint8], at: int) -> int:
 
 @compiled
 def _u16(buf: npt.NDArray[np.uint8], at: int) -> int:
-    return (np.int64(buf[at]) << 8) | np.int64(buf[at + 1])
+    return int((np.int64(buf[at]) << 8) | np.int64(buf[at + 1]))
 
 
 @compiled
@@ -197,16 +203,24 @@ def _month_days(year: int, month: int) -> int:
 
 
 @compiled
-def _read(
+def _read(  # noqa: PLR0917  (a compiled loop takes its arrays by position)
     buf: npt.NDArray[np.uint8],
     start: Ints,
     end: Ints,
+    checked: Ints,
     verdict: npt.NDArray[np.int8],
     out: Ints,
 ) -> None:
     fields = np.empty(6, dtype=np.int64)
     for i in range(len(start)):
         a, e = start[i], end[i]
+        if checked[i] >= 0:
+            code = 0
+            for j in range(checked[i], e + 1):
+                code ^= buf[j]
+            if code != 0:  # the check code XORs the rest to zero
+                verdict[i] = _CHECKSUM
+                continue
         if e - a < BASIC_SIZE:
             verdict[i] = _TOO_SHORT
             continue

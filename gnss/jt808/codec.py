@@ -28,7 +28,7 @@ from gnss.jt808.framing import FLAG, Deframer, lenient_unescape, unwrap, wrap
 from gnss.jt808.messages import Message, decode_body, encode_body
 from gnss.jt808.reasons import KEPT_BYTES, FrameCounts, FrameReason, FrameRejection
 
-__all__ = ["Reader", "decode", "decode_payload", "encode"]
+__all__ = ["Reader", "decode", "decode_payload", "encode", "read_frame"]
 
 # Refusals of a whole frame whose header may still be legible.
 _HEADER_MAY_BE_READ = frozenset({FrameReason.ESCAPE, FrameReason.CHECKSUM})
@@ -66,6 +66,16 @@ def _decode(unwrapped: bytes | FrameRejection, escaped: bytes) -> Message | Fram
     return unwrapped
 
 
+def read_frame(item: bytes | FrameRejection) -> Message | FrameRejection:
+    """A frame as a :class:`~gnss.jt808.framing.Deframer` gave it (its header and body, or a
+    rejection) as a message, or a rejection that keeps what could be read of its header."""
+    if isinstance(item, bytes):
+        return decode_payload(item)
+    if item.reason in _HEADER_MAY_BE_READ:
+        return _decode(item, item.data)
+    return item
+
+
 class Reader:
     """One connection's frames: ``feed(data)`` returns the messages and rejections that the
     bytes complete, in order; ``flush()`` at the end of the stream. ``counts`` keeps
@@ -78,7 +88,7 @@ class Reader:
         self.counts = FrameCounts()
 
     def feed(self, data: bytes) -> list[Message | FrameRejection]:
-        return self._count([self._one(item) for item in self._deframer.feed(data)])
+        return self._count([read_frame(item) for item in self._deframer.feed(data)])
 
     def flush(self) -> list[Message | FrameRejection]:
         return self._count(list(self._deframer.flush()))
@@ -86,13 +96,6 @@ class Reader:
     @property
     def pending(self) -> int:
         return self._deframer.pending
-
-    def _one(self, item: bytes | FrameRejection) -> Message | FrameRejection:
-        if isinstance(item, bytes):
-            return decode_payload(item)
-        if item.reason in _HEADER_MAY_BE_READ:
-            return _decode(item, item.data)
-        return item
 
     def _count(self, outcomes: list[Message | FrameRejection]) -> list[Message | FrameRejection]:
         for outcome in outcomes:

@@ -132,6 +132,11 @@ class Deframer:
         self._overflow = False  # the open run grew past MAX_ESCAPED and is being skipped
 
     def feed(self, data: bytes) -> list[bytes | FrameRejection]:
+        return [run if isinstance(run, FrameRejection) else unwrap(run) for run in self.runs(data)]
+
+    def runs(self, data: bytes) -> list[bytes | FrameRejection]:
+        """As :meth:`feed`, but each frame as it lay between its flags (still escaped, its
+        check code not yet verified: :func:`unwrap` does both)."""
         if _FLAG not in data:
             self._extend(data)
             return []
@@ -143,7 +148,7 @@ class Deframer:
         self._started = True
         for run in runs[1:-1]:
             if run:
-                out.append(_frame(run))
+                out.append(_run(run))
         self._pending, self._overflow = b"", False
         self._extend(runs[-1])
         return out
@@ -185,10 +190,10 @@ class Deframer:
         if self._overflow:
             return FrameRejection(FrameReason.TOO_LONG, self._pending)
         run = self._pending + tail
-        return _frame(run) if run else None
+        return _run(run) if run else None
 
 
-def _frame(run: bytes) -> bytes | FrameRejection:
+def _run(run: bytes) -> bytes | FrameRejection:
     if len(run) > MAX_ESCAPED:
         return FrameRejection(FrameReason.TOO_LONG, run[:KEPT_BYTES])
-    return unwrap(run)
+    return run

@@ -130,10 +130,11 @@ def encode(header: Header, body: bytes) -> bytes:
     return b"".join(parts) + body
 
 
-def body_at(payload: bytes, msg_id: int, phone: bytes) -> int:
+def body_at(payload: bytes, msg_id: int, phone: bytes, *, trailer: int = 0) -> int:
     """Where the body begins of a plain message (neither sub-packaged nor encrypted) with id
     ``msg_id`` from the terminal whose BCD phone number is ``phone``, when the body is as long as
-    the header says; −1 for anything else (which :func:`parse` then reads in full).
+    the header says (``trailer``: bytes after the body, as a check code not yet removed); −1
+    for anything else (which :func:`parse` then reads in full).
 
     >>> payload = bytes.fromhex("0002400001000000000172998417380000")
     >>> body_at(payload, 0x0002, bytes.fromhex("00000000017299841738"))
@@ -150,6 +151,6 @@ def body_at(payload: bytes, msg_id: int, phone: bytes) -> int:
     end = at + len(phone)
     if len(phone) != PHONE_DIGITS[at == 5] // 2 or payload[at:end] != phone:
         return -1
-    if len(payload) - end - 2 != properties & _LENGTH:
+    if len(payload) - trailer - end - 2 != properties & _LENGTH:
         return -1
     return end + 2

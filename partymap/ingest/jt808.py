@@ -25,34 +25,48 @@ another terminal's session.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
+import dataclasses
 import hashlib
 import hmac
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from gnss.jt808.codec import Reader
-from gnss.jt808.location import GMT8_S, Location
-from gnss.jt808.messages import Authentication, Message, Result
-from gnss.jt808.reasons import FrameRejection
+import numpy as np
+
+from gnss.fixtable import FixTable
+from gnss.jt808.batch import NO_TIME, VERDICTS, location_table, read_locations
+from gnss.jt808.codec import read_frame
+from gnss.jt808.framing import Deframer, unescape, unwrap
+from gnss.jt808.header import body_at
+from gnss.jt808.header import parse as parse_header
+from gnss.jt808.location import GMT8_S, LOCATION, Location
+from gnss.jt808.location import Alarm as AlarmFlag
+from gnss.jt808.messages import Authentication, Message, MessageId, Result
+from gnss.jt808.reasons import KEPT_BYTES, FrameReason, FrameRejection
 from gnss.jt808.session import (
     Ack,
     Outcome,
     Phase,
+    Responder,
     SessionState,
     Terminal,
     lookup_phone,
     step,
 )
 from partymap.ingest.directory import DeviceEntry
-from partymap.ingest.handover import Handover
-from partymap.ingest.terminal_fixes import location_fixes
+from partymap.ingest.handover import (
+    Handover,
+    PartlyStoredError,
+    Receipt,
+    SetAsideError,
+)
+from partymap.ingest.terminal_fixes import DEFAULT_ACCURACY_M, location_fixes
 from store.devices import register_terminal
 
 if TYPE_CHECKING:
@@ -61,7 +75,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JT808 = "jt808"
-READ_SIZE = 65536
+# How long a location report waits for others to be read with: a few milliseconds of its
+# acknowledgement buy a read and a hand-over shared by all the terminals reporting meanwhile.
+GATHER_S = 0.005
+_BODY_2013 = 12  # where the body of a message with a 2013 header begins
 
 # The directory's answer for a phone number: the device, or None (unknown). ``fresh`` asks
 # for the store's current word (after an authentication the cached directory refused).
@@ -130,8 +147,10 @@ class Jt808Server:
         self.registration_timeout_s = registration_timeout_s
         self.max_connections = max_connections
         self.stats = Jt808Stats()
+        self.reports = _Reports(self)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[_TerminalConnection] = set()
         self._by_device: dict[str, _TerminalConnection] = {}  # authenticated, by uid
 
     @property
@@ -141,9 +160,11 @@ class Jt808Server:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def __aenter__(self) -> Jt808Server:
-        self._server = await asyncio.start_server(
-            self._accepted, self.host, self._port, backlog=4096, limit=READ_SIZE
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _TerminalConnection(self), self.host, self._port, backlog=4096
         )
+        self.spawn(self._sweep())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -152,6 +173,9 @@ class Jt808Server:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        for connection in list(self._connections):
+            connection.transport.abort()
+        self.reports.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -165,75 +189,361 @@ class Jt808Server:
         if connection is None:
             return False
         self.stats.closed["revoked"] += 1
-        connection.writer.transport.abort()
+        connection.transport.abort()
         return True
 
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A task of the server's, cancelled when it closes; a bug in it is logged."""
+        task = asyncio.create_task(work)
         self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("jt808 task failed", exc_info=task.exception())
+
+    async def _sweep(self) -> None:
+        """Close connections silent too long, or not authenticated in time."""
+        period = min(1.0, self.idle_timeout_s / 4, self.registration_timeout_s / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for connection in list(self._connections):
+                reason = connection.overdue(now)
+                if reason is not None:
+                    self.stats.closed[reason] += 1
+                    connection.transport.close()
+
+
+class _Reports:
+    """Location reports of authenticated terminals, read together: each waits at most
+    :data:`GATHER_S`, then the reports gathered are read at once
+    (:func:`gnss.jt808.batch.read_locations`) and handed over as one table under one receipt;
+    when it resolves, each report's 0x8001 is written. While hand-overs wait for the pipeline,
+    terminals that send more are not read (backpressure, nothing dropped)."""
+
+    def __init__(self, server: Jt808Server) -> None:
+        self.server = server
+        self.stats = server.stats
+        self._rows: list[tuple[_TerminalConnection, DeviceEntry, bytes, int]] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._waiting = 0  # gathered batches waiting to be handed over
+        self._tail: asyncio.Future[None] | None = None  # the last batch is handed over
+        self._held: list[_TerminalConnection] = []
+
+    def add(
+        self, connection: _TerminalConnection, entry: DeviceEntry, frame: bytes, at: int
+    ) -> None:
+        """A report (``frame``: header and body, the body from ``at``) to read soon."""
+        self._rows.append((connection, entry, frame, at))
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(GATHER_S, self.flush)
+
+    @property
+    def behind(self) -> bool:
+        return self._waiting > 1
+
+    def hold(self, connection: _TerminalConnection) -> None:
+        """Stop reading ``connection`` until the hand-overs catch up."""
+        connection.hold("behind")
+        self._held.append(connection)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def flush(self) -> None:
+        """Read the reports gathered; answer the refused at once, hand the rest over."""
+        self._handle = None
+        rows, self._rows = self._rows, []
+        if not rows:
+            return
+        frames = [frame for _, _, frame, _ in rows]
+        lengths = np.fromiter(map(len, frames), np.int64, len(rows))
+        frame_at = np.cumsum(lengths) - lengths
+        body_at = frame_at + np.fromiter((at for *_, at in rows), np.int64, len(rows))
+        cols = read_locations(b"".join(frames), body_at, frame_at + lengths - 1, frame_at)
+        stats = self.stats
+        stats.frames += len(rows)
+        now = time.time()
+        verdicts = cols.verdict.tolist()
+        timed = (cols.device_s != NO_TIME).tolist()
+        sos = ((cols.alarm & AlarmFlag.SOS) != 0).tolist()
+        acks: list[_Answer] = []
+        fixes: list[int] = []
+        devices: list[str] = []
+        offsets: list[int] = []
+        accuracy: list[float] = []
+        alarms: list[_Sos] = []
+        serials: dict[_TerminalConnection, int] = {}  # each connection's next serial
+        for i, (connection, entry, frame, at) in enumerate(rows):
+            verdict = verdicts[i]
+            if verdict:
+                reason = VERDICTS[verdict]
+                assert reason is not None
+                stats.rejected[reason.value] += 1
+                if connection in serials:
+                    connection.take_serials(serials.pop(connection))
+                connection.refuse(frame, reason)
+                continue
+            serial = serials.get(connection)
+            if serial is None:
+                serial = connection.state.serial
+            serials[connection] = (serial + 1) & 0xFFFF
+            acks.append((connection, entry.uid, serial, int.from_bytes(frame[at - 2 : at], "big")))
+            if timed[i]:
+                fixes.append(i)
+                devices.append(entry.uid)
+                offset = connection.state.utc_offset_s
+                offsets.append(offset)
+                accuracy.append(
+                    DEFAULT_ACCURACY_M if entry.accuracy_m is None else entry.accuracy_m
+                )
+                if sos[i]:
+                    alarms.append((entry, frame[:-1], at, offset))
+        for connection, serial in serials.items():
+            connection.take_serials(serial)
+        stats.accepted += len(acks)
+        stats.locations += len(acks)
+        if not acks:
+            return
+        table = location_table(
+            cols,
+            np.array(fixes, dtype=np.int64),
+            utc_offset_s=np.array(offsets, dtype=np.int64),
+            accuracy_m=np.array(accuracy, dtype=np.float64),
+            received_s=np.full(len(fixes), now),
+        )
+        self._waiting += 1
+        before, self._tail = self._tail, asyncio.get_running_loop().create_future()
+        batch = _Gathered(tuple(devices), table, now, acks, alarms)
+        self.server.spawn(self._hand_over(before, self._tail, batch))
+
+    async def caught_up(self) -> None:
+        """Return once every report gathered so far has been handed over (so that what a
+        terminal sends next off the fast lane is handed over after them)."""
+        self.flush()
+        if self._tail is not None and not self._tail.done():
+            await asyncio.shield(self._tail)
+
+    async def _hand_over(
+        self, before: asyncio.Future[None] | None, mine: asyncio.Future[None], batch: _Gathered
+    ) -> None:
         try:
-            if self.stats.active >= self.max_connections:
-                self.stats.closed["too_many_connections"] += 1
-                return
-            self.stats.connections += 1
-            self.stats.active += 1
-            connection = _TerminalConnection(self, writer)
-            try:
-                await connection.run(reader)
-            finally:
-                self.stats.active -= 1
-                entry = connection.entry
-                if entry is not None and self._by_device.get(entry.uid) is connection:
-                    del self._by_device[entry.uid]
+            if before is not None and not before.done():
+                await asyncio.shield(before)  # batches are handed over in the order read
+            receipt = await self.server.handover.submit_table(
+                batch.devices, batch.table, source=JT808, received_s=batch.received_s
+            )
+        finally:
+            if not mine.done():
+                mine.set_result(None)
+            self._waiting -= 1
+            if not self.behind:
+                held, self._held = self._held, []
+                for connection in held:
+                    connection.release("behind")
+        loop = asyncio.get_running_loop()
+        receipt.add_done_callback(
+            lambda done: loop.call_soon_threadsafe(self._stored, done, batch.acks, batch.alarms)
+        )
+
+    def _stored(
+        self,
+        receipt: Receipt,
+        acks: list[_Answer],
+        alarms: list[_Sos],
+    ) -> None:
+        """On the loop, once the receipt resolved: each report's answer, and the alarms."""
+        error = receipt.exception()
+        if isinstance(error, SetAsideError):
+            return
+        partly = error if isinstance(error, PartlyStoredError) else None
+        unsaid = partly.set_aside if partly is not None else frozenset()
+        refused = partly.refused if partly is not None else frozenset()
+        out: dict[_TerminalConnection, list[bytes]] = {}
+        stats = self.stats
+        for connection, uid, serial, reply_serial in acks:
+            if uid in unsaid:
+                continue
+            failed = error is not None and (partly is None or uid in refused)
+            if failed:
+                stats.ack_failures += 1
+            else:
+                stats.acked += 1
+            result = Result.FAILURE if failed else Result.OK
+            frame = connection.responder.frame(serial, reply_serial, MessageId.LOCATION, result)
+            out.setdefault(connection, []).append(frame)
+        for connection, frames in out.items():
+            if not connection.transport.is_closing():
+                connection.transport.write(b"".join(frames))
+        if self.server.alarm is None or (error is not None and partly is None):
+            return
+        for entry, frame, at, offset in alarms:
+            if entry.uid in unsaid or entry.uid in refused:
+                continue
+            location = dataclasses.replace(LOCATION.read(frame[at:], 0)[0], utc_offset_s=offset)
+            stats.alarms += 1
+            self.server.alarm(entry, location)
+
+
+# A report's answer to write once it is stored: connection, device, the 0x8001's serial and
+# the report's serial.
+_Answer = tuple["_TerminalConnection", str, int, int]
+# An SOS report to raise once stored: device, frame, where its body begins, its clock's zone.
+_Sos = tuple[DeviceEntry, bytes, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    """Reports read together: their fixes and whose they are, and what to do once stored."""
+
+    devices: tuple[str, ...]
+    table: FixTable
+    received_s: float
+    acks: list[_Answer]
+    alarms: list[_Sos]
+
+
+class _TerminalConnection(asyncio.Protocol):
+    """One terminal's connection: its frames, its session, its device.
+
+    Once the terminal is authenticated, its plain location reports take the fast lane
+    (:class:`_Reports`); every other frame — and every frame while one is being handled — is
+    decoded and stepped through the session in order by one task of the connection's.
+    """
+
+    def __init__(self, server: Jt808Server) -> None:
+        self.server = server
+        self.stats = server.stats
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set when made
+        self.deframer = Deframer()
+        self.state = SessionState()
+        self.entry: DeviceEntry | None = None  # the authenticated device
+        self.phone = b""  # its BCD phone number: set, its reports take the fast lane
+        self.version: int | None = None  # the protocol version it authenticated with
+        self.responder = Responder(b"")
+        self.opened = self.seen = time.monotonic()
+        # Frames (as they lay between flags) waiting for the connection's task, in order.
+        self._slow: collections.deque[bytes | FrameRejection] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._holds: set[str] = set()
+        self._counted = False
+
+    # -- transport callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self.stats.active >= self.server.max_connections:
+            self.stats.closed["too_many_connections"] += 1
+            self.transport.close()
+            return
+        self._counted = True
+        self.stats.connections += 1
+        self.stats.active += 1
+        self.server._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._counted:
+            return
+        self.seen = time.monotonic()
+        reports = self.server.reports
+        for run in self.deframer.runs(data):
+            if self._task is None and self.phone and isinstance(run, bytes):
+                raw = unescape(run)  # check code still on: the fast lane verifies it
+                if raw is not None:
+                    at = body_at(raw, MessageId.LOCATION, self.phone, trailer=1)
+                    if at >= 0 and (at == _BODY_2013 or raw[4] == self.version):
+                        assert self.entry is not None
+                        reports.add(self, self.entry, raw, at)
+                        continue
+            self._slow.append(run)
+        if self._slow and self._task is None:
+            self._task = self.server.spawn(self._work())
+        if reports.behind:
+            reports.hold(self)
+
+    def eof_received(self) -> bool:
+        return False  # close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._counted:
+            return
+        self._counted = False
+        self.stats.active -= 1
+        self.server._connections.discard(self)
+        entry = self.entry
+        if entry is not None and self.server._by_device.get(entry.uid) is self:
+            del self.server._by_device[entry.uid]
+        if self._task is None:
+            self._count(self.deframer.flush())
+        else:
+            self._task.cancel()
+
+    def pause_writing(self) -> None:
+        self.hold("not_reading")  # a terminal not reading its answers: wait for it
+
+    def resume_writing(self) -> None:
+        self.release("not_reading")
+
+    # -- the connection's work ----------------------------------------------------------------
+
+    def hold(self, why: str) -> None:
+        if not self._holds and not self.transport.is_closing():
+            self.transport.pause_reading()
+        self._holds.add(why)
+
+    def release(self, why: str) -> None:
+        self._holds.discard(why)
+        if not self._holds and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def overdue(self, now: float) -> str | None:
+        """Why the connection should be closed now, if it should."""
+        if self.state.phase is Phase.AUTHENTICATED:
+            return "idle_timeout" if now - self.seen > self.server.idle_timeout_s else None
+        if now - self.opened > self.server.registration_timeout_s:
+            return "registration_timeout"
+        return None
+
+    def take_serials(self, following: int) -> None:
+        """The fast lane numbered responses up to ``following`` (the next serial)."""
+        self.state = dataclasses.replace(self.state, serial=following)
+
+    def refuse(self, frame: bytes, reason: FrameReason) -> None:
+        """A report refused in the fast lane (``frame``: with its check code): answered as the
+        session answers a refusal."""
+        parsed = parse_header(frame[:-1])
+        header = None if isinstance(parsed, FrameRejection) else parsed[0]
+        self.state, outcome = step(
+            self.state, FrameRejection(reason, frame[:KEPT_BYTES], "", header)
+        )
+        if not self.transport.is_closing():
+            self.transport.write(b"".join(outcome.replies))
+
+    async def _work(self) -> None:
+        """Frames off the fast lane, in order, through the session."""
+        try:
+            while self._slow:
+                run = self._slow.popleft()
+                item = read_frame(unwrap(run) if isinstance(run, bytes) else run)
+                self._count([item])
+                if await self._handle(item):
+                    self.transport.close()
+                    return
         except Exception:  # a bug: log it, keep serving every other terminal
             log.exception("jt808 connection failed")
             self.stats.closed["error"] += 1
+            self.transport.abort()
         finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            self._task = None
+            if not self._counted:  # closed meanwhile: the unfinished frame is refused
+                self._count(self.deframer.flush())
 
-
-class _TerminalConnection:
-    """One terminal's connection: its frames, its session, its device."""
-
-    def __init__(self, server: Jt808Server, writer: asyncio.StreamWriter) -> None:
-        self.server = server
-        self.stats = server.stats
-        self.writer = writer
-        self.loop = asyncio.get_running_loop()
-        self.codec = Reader()
-        self.state = SessionState()
-        self.entry: DeviceEntry | None = None  # the authenticated device
-
-    async def run(self, reader: asyncio.StreamReader) -> None:
-        server = self.server
-        deadline = time.monotonic() + server.registration_timeout_s
-        while True:
-            if self.state.phase is Phase.AUTHENTICATED:
-                timeout, reason = server.idle_timeout_s, "idle_timeout"
-            else:
-                timeout, reason = deadline - time.monotonic(), "registration_timeout"
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), max(timeout, 0.0))
-            except TimeoutError:
-                self.stats.closed[reason] += 1
-                return
-            except ConnectionError:
-                return
-            if not data:
-                self._count(self.codec.flush())
-                return
-            items = self._count(self.codec.feed(data))
-            for item in items:
-                if await self._handle(item):
-                    return
-            if self.writer.transport.get_write_buffer_size() > 1 << 20:
-                await self.writer.drain()  # a terminal not reading its answers: wait for it
-
-    def _count(self, items: list[Message | FrameRejection]) -> list[Message | FrameRejection]:
+    def _count(self, items: Sequence[Message | FrameRejection]) -> None:
         stats = self.stats
         stats.frames += len(items)
         for item in items:
@@ -241,7 +551,6 @@ class _TerminalConnection:
                 stats.rejected[item.reason.value] += 1
             else:
                 stats.accepted += 1
-        return items
 
     async def _handle(self, item: Message | FrameRejection) -> bool:
         """Step the session with ``item`` and do what it says; True: close the connection."""
@@ -256,12 +565,16 @@ class _TerminalConnection:
         if outcome.event is not None:
             self.stats.events[outcome.event.value] += 1
         if self.state.phase is Phase.AUTHENTICATED and before.device_id != self.state.device_id:
+            assert isinstance(item, Authentication)
             self.entry = entry
             if entry is not None:
                 self.server._by_device[entry.uid] = self
+                self.phone = bytes.fromhex(item.header.phone)
+                self.version = item.header.protocol_version
+                self.responder = Responder.to(item.header)
         elif self.state.phase is not Phase.AUTHENTICATED:
-            self.entry = None
-        self.writer.write(b"".join(outcome.replies))
+            self.entry, self.phone = None, b""
+        self.transport.write(b"".join(outcome.replies))
         granted = outcome.grant is None or entry is None or await self._grant(outcome, entry)
         if not granted:
             return True
@@ -281,15 +594,18 @@ class _TerminalConnection:
         if code is None:
             self.stats.closed["registration_not_stored"] += 1
             return False
-        self.writer.write(outcome.grant.reply(code.encode()))
+        self.transport.write(outcome.grant.reply(code.encode()))
         return True
 
     async def _locations(self, outcome: Outcome) -> None:
+        """Locations off the fast lane (blind-area batches, mostly): handed over after what
+        the fast lane gathered before them."""
         entry, ack = self.entry, outcome.ack
         assert entry is not None and ack is not None
         received = datetime.now(UTC)
         fixes = location_fixes(outcome.locations, accuracy_m=entry.accuracy_m, received_at=received)
         self.stats.locations += len(outcome.locations)
+        await self.server.reports.caught_up()
         receipt = await self.server.handover.submit(
             entry.uid,
             fixes,
@@ -298,16 +614,19 @@ class _TerminalConnection:
             resent=outcome.blind_area,
         )
         alarms = [loc for loc in outcome.locations if loc.sos and loc.time is not None]
+        loop = asyncio.get_running_loop()
         receipt.add_done_callback(
-            lambda done: self.loop.call_soon_threadsafe(self._stored, done, ack, entry, alarms)
+            lambda done: loop.call_soon_threadsafe(self._stored, done, ack, entry, alarms)
         )
 
     def _stored(
-        self, receipt: Future[int], ack: Ack, entry: DeviceEntry, alarms: list[Location]
+        self, receipt: Receipt, ack: Ack, entry: DeviceEntry, alarms: list[Location]
     ) -> None:
         """On the loop, once the receipt resolved: acknowledge (and raise the alarms)."""
-        failed = receipt.exception() is not None
-        if failed:
+        error = receipt.exception()
+        if isinstance(error, SetAsideError):
+            return  # quarantined: nothing is said, the terminal sends them again
+        if error is not None:
             self.stats.ack_failures += 1
         else:
             self.stats.acked += 1
@@ -315,8 +634,8 @@ class _TerminalConnection:
                 for location in alarms:
                     self.stats.alarms += 1
                     self.server.alarm(entry, location)
-        if not self.writer.is_closing():
-            self.writer.write(ack.frame(Result.FAILURE if failed else Result.OK))
+        if not self.transport.is_closing():
+            self.transport.write(ack.frame(Result.FAILURE if error else Result.OK))
 
 
 def _stale(entry: DeviceEntry | None, item: Message | FrameRejection) -> bool:
