@@ -3,24 +3,28 @@
     python bench/ingest.py                                # 10,000 devices, 2.5 epochs/s, 60 s
     python bench/ingest.py --devices 1000 --seconds 15    # a quick run
     python bench/ingest.py --phases full                  # full multi-GNSS epochs only
+    python bench/ingest.py --phases basic,jt808           # NMEA against JT/T 808 terminals
 
 A throwaway PostGIS cluster gets one party committee, its branches, a member and a device per
 simulated device, and a small circular site around every tenth device, each with its own dwell
 (from 10 s, after the cold start of the streams, to most of the run), so that check-ins keep
 happening while devices stream.
 ``partymap serve`` runs in a process of its own; the devices (:mod:`devkit.devicesim`)
-connect from this one, register, and send epochs stamped with the time of sending. Two phases,
-each with its own devices: GGA + RMC epochs, then full multi-GNSS epochs (GGA, RMC, two GSA and
-six GSV: GPS and BeiDou).
+connect from this one, register, and send epochs stamped with the time of sending. Phases,
+each with its own devices: GGA + RMC epochs (``basic``), full multi-GNSS epochs (``full``: GGA,
+RMC, two GSA and six GSV: GPS and BeiDou), and JT/T 808 terminals (``jt808``,
+:class:`devkit.jt808.LoadFleet`) sending one 0x0200 location report per epoch; their reports
+are timed a second apart, so a report's check-in latency is measured from when it was sent, and
+each report's acknowledgement (sent once it is stored) is timed too.
 
-Per phase it prints: epochs offered per second; positions stored per second while the devices
-sent (read from the server's ``/metrics``), and the time the store took to catch up after they
-stopped; and the latency from a fix's arrival to its check-in being queryable — a thread polls
-the visits table every 20 ms, and the fix that completed a check-in's dwell is found in the
-positions afterwards (its time tag is its sending time, to 10 ms). Also the CPU seconds used by
-the server (with its decoder process), by PostgreSQL and by the devices, and the load average:
-this machine has two cores shared with other work, so compare ratios within a run, not absolute
-figures across runs.
+Per phase it prints: epochs (or reports) offered per second; positions stored per second while
+the devices sent (read from the server's ``/metrics``), and the time the store took to catch up
+after they stopped; and the latency from a fix's arrival to its check-in being queryable — a
+thread polls the visits table every 20 ms, and the fix that completed a check-in's dwell is
+found in the positions afterwards (its time tag is its sending time, to 10 ms). Also the CPU
+seconds used by the server (with its decoder process), by PostgreSQL and by the devices, per
+stored fix for the server, and the load average: this machine has two cores shared with other
+work, so compare ratios within a run, not absolute figures across runs.
 Targets (DESIGN §9): ≥ 25,000 fixes/s with 10,000 devices, p99 fix → check-in < 500 ms.
 """
 
@@ -36,8 +40,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -55,10 +59,11 @@ from devkit.devicesim import (  # noqa: E402
     DeviceFleet,
     fleet,
     position_of,
-    raise_open_file_limit,
 )
+from devkit.jt808 import LoadFleet  # noqa: E402
 from devkit.services import free_port, throwaway_postgis  # noqa: E402
 from geo.model import SiteParams  # noqa: E402
+from gnss.sources.tcp import raise_open_file_limit  # noqa: E402
 from store import orgs, sites  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.migrations import upgrade  # noqa: E402
@@ -76,6 +81,7 @@ class Phase:
     name: str
     full: bool
     origin: tuple[float, float]  # where its devices stand (lat, lon)
+    protocol: str = "nmea"
     devices: int = 0
     epochs: int = 0
     send_s: float = 0.0
@@ -87,10 +93,17 @@ class Phase:
     cpu_s: dict[str, float] = field(default_factory=dict)
     spent_s: dict[str, float] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)
+    acks_ms: list[float] = field(default_factory=list)  # JT/T 808: send → acknowledgement
 
     def summary(self) -> dict[str, object]:
         lat = sorted(self.latencies_ms)
         pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)) if lat else None
+        acks = sorted(self.acks_ms)
+        ack = {
+            f"ack_p{q}_ms": round(acks[min(len(acks) - 1, int(q / 100 * len(acks)))], 1)
+            for q in (50, 99)
+            if acks
+        }
         return {
             "phase": self.name,
             "devices": self.devices,
@@ -105,6 +118,10 @@ class Phase:
             "checkin_latency_p50_ms": pct(0.5) if pct else None,
             "checkin_latency_p99_ms": pct(0.99) if pct else None,
             "cpu_s": {k: round(v, 1) for k, v in self.cpu_s.items()},
+            **ack,
+            "server_cpu_us_per_fix": round(self.cpu_s.get("server", 0.0) / self.stored * 1e6, 1)
+            if self.stored
+            else None,
             "us_per_fix": {
                 k: round(v / self.stored * 1e6, 1) for k, v in self.spent_s.items() if self.stored
             },
@@ -113,8 +130,13 @@ class Phase:
 
 
 def seed(engine: Engine, phase: Phase, count: int, seconds: float) -> list[tuple[str, str]]:
-    """Members, devices with tokens, and sites for one phase; its devices' credentials."""
+    """Members, devices with tokens, and sites for one phase; its devices' credentials (a
+    terminal's: its phone number and authentication code)."""
     credentials = fleet(count, prefix=phase.name, secret=f"bench-{phase.name}")
+    if phase.protocol == "jt808":
+        credentials = [
+            replace(c, device_id=f"{13900000000 + i:020d}") for i, c in enumerate(credentials)
+        ]
     with Session(engine) as session:
         committee = orgs.create_organisation(
             session, name=f"{phase.name} 党委", kind=OrgKind.PARTY_COMMITTEE
@@ -146,6 +168,7 @@ def seed(engine: Engine, phase: Phase, count: int, seconds: float) -> list[tuple
                     "member_id": first + 1 + i,
                     "active": True,
                     "token_hash": _token_hash(c.token),
+                    "protocol": phase.protocol,
                     "created_at": datetime.now(UTC),
                 }
                 for i, c in enumerate(credentials)
@@ -282,9 +305,13 @@ class Run:
     tcp_port: int
     seconds: float
     rate_hz: float
+    jt808_port: int = 0
 
 
 async def drive(run: Run, phase: Phase, credentials: list[tuple[str, str]]) -> None:
+    if phase.protocol == "jt808":
+        await drive_terminals(run, phase, credentials)
+        return
     engine, server, http_port, tcp_port = run.engine, run.server, run.http_port, run.tcp_port
     creds = [Credential(d, t) for d, t in credentials]
     async with DeviceFleet(
@@ -329,6 +356,78 @@ async def drive(run: Run, phase: Phase, credentials: list[tuple[str, str]]) -> N
         phase.checkins = len(watch.seen)
 
 
+async def drive_terminals(run: Run, phase: Phase, credentials: list[tuple[str, str]]) -> None:
+    """The JT/T 808 phase: a report per epoch from each terminal, timed a second apart."""
+    engine, server, http_port = run.engine, run.server, run.http_port
+    # Report k is timed base + k s: in the past for the whole run (a report a second would
+    # run ahead of the clock at more than 1 Hz), as a terminal catching up would send.
+    ahead = run.seconds * run.rate_hz - run.seconds
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=max(ahead, 0) + 5)
+    positions = [position_of(i, phase.origin) for i in range(len(credentials))]
+    with Session(engine) as session:  # each terminal's member, for the check-in latencies
+        query = select(Device.uid, Device.member_id).where(Device.protocol == "jt808")
+        members = {uid: member for uid, member in session.execute(query)}
+    timed = frozenset(range(0, len(credentials), SITE_EVERY))
+    fleet = LoadFleet([(d, t.encode()) for d, t in credentials], positions, base, timed=timed)
+    member_of: dict[int, int] = {n: members[credentials[n][0]] or 0 for n in timed}
+    await fleet.connect("127.0.0.1", run.jt808_port)
+    phase.devices = len(fleet.links)
+    try:
+        watch = CheckinWatch(engine)
+        watch.start()
+        stored_before = metric(http_port, "partymap_ingest_positions_stored_total")
+        spent_before = _spent(http_port)
+        cpu_before = _cpu(server)
+        load_before = os.getloadavg()[0]
+        started = time.monotonic()
+        phase.epochs = await fleet.send(seconds=run.seconds, rate_hz=run.rate_hz)
+        phase.send_s = min(time.monotonic() - started, run.seconds)
+        phase.stored_while_sending = (
+            metric(http_port, "partymap_ingest_positions_stored_total") - stored_before
+        )
+        phase.catch_up_s = time.monotonic() - started - run.seconds
+        phase.stored = int(phase.stored_while_sending)
+        time.sleep(0.5)
+        watch.stop.set()
+        watch.join()
+        phase.cpu_s = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu(server).items()}
+        phase.spent_s = {k: v - spent_before[k] for k, v in _spent(http_port).items()}
+        phase.load = (round(load_before, 2), round(os.getloadavg()[0], 2))
+        phase.acks_ms = [s * 1000 for s in fleet.latencies]
+        sent = {(member_of[n], k): t for (n, k), t in fleet.sent_at.items()}
+        phase.latencies_ms = terminal_latencies_ms(engine, watch.seen, sent, base)
+        phase.checkins = len(watch.seen)
+    finally:
+        fleet.close()
+
+
+def terminal_latencies_ms(
+    engine: Engine, seen: dict[int, float], sent: dict[tuple[int, int], float], base: datetime
+) -> list[float]:
+    """Per check-in seen: its visibility time minus when the report that completed it was
+    sent (reports are timed ``base`` + k seconds; ``sent`` by (member, k))."""
+    if not seen:
+        return []
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT v.id, v.member_id, (SELECT min(p.fix_time) FROM positions p "
+                "  WHERE p.member_id = v.member_id AND p.fix_time >= v.checkin_at "
+                "  + make_interval(secs => (s.params->>'dwell_s')::float8)) "
+                "FROM visits v JOIN sites s ON s.id = v.site_id WHERE v.id = ANY(:ids)"
+            ),
+            {"ids": list(seen)},
+        ).all()
+    out = []
+    for visit, member, fix_time in rows:
+        if fix_time is None:
+            continue
+        when = sent.get((member, round((fix_time - base).total_seconds())))
+        if when is not None:
+            out.append((seen[visit] - when) * 1000)
+    return out
+
+
 def _spent(http_port: int) -> dict[str, float]:
     """The server's own account: pipeline thread time, and time writing to PostgreSQL."""
     return {
@@ -351,30 +450,37 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=2.5, help="epochs per second per device")
     parser.add_argument(
-        "--phases", choices=["basic", "full", "both"], default="both", help="which epochs to send"
+        "--phases",
+        default="both",
+        help="which phases, comma-separated: basic, full, jt808 (both: basic,full)",
     )
     args = parser.parse_args()
     raise_open_file_limit()
     phases = [
         Phase("basic", full=False, origin=(30.5, 114.3)),
         Phase("full", full=True, origin=(31.2, 121.4)),
+        Phase("jt808", full=False, origin=(22.5, 114.0), protocol="jt808"),
     ]
-    phases = [p for p in phases if args.phases in (p.name, "both")]
+    wanted = set(args.phases.replace("both", "basic,full").split(","))
+    if wanted - {p.name for p in phases}:
+        parser.error(f"unknown phases: {', '.join(sorted(wanted - {p.name for p in phases}))}")
+    phases = [p for p in phases if p.name in wanted]
     with throwaway_postgis() as url:
         engine = make_engine(url)
         upgrade(engine)
         credentials = {p.name: seed(engine, p, args.devices, args.seconds) for p in phases}
-        http_port, tcp_port = free_port(), free_port()
+        http_port, tcp_port, jt808_port = free_port(), free_port(), free_port()
         env = {**os.environ, "PARTYMAP_DATABASE_URL": url, "PARTYMAP_INGEST_TCP_HOST": "127.0.0.1",
                "PARTYMAP_INGEST_TCP_IDLE_TIMEOUT_SECONDS": "600"}  # fmt: skip
         server = subprocess.Popen(
             [sys.executable, "-c", "from partymap.cli import main; main()", "serve",
-             "--port", str(http_port), "--tcp-port", str(tcp_port)],
+             "--port", str(http_port), "--tcp-port", str(tcp_port),
+             "--jt808-port", str(jt808_port)],
             env=env, cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             _wait_for_http(http_port, server)
-            run = Run(engine, server, http_port, tcp_port, args.seconds, args.rate)
+            run = Run(engine, server, http_port, tcp_port, args.seconds, args.rate, jt808_port)
             for phase in phases:
                 asyncio.run(drive(run, phase, credentials[phase.name]))
                 print(json.dumps(phase.summary()), flush=True)

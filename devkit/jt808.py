@@ -9,6 +9,7 @@ after the next authentication as blind-area batches (0x0704 type 1), as real ter
 :func:`locations` turns a walked track (:func:`devkit.simulate.walk`, the receivers' scenarios)
 into location reports with satellites from :class:`devkit.sky.Sky`; :class:`Connection` is a small
 asyncio TCP client around a terminal, and :func:`drive` walks one through a list of reports.
+:class:`LoadFleet` drives thousands of terminals at a steady rate for the benchmarks.
 
 >>> from datetime import datetime, UTC
 >>> from devkit.simulate import walk
@@ -27,14 +28,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
+import struct
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from devkit.families import TrackPoint
 from devkit.receivers import course_deg, distance_m
 from devkit.sky import Sky
 from gnss.jt808.codec import Reader, encode
+from gnss.jt808.framing import unescape, wrap
 from gnss.jt808.header import MAX_BODY, Header
 from gnss.jt808.location import GMT8_S, LOCATION, Alarm, Location, Status
 from gnss.jt808.messages import (
@@ -58,6 +63,7 @@ __all__ = [
     "BADGE",
     "HELMET",
     "Connection",
+    "LoadFleet",
     "Profile",
     "SimTerminal",
     "drive",
@@ -390,3 +396,129 @@ async def drive(
     finally:
         await connection.close()
     return terminal
+
+
+class LoadFleet:
+    """Thousands of authenticated terminals reporting at a steady total rate, from one
+    process, for the benchmarks: each report is built from a prefix made once and the
+    platform's answers are read only as far as the serial they answer (no
+    :class:`SimTerminal` bookkeeping). Terminal ``n`` stands at ``positions[n]``; its ``k``-th
+    report is timed ``base + k`` seconds (in GMT+8 on the wire, as the standard says).
+
+    ``latencies``: seconds from sending each report to its acknowledgement; ``sent_at``: the
+    wall-clock time each report was sent, for the terminals in ``timed`` (by (n, k)).
+    """
+
+    def __init__(
+        self,
+        credentials: Sequence[tuple[str, bytes]],
+        positions: Sequence[tuple[float, float]],
+        base: datetime,
+        *,
+        timed: frozenset[int] = frozenset(),
+    ) -> None:
+        self.links = [
+            _LoadLink(self, n, phone, code, positions[n])
+            for n, (phone, code) in enumerate(credentials)
+        ]
+        self.base = base
+        self.timed = timed
+        self.latencies: list[float] = []
+        self.sent_at: dict[tuple[int, int], float] = {}
+        self._stamps: dict[int, bytes] = {}
+
+    def stamp(self, k: int) -> bytes:
+        """The BCD time of every terminal's ``k``-th report."""
+        stamp = self._stamps.get(k)
+        if stamp is None:
+            beijing = self.base + timedelta(seconds=GMT8_S + k)
+            stamp = self._stamps[k] = bytes.fromhex(beijing.strftime("%y%m%d%H%M%S"))
+        return stamp
+
+    async def connect(self, host: str, port: int, timeout_s: float = 120.0) -> None:
+        """Connect and authenticate every terminal."""
+        loop = asyncio.get_running_loop()
+        for link in self.links:
+            await loop.create_connection(functools.partial(_itself, link), host, port)
+        waits = (link.online.wait() for link in self.links)
+        await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
+
+    async def send(self, seconds: float, rate_hz: float) -> int:
+        """Send for ``seconds``, ``rate_hz`` reports a second per terminal, spread evenly;
+        then wait (up to a minute) for the acknowledgements. Returns the reports sent."""
+        start, sent, count = time.monotonic(), 0, len(self.links)
+        while (elapsed := time.monotonic() - start) < seconds:
+            due = int(elapsed * rate_hz * count)
+            for i in range(sent, due):
+                self.links[i % count].send(i // count)
+            sent = due
+            await asyncio.sleep(0.01)
+        deadline = time.monotonic() + 60
+        while any(link.waiting for link in self.links) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return sent
+
+    def close(self) -> None:
+        for link in self.links:
+            if link.transport is not None:
+                link.transport.close()
+
+
+_BASIC = struct.Struct(">IIIIhHH")
+_LOAD_STATUS = int(Status.POSITIONED | Status.BEIDOU | Status.GPS)
+_LOAD_EXTRAS = bytes((0x31, 1, 12))  # 12 satellites used
+
+
+class _LoadLink(asyncio.Protocol):
+    """One terminal of a :class:`LoadFleet` (2019 headers, protocol version 1)."""
+
+    def __init__(
+        self, fleet: LoadFleet, n: int, phone: str, code: bytes, where: tuple[float, float]
+    ) -> None:
+        self.fleet, self.n = fleet, n
+        self.hello = SimTerminal(phone, HELMET, code=code).connect()[0]
+        self.phone = bytes.fromhex(phone.rjust(20, "0"))
+        lat, lon = round(abs(where[0]) * 1e6), round(abs(where[1]) * 1e6)
+        status = _LOAD_STATUS | (Status.SOUTH if where[0] < 0 else 0)
+        self.basic = (int(status | (Status.WEST if where[1] < 0 else 0)), lat, lon)
+        self.transport: asyncio.Transport | None = None
+        self.online = asyncio.Event()
+        self.serial = 1000
+        self.waiting: dict[int, float] = {}  # sent, not acknowledged: serial → when
+        self.buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.hello)  # type: ignore[attr-defined]
+
+    def send(self, k: int) -> None:
+        assert self.transport is not None
+        status, lat, lon = self.basic
+        body = _BASIC.pack(0, status, lat, lon, 30, 36, 90) + self.fleet.stamp(k) + _LOAD_EXTRAS
+        properties = (0x4000 | len(body)).to_bytes(2, "big")
+        serial = self.serial.to_bytes(2, "big")
+        message = b"\x02\x00" + properties + b"\x01" + self.phone + serial + body
+        now = time.monotonic()
+        self.waiting[self.serial] = now
+        if self.n in self.fleet.timed:
+            self.fleet.sent_at[self.n, k] = time.time()
+        self.transport.write(wrap(message))
+        self.serial = (self.serial + 1) & 0xFFFF
+
+    def data_received(self, data: bytes) -> None:
+        *frames, self.buffer = (self.buffer + data).split(b"\x7e")
+        for frame in frames:
+            if len(frame) < 17:
+                continue
+            payload = unescape(frame) or b""
+            at = 17 if payload[2:3] and payload[2] & 0x40 else 12
+            reply_serial = int.from_bytes(payload[at : at + 2], "big")
+            reply_id = int.from_bytes(payload[at + 2 : at + 4], "big")
+            if reply_id == MessageId.AUTHENTICATION:
+                self.online.set()
+            elif reply_id == MessageId.LOCATION and (sent := self.waiting.pop(reply_serial, 0)):
+                self.fleet.latencies.append(time.monotonic() - sent)
+
+
+def _itself(link: _LoadLink) -> _LoadLink:
+    return link
