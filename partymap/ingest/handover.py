@@ -8,20 +8,26 @@ source hands fixes over, the positions keep it, and a check-in they make rests o
 ``terminal`` for ``jt808``, ``phone`` for ``phone``.)
 
 NMEA sources hand the daemon lines; a source whose protocol is decoded elsewhere hands it
-:class:`~gnss.model.Fix` objects instead, and from the quality rules onward they take exactly
-the stages NMEA fixes take (DESIGN §11, "one pipeline for every source")::
+fixes instead — one device's :class:`~gnss.model.Fix` objects (``submit``), or a
+:class:`~gnss.fixtable.FixTable` of many devices' fixes read at once (``submit_table``: the
+JT/T 808 server's fast lane) — and from the quality rules onward they take exactly the stages
+NMEA fixes take (DESIGN §11, "one pipeline for every source")::
 
-    source ──submit(device, fixes)──▶ Collector ──Intake.handed──▶ pipeline: attribute →
-        quality → membership → presence ──StoreBatch.receipts──▶ writer commits ──▶ receipt
+    source ──submit(device, fixes) / submit_table(devices, table)──▶ Collector ──Intake.handed──▶
+        pipeline: attribute → quality → membership → presence ──StoreBatch.receipts──▶
+        writer commits ──▶ receipt
 
 A submission's :class:`Receipt` is a :class:`concurrent.futures.Future` resolved by the
 writer thread once the transaction holding its fixes is committed (``asyncio.wrap_future``
 awaits it on the loop), so a protocol that acknowledges can acknowledge only what is stored
 (DESIGN §11, "acknowledge after storing"). It resolves with the number of its fixes stored: all
-of them, or none when the device was deactivated meanwhile. If the store refuses the batch for
-good the receipt fails with :class:`HandoverRefusedError`; if the daemon stops before the
-commit (a crash), it never resolves — the fixes are not acknowledged, and the device sends them
-again.
+of them, but those of devices deactivated meanwhile. If the store refuses the batch for good the
+receipt fails with :class:`HandoverRefusedError`; if the daemon stops before the commit (a
+crash), it never resolves — the fixes are not acknowledged, and the device sends them again.
+When a batch fails and is retried device by device, a submission of many devices is cut with
+it (:meth:`Handed.by_device`); its receipt then fails with :class:`PartlyStoredError` if some
+devices' fixes were refused or set aside with their quarantined device, naming them, so that the
+others are still acknowledged.
 
 A device that re-sends what it could not have acknowledged (a JT/T 808 blind-area batch after a
 reconnect) may re-send fixes that were committed just before a crash: ``resent=True`` checks

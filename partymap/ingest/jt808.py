@@ -1,9 +1,16 @@
 """The JT/T 808 server: BeiDou helmets, badges and vehicle terminals over TCP, on the daemon's
 event loop, driving the sans-IO session of :mod:`gnss.jt808.session`.
 
-Each connection reads frames (:class:`gnss.jt808.codec.Reader`: every frame read is a message
-or a counted rejection with its reason) and steps the session with the device directory's
-answer for registrations and authentications:
+Each connection (an :class:`asyncio.Protocol`) cuts its bytes into frames
+(:class:`gnss.jt808.framing.Deframer`): every frame read is a message or a counted rejection
+with its reason. Once a terminal is authenticated, its plain location reports (0x0200 under
+its own phone number) take a fast lane: the reports of all terminals that arrive within
+:data:`GATHER_S` are read together (:func:`gnss.jt808.batch.read_locations`: check code, body
+and verdict in one compiled pass, each as the reference decoder would read it), handed over as
+one table under one receipt, and each answered once that receipt resolves. Every other frame —
+and every frame of a connection while one is being handled — is decoded and stepped through
+the session in order by the connection's task, with the device directory's answer for
+registrations and authentications:
 
 - every terminal message is answered with 0x8001 (a refused frame too, result 2 or 3, when its
   serial number could be read); a registration with 0x8100;
@@ -11,10 +18,11 @@ answer for registrations and authentications:
   conditional update) and refused again until an admin rotates the device's token;
 - unknown, inactive or wrongly authenticated terminals are refused, counted, and their
   connection closed; nothing they send is stored;
-- locations (0x0200, 0x0704) become fixes (:mod:`partymap.ingest.terminal_fixes`) handed over
-  to the pipeline (:mod:`partymap.ingest.handover`); their 0x8001 is sent only when their
-  receipt says they are committed. Blind-area batches are checked against the store, so a
-  report committed but not acknowledged before a crash is not stored twice when re-sent.
+- locations (0x0200, 0x0704) become fixes (:mod:`gnss.jt808.batch`,
+  :mod:`partymap.ingest.terminal_fixes`) handed over to the pipeline
+  (:mod:`partymap.ingest.handover`) in the order they were read; their 0x8001 is sent only when
+  their receipt says they are committed. Blind-area batches are checked against the store, so
+  a report committed but not acknowledged before a crash is not stored twice when re-sent.
 
 A connection that does not authenticate within ``registration_timeout_s`` of opening, or stays
 silent for ``idle_timeout_s`` after, is closed and counted, as are connections beyond
