@@ -12,7 +12,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from devkit.jt808 import Connection, drive, locations
-from gnss.jt808.messages import RegistrationResult
+from gnss.jt808.codec import Reader
+from gnss.jt808.framing import wrap
+from gnss.jt808.header import Header
+from gnss.jt808.header import encode as encode_header
+from gnss.jt808.location import LOCATION
+from gnss.jt808.messages import MessageId, PlatformResponse, RegistrationResult, Result
 from partymap.ingest.daemon import Daemon
 from partymap.settings import Settings
 from store import devices
@@ -244,3 +249,60 @@ def test_a_rotated_code_closes_the_terminals_open_connection(
     stored_count, closed = run(main())
     assert stored_count == 5  # nothing sent on the old session after the rotation
     assert closed.get("revoked") == 1
+
+
+def test_a_burst_of_good_broken_and_other_frames_is_answered_frame_by_frame(
+    settings: Settings, engine: Engine
+) -> None:
+    """Reports read together in the fast lane, a broken check code, a time that is not BCD
+    and a heartbeat among them, all in one write: each frame gets its own answer (2: message
+    error for the broken ones, 0 for the rest, the reports' only once stored), every answer a
+    serial of its own, and only the good reports are stored."""
+    world = build_world(engine, 0)
+    carrier = add_terminals(engine, world, 1, issue=True)[0]  # a helmet: 2019 headers
+    reports = locations(visit_track()[:3], HELMET)
+    sim = terminal(carrier)
+
+    def frame(msg_id: int, body: bytes) -> bytes:
+        header = Header(msg_id, carrier.phone, sim.serial, protocol_version=1)
+        sim.serial += 1
+        return wrap(encode_header(header, body))
+
+    good = [LOCATION.write(loc) for loc in reports]
+    not_bcd = good[1][:22] + b"\x1a" + good[1][23:]
+    burst = [
+        frame(MessageId.LOCATION, good[0]),
+        frame(MessageId.LOCATION, good[1])[:-2] + b"\x00\x7e",  # check code wrong
+        frame(MessageId.HEARTBEAT, b""),
+        frame(MessageId.LOCATION, not_bcd),
+        frame(MessageId.LOCATION, good[2]),
+    ]
+    first = sim.serial - len(burst)
+
+    async def main() -> tuple[dict[int, PlatformResponse], dict[str, int]]:
+        async with Daemon(settings, engine, JT808_ONLY) as daemon:
+            assert daemon.jt808 is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.jt808.port)
+            writer.write(b"".join(sim.connect()))
+            codec, answers = Reader(), {}
+            while not sim.online:
+                sim.receive(await reader.read(4096))
+            writer.write(b"".join(burst))
+            async with asyncio.timeout(30):
+                while len(answers) < len(burst):
+                    for message in codec.feed(await reader.read(4096)):
+                        assert isinstance(message, PlatformResponse)
+                        answers[message.reply_serial] = message
+            writer.close()
+            stats = daemon.jt808.stats
+            return answers, {"frames": stats.frames, "accepted": stats.accepted}
+
+    answers, counts = run(main())
+    results = [answers[first + i].result for i in range(len(burst))]
+    assert results == [Result.OK, Result.MESSAGE_ERROR, Result.OK, Result.MESSAGE_ERROR, Result.OK]
+    assert len({a.header.serial for a in answers.values()}) == len(burst)
+    assert counts == {"frames": 1 + len(burst), "accepted": 1 + 3}
+    assert [r.fix_time for r in stored_rows(engine, carrier.device_id)] == [
+        reports[0].time,
+        reports[2].time,
+    ]
