@@ -196,6 +196,7 @@ class Daemon:
         try:
             await self._open_sources(loaded.offsets)
         except BaseException:
+            self.sources.abandon_pumps()  # nobody will take what they hold
             await self.sources.close()
             self.writer.close(0)
             pipeline.close()

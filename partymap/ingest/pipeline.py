@@ -87,7 +87,6 @@ class Pipeline:
     quality: QualityCheck
     presence: Presence
     storing: Storing
-    stats: IngestStats
 
     @classmethod
     def build(
@@ -112,7 +111,6 @@ class Pipeline:
             quality=QualityCheck(guard),
             presence=Presence(sites, stats, clock=clock, expire_every_s=expire_every_s),
             storing=Storing(stats, watched),
-            stats=stats,
         )
 
     def close(self) -> None:
