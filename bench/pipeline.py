@@ -43,7 +43,7 @@ from geo.presence.batch import PresenceTracker  # noqa: E402
 from geo.sites.membership import SiteIndex  # noqa: E402
 from gnss.model import RawChunk  # noqa: E402
 from partymap.ingest.directory import DeviceEntry, Directory  # noqa: E402
-from partymap.ingest.pipeline import Arrival, Intake, Sites, Stages, StoreBatch, ingest  # noqa: E402
+from partymap.ingest.pipeline import Arrival, Intake, Pipeline, Sites, StoreBatch, ingest  # noqa: E402
 from partymap.ingest.presence_state import PresenceMirror  # noqa: E402
 from store.positions import copy_rows  # noqa: E402
 
@@ -69,7 +69,7 @@ SHAPES = (
 )
 
 
-def world(devices: int) -> Stages:
+def world(devices: int) -> Pipeline:
     """The pipeline's state for ``devices`` devices, each carried by a member, and the sites."""
     entries = {
         f"dev-{i:05d}": DeviceEntry(
@@ -85,9 +85,10 @@ def world(devices: int) -> Stages:
     index = SiteIndex.build(sites)
     members = np.arange(1, devices + 1, dtype=np.int64)
     tracker = PresenceTracker(index, members=members)
-    stages = Stages(Directory(entries), Sites(1, tracker, PresenceMirror()))
-    stages.live_positions = False  # as when nobody watches the map
-    return stages
+    # As when nobody watches the map.
+    return Pipeline.build(
+        Directory(entries), Sites(1, tracker, PresenceMirror()), watched=lambda: False
+    )
 
 
 def batches(shape: Shape, start: datetime) -> Iterator[Intake]:
@@ -124,11 +125,11 @@ class Figures:
 
 
 def measure(shape: Shape, rounds: int = 5, profile: bool = False) -> Figures:
-    stages = world(shape.devices)
+    pipeline = world(shape.devices)
     feed = batches(shape, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5))
     started = time.thread_time()
     for _ in range(WARM_UP_BATCHES):
-        ingest(stages, next(feed))
+        ingest(pipeline, next(feed))
     cold = time.thread_time() - started
     best = (float("inf"), float("inf"), 0)
     profiler = cProfile.Profile() if profile else None
@@ -137,7 +138,7 @@ def measure(shape: Shape, rounds: int = 5, profile: bool = False) -> Figures:
         started = time.thread_time()
         if profiler is not None:
             profiler.enable()
-        batch = ingest(stages, intake)
+        batch = ingest(pipeline, intake)
         if profiler is not None:
             profiler.disable()
         middle = time.thread_time()

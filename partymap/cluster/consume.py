@@ -26,14 +26,12 @@ import numpy as np
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from geo.quality.replay_guard import ReplayGuard
-from gnss.epoch.batch import BatchDecoder
-from gnss.epoch.process import DecoderProcess
 from gnss.model import RawChunk
 from gnss.sources.base import ChannelSource
 from partymap.cluster.stream import decode_chunks, partition_key, partition_of, raw_subject
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.directory import Directory, load_directory
-from partymap.ingest.pipeline import Intake, Sites, Stages, StoreBatch, ingest
+from partymap.ingest.pipeline import Intake, Sites, StoreBatch, ingest
 from partymap.ingest.presence_state import restore
 from partymap.ingest.sources import SourcePlan
 from partymap.ingest.startup import last_epoch_times, load_site_index
@@ -266,29 +264,12 @@ class PartitionDaemon(Daemon):
     async def start(self) -> None:
         directory, sites = await self._read(self._load)
         self._use_directory(directory)
-        self.stages = Stages(
-            self.directory,
-            sites,
-            stats=self.stats,
-            decoder=DecoderProcess() if self.settings.ingest_decoder_process else BatchDecoder(),
-            clock=self.clock,
-            expire_every_s=self.settings.ingest_expire_seconds,
-            guard=self.guard,
-        )
-        self.stats.site_set_version = sites.version
-        self.stats.sites = len(sites.index)
+        pipeline = self._build_pipeline(sites, guard=self.guard, watched=lambda: True)
         self.writer.start()
         for label, relay in self.relays.items():
             await self._add(relay, label)
         self.reader.start()
-        self._processor = self._watch(asyncio.create_task(self._process(), name="ingest"))
-        self._loops = [
-            self._watch(asyncio.create_task(self._every(s, fn), name=f"ingest {fn.__name__}"))
-            for s, fn in (
-                (self.settings.ingest_directory_refresh_seconds, self.refresh_directory),
-                (self.settings.ingest_sites_refresh_seconds, self.refresh_sites),
-            )
-        ]
+        self._start_pipeline(pipeline)
 
     def _load(self, session: Any) -> tuple[Directory, Sites]:
         """The directory, and the presence of the held partitions' members only."""
@@ -304,19 +285,18 @@ class PartitionDaemon(Daemon):
         await super().stop()
 
     def _ingest(self, intake: Intake) -> None:
-        s = self.stages
+        s = self.pipeline
         assert s is not None
-        directory = s.next_directory or s.directory
+        directory, resume = s.admission.upcoming(), s.decoding.resume
         highs: dict[int, int] = {}
         for a in intake.arrivals:
             for c in a.chunks:
                 assert c.offset is not None
                 p = self.reader.partition_of_device[c.device_id]
                 highs[p] = max(highs.get(p, 0), c.offset >> BYTE_BITS)
-                if c.device_id not in s.resume and directory.active(c.device_id) is not None:
+                if c.device_id not in resume and directory.active(c.device_id) is not None:
                     start = c.offset - len(c.data)
-                    s.resume.start(f"{p}:{c.device_id}", c.device_id, offset=start)
-        s.live_positions = True
+                    resume.start(f"{p}:{c.device_id}", c.device_id, offset=start)
         started = time.thread_time()
         batch = ingest(s, intake)
         self.stats.pipeline_s += time.thread_time() - started

@@ -21,14 +21,11 @@ from dataclasses import replace
 from typing import Any
 
 from api.ingest import IngestUnavailableError
-from geo.sites.membership import SiteIndex
-from gnss.epoch.batch import BatchDecoder
 from gnss.sources.lines import drop_heartbeats
 from partymap.cluster.stream import Chunk, by_partition, encode_chunks, raw_subject
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.directory import load_directory
-from partymap.ingest.pipeline import Intake, Sites, Stages
-from partymap.ingest.presence_state import restore
+from partymap.ingest.intake import Intake
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +115,15 @@ class EdgeDaemon(Daemon):
 
     async def start(self) -> None:
         self._use_directory(await self._read(load_directory))
-        # The sources want the pipeline's state (replayed logs' resume points) but the edge
-        # runs no pipeline: an empty one, with no sites.
-        tracker, mirror, _ = restore(SiteIndex.build([]), [], {})
-        self.stages = Stages(self.directory, Sites(0, tracker, mirror), decoder=BatchDecoder())
         # HTTP ingest publishes on its own (EdgeHttp), not through the collector.
         self.plan = replace(self.plan, http=False)
         self.http = EdgeHttp(self)  # type: ignore[assignment]
         self.writer.start()
-        await self._open_sources({})
-        self._processor = self._watch(asyncio.create_task(self._process(), name="publish"))
-        self._loops = [
-            self._watch(asyncio.create_task(self._every(s, fn), name=f"edge {fn.__name__}"))
-            for s, fn in ((self.settings.ingest_directory_refresh_seconds, self.refresh_directory),)
-        ]
+        await self._open_sources({})  # no pipeline: replayed logs are not resumed here
+        self._processor = self.tasks.start(self._process(), "publish")
+        self.tasks.every(
+            self.settings.ingest_directory_refresh_seconds, self.refresh_directory, "edge"
+        )
 
     def member_of(self) -> dict[str, int | None]:
         return {uid: entry.member_id for uid, entry in self.directory.by_uid.items()}

@@ -7,6 +7,15 @@ on another.
     sources ──pump──▶ Collector ──Intake──▶ pipeline thread: ingest() ──StoreBatch──▶
         StoreWriter (bounded buffer, writer thread: one transaction per batch) ──▶ LiveFeed
 
+:class:`Daemon` composes parts with one job each: :class:`~partymap.ingest.devices.Devices`
+(the directory and authentication), :class:`~partymap.ingest.sourceset.SourceSet` (the
+sources and their pumps into the :class:`~partymap.ingest.batching.Collector`),
+:class:`~partymap.ingest.runner.PipelineRunner` (the pipeline thread over the
+:class:`~partymap.ingest.pipeline.Pipeline`'s stages), the
+:class:`~partymap.ingest.writer.StoreWriter`, and :class:`~partymap.ingest.tasks.Tasks` (the
+refresh loops, and a failure of any task failing the daemon). Refreshes hand a new directory
+or site set to the stage that owns it, which picks it up between batches.
+
 The event loop only moves bytes (sockets, ports, files, the API's HTTP requests), so it keeps
 serving while the CPU-bound stages run on the pipeline thread; a device's chunks stay in order
 from its source to the store. Backpressure runs the other way: a full write buffer blocks the
@@ -19,137 +28,41 @@ and commits everything before returning.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from api.ingest import IngestUnavailableError
+from geo.quality.replay_guard import ReplayGuard
 from gnss.epoch.batch import BatchDecoder
 from gnss.epoch.process import DecoderProcess
-from gnss.model import RawChunk
-from gnss.nmea.framing import LineBuffer
-from gnss.sources import (
-    GpsdSource,
-    MemorySource,
-    MqttSource,
-    ReplaySource,
-    SerialSource,
-    SourceStats,
-    TcpSource,
-    Verdict,
-)
+from gnss.sources import SourceStats, TcpSource, Verdict
 from gnss.sources.base import ChannelSource
-from gnss.sources.lines import drop_heartbeats
 from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
-from partymap.ingest.directory import Directory, load_directory, verify_in_store
-from partymap.ingest.handover import Handover, Receipt, set_aside, settle
+from partymap.ingest.devices import Devices
+from partymap.ingest.directory import Directory
+from partymap.ingest.handover import Handover, settle
+from partymap.ingest.http import HttpIngest
+from partymap.ingest.intake import Clock, Intake, StoreBatch
 from partymap.ingest.jt808 import Jt808Server, daemon_server
 from partymap.ingest.metrics import IngestCollector, IngestStats, Jt808Collector
-from partymap.ingest.pipeline import (
-    Clock,
-    Intake,
-    Stages,
-    StoreBatch,
-    by_device,
-    ingest,
-    lines_in,
-)
+from partymap.ingest.pipeline import Pipeline
+from partymap.ingest.runner import PipelineRunner
 from partymap.ingest.sources import SourcePlan
-from partymap.ingest.startup import changed_site_index, load_state
+from partymap.ingest.sourceset import SourceSet
+from partymap.ingest.stages.presence import Sites
+from partymap.ingest.startup import StoreReader, changed_site_index, load_state
+from partymap.ingest.tasks import Tasks
 from partymap.ingest.writer import StoreWriter
 from partymap.settings import Settings
 from store.db import make_sessionmaker
 from store.live import LiveFeed
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-class HttpBodies(MemorySource):
-    """HTTP-posted NMEA: each body is a complete upload, framed on its own (its last line needs
-    no line break; no line continues in the next post), counted as the source ``http``."""
-
-    def body(self, device_id: str, data: bytes) -> RawChunk | None:
-        """The body's lines as one chunk (None: it holds no line to decode)."""
-        buffer = LineBuffer()
-        block = self._frame(buffer, data)
-        if buffer.pending:
-            block += buffer.take_complete(b"\n")
-        block, heartbeats = drop_heartbeats(block)
-        self.stats.heartbeats += heartbeats
-        offset = self._offsets[device_id] = self._offsets.get(device_id, 0) + len(data)
-        return RawChunk(device_id, block, time.time(), offset) if block else None
-
-    async def emit(self, chunk: RawChunk) -> None:
-        """Hand ``chunk`` on, waiting while the pipeline is behind."""
-        await self._emit(chunk)
-
-
-class HttpIngest:
-    """The API's ingest sink (``IngestSink``): posted NMEA enters the pipeline like any other
-    source's, and :meth:`send` returns once the body's fixes are committed.
-
-    A body is a complete upload: the batch that takes it closes the device's open epoch (as a
-    stream's end does), so every fix of its lines is stored by the time :meth:`send` returns —
-    about one batch age (``INGEST_BATCH_SECONDS``) plus a commit later, longer while the
-    pipeline is behind (the post waits: backpressure)."""
-
-    def __init__(self, daemon: Daemon, source: HttpBodies) -> None:
-        self._daemon = daemon
-        self.source = source
-        self.accepting = True
-
-    async def send(self, device_id: str, data: bytes) -> None:
-        if not self.accepting:
-            raise IngestUnavailableError("the ingestion daemon is stopping")
-        if not self._daemon.running:
-            raise IngestUnavailableError("the ingestion pipeline is not running")
-        # The API checked the token in the store: a device registered since the last refresh
-        # must not have its lines dropped as unknown.
-        await self._daemon.know(device_id)
-        if device_id in self._daemon.stats.quarantined_devices:
-            raise IngestUnavailableError("this device's lines are set aside (quarantined)")
-        chunk = self.source.body(device_id, data)
-        if chunk is None:
-            return  # nothing in it to store
-        receipt: Receipt = Future()
-        self._daemon.collector.expect(chunk, receipt)
-        await self.source.emit(chunk)
-        stored = asyncio.wrap_future(receipt)
-        failed = asyncio.ensure_future(self._failed())
-        try:
-            await asyncio.wait([stored, failed], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            failed.cancel()
-        if not stored.done():
-            stored.cancel()
-            raise IngestUnavailableError("the ingestion pipeline failed before storing them")
-        if stored.exception() is not None:  # refused by the store, or set aside
-            raise IngestUnavailableError(f"they were not stored ({stored.exception()})")
-
-    async def _failed(self) -> int:
-        await self._daemon.failed.wait()
-        return 0
-
-    def status(self) -> dict[str, object]:
-        return self._daemon.status()
-
-    def device_lines(self, device_id: str) -> dict[str, int] | None:
-        return dict(sorted(self._daemon.stats.device_lines.get(device_id, {}).items()))
-
-    async def revoke(self, device_id: str) -> None:
-        await self._daemon.revoke(device_id)
 
 
 class Daemon:
@@ -176,6 +89,7 @@ class Daemon:
         self.close_timeout_s = close_timeout_s
         self.stats = IngestStats()
         self.sessions = make_sessionmaker(engine)
+        self._read = StoreReader(self.sessions)
         self.collector = Collector(
             max_lines=settings.ingest_batch_lines,
             max_bytes=settings.ingest_batch_bytes,
@@ -191,30 +105,20 @@ class Daemon:
             capacity_fixes=settings.ingest_buffer_fixes,
             retry_max_s=settings.ingest_retry_max_seconds,
         )
-        self.sources: list[ChannelSource] = []
-        self.tcp: TcpSource | None = None
+        self.tasks = Tasks(self.stats)
+        self.devices = Devices(self._read, self.stats)
+        self.sources = SourceSet(settings, self.collector, self.devices, self.tasks.watch)
         self.http: HttpIngest | None = None
         # Where sources of decoded fixes (JT/T 808, phones) hand them over.
         self.handover = Handover(self.collector.hand, self._read, lambda: self.directory)
         self.alarms = Alarms(self.sessions, self.live, lambda: self.directory)
-        self.jt808: Jt808Server | None = None
-        self.stages: Stages | None = None
-        self.directory = Directory()
-        self.failure: BaseException | None = None
-        self.failed = asyncio.Event()
+        self.pipeline: Pipeline | None = None
+        self.runner: PipelineRunner | None = None
         if registry is not None:
             registry.register(IngestCollector(self.stats, self.source_stats))
             registry.register(Jt808Collector(lambda: self.jt808))
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-pipeline")
-        self._exits = contextlib.AsyncExitStack()
-        self._pumps: list[asyncio.Task[None]] = []
-        self._loops: list[asyncio.Task[None]] = []
         self._processor: asyncio.Task[None] | None = None
-        self._directory_lock = asyncio.Lock()
-        self._directory_at = -float("inf")
         self._stopping = False
-        # Some device's data went through the pipeline since its last failed batch.
-        self._worked = True
 
     async def __aenter__(self) -> Daemon:
         await self.start()
@@ -222,6 +126,32 @@ class Daemon:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    @property
+    def directory(self) -> Directory:
+        """The device directory in use on the event loop."""
+        return self.devices.directory
+
+    @property
+    def tcp(self) -> TcpSource | None:
+        return self.sources.tcp
+
+    @property
+    def jt808(self) -> Jt808Server | None:
+        return self.sources.jt808
+
+    @property
+    def failed(self) -> asyncio.Event:
+        """Set when a task of the daemon failed (see :attr:`failure`)."""
+        return self.tasks.failed
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self.tasks.failure
+
+    @failure.setter
+    def failure(self, failure: BaseException | None) -> None:
+        self.tasks.failure = failure
 
     @property
     def running(self) -> bool:
@@ -253,7 +183,7 @@ class Daemon:
         }
 
     def source_stats(self) -> list[SourceStats]:
-        return [source.stats for source in self.sources]
+        return self.sources.stats()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -261,36 +191,56 @@ class Daemon:
         keys = [spec.key for spec in self.plan.replay]
         loaded = await self._read(lambda session: load_state(session, replay_keys=keys))
         self._use_directory(loaded.directory)
-        self.stages = Stages(
-            self.directory,
-            loaded.sites,
-            stats=self.stats,
-            decoder=DecoderProcess() if self.settings.ingest_decoder_process else BatchDecoder(),
-            clock=self.clock,
-            expire_every_s=self.settings.ingest_expire_seconds,
-        )
-        self.stats.site_set_version = loaded.sites.version
-        self.stats.sites = len(loaded.sites.index)
+        pipeline = self._build_pipeline(loaded.sites)
         self.writer.start()
         try:
             await self._open_sources(loaded.offsets)
         except BaseException:
-            await self._exits.aclose()
+            self.sources.abandon_pumps()  # nobody will take what they hold
+            await self.sources.close()
             self.writer.close(0)
-            self._close_decoder()
+            pipeline.close()
             raise
-        self._processor = self._watch(asyncio.create_task(self._process(), name="ingest"))
-        self._loops = [
-            self._watch(asyncio.create_task(self._every(s, fn), name=f"ingest {fn.__name__}"))
-            for s, fn in (
-                (self.settings.ingest_directory_refresh_seconds, self.refresh_directory),
-                (self.settings.ingest_sites_refresh_seconds, self.refresh_sites),
-            )
-        ]
+        self._start_pipeline(pipeline)
+
+    def _build_pipeline(
+        self,
+        sites: Sites,
+        *,
+        guard: ReplayGuard | None = None,
+        watched: Callable[[], bool] | None = None,
+    ) -> Pipeline:
+        """The stages from the directory in use and ``sites``; they follow later directories.
+        ``watched``: whether anyone watches the live positions (default: the live feed's
+        subscribers)."""
+        decoder = DecoderProcess() if self.settings.ingest_decoder_process else BatchDecoder()
+        pipeline = Pipeline.build(
+            self.directory,
+            sites,
+            stats=self.stats,
+            decoder=decoder,
+            clock=self.clock,
+            expire_every_s=self.settings.ingest_expire_seconds,
+            guard=guard,
+            watched=watched if watched is not None else lambda: self.live.subscribers > 0,
+        )
+        self.devices.follow(pipeline.admission.offer)
+        self.pipeline = pipeline
+        return pipeline
+
+    def _start_pipeline(self, pipeline: Pipeline) -> None:
+        """The pipeline thread, and the loops refreshing the directory and the site set."""
+        self.runner = PipelineRunner(pipeline, self.writer, self.stats)
+        self._processor = self.tasks.start(self._process(), "ingest")
+        settings = self.settings
+        self.tasks.every(
+            settings.ingest_directory_refresh_seconds, self.refresh_directory, "ingest"
+        )
+        self.tasks.every(settings.ingest_sites_refresh_seconds, self.refresh_sites, "ingest")
 
     async def sources_done(self) -> None:
         """Return when every source has ended (only logs ever do)."""
-        await asyncio.gather(*self._pumps)
+        await self.sources.done()
 
     async def stop(self) -> None:
         """Close the sources, process and store what they delivered, stop."""
@@ -299,107 +249,41 @@ class Daemon:
         self._stopping = True
         if self.http is not None:
             self.http.accepting = False
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.tasks.stop_loops()
         if self._processor is None or self._processor.done():
-            # Nobody takes from the collector any more: pumps waiting for room would wait
-            # forever (and so would this stop).
-            for pump in self._pumps:
-                pump.cancel()
-        await self._exits.aclose()  # the sources close; their pumps drain what they hold
-        await asyncio.gather(*self._pumps, return_exceptions=True)
+            self.sources.abandon_pumps()  # or this stop would wait for them forever
+        await self.sources.close()
         if self._processor is not None and not self._processor.done():
             self.collector.finish()
             # Bounded: a pipeline stuck in a bug must not keep the process from exiting.
             await asyncio.wait({self._processor}, timeout=self.close_timeout_s)
         await asyncio.to_thread(self.writer.close, self.close_timeout_s)
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._close_decoder()
-
-    def _close_decoder(self) -> None:
-        if self.stages is not None and isinstance(self.stages.decoder, DecoderProcess):
-            self.stages.decoder.close()
+        if self.runner is not None:
+            self.runner.close()
+        elif self.pipeline is not None:
+            self.pipeline.close()
 
     # -- sources ------------------------------------------------------------------------------
 
     async def _open_sources(self, offsets: dict[str, int]) -> None:
-        plan, settings = self.plan, self.settings
-        assert self.stages is not None
-        if plan.http:
-            memory = HttpBodies(name="http", queue_size=1024)
-            self.http = HttpIngest(self, memory)
-            await self._add(memory, "http")
-        if plan.tcp_port is not None:
-            self.tcp = TcpSource(
-                self.authenticate,
-                host=plan.tcp_host,
-                port=plan.tcp_port,
-                idle_timeout_s=settings.ingest_tcp_idle_timeout_seconds,
-                registration_timeout_s=settings.ingest_tcp_registration_timeout_seconds,
-                max_connections=settings.ingest_tcp_max_connections,
-            )
-            await self._add(self.tcp, "tcp")
-        if plan.jt808_port is not None:
-            self.jt808 = daemon_server(self, plan.jt808_host, plan.jt808_port)
-            await self._exits.enter_async_context(self.jt808)
-        if plan.mqtt is not None:
-            host, port = plan.mqtt
-            password = settings.ingest_mqtt_password
-            mqtt = MqttSource(
-                self.is_known,
-                host=host,
-                port=port,
-                username=settings.ingest_mqtt_username,
-                password=password.get_secret_value() if password else None,
-                client_id=settings.ingest_mqtt_client_id,
-            )
-            await self._add(mqtt, "mqtt")
-        for spec in plan.serial:
-            self._warn_unknown(spec.device_id)
-            await self._add(
-                SerialSource(spec.path, spec.device_id, baudrate=spec.baudrate), "serial"
-            )
-        for gpsd in plan.gpsd:
-            self._warn_unknown(gpsd.device_id)
-            relay = GpsdSource(gpsd.device_id, host=gpsd.host, port=gpsd.port, device=gpsd.receiver)
-            await self._add(relay, "gpsd")
-        for replay in plan.replay:
-            self._warn_unknown(replay.device_id)
-            offset = offsets.get(replay.key, 0)
-            self.stages.resume.start(replay.key, replay.device_id, offset=offset)
-            log_source = ReplaySource(
-                replay.path, replay.device_id, speed=replay.speed, start_offset=offset
-            )
-            # A log's end closes its last epoch; paced replays' chunks arrive when they are due.
-            await self._add(
-                log_source, "replay", timed=replay.speed is not None, ends=replay.device_id
-            )
+        def resume(key: str, device_id: str, offset: int) -> None:
+            if self.pipeline is not None:
+                self.pipeline.decoding.resume.start(key, device_id, offset=offset)
 
-    async def _add(
-        self, source: ChannelSource, label: str, *, timed: bool = True, ends: str | None = None
-    ) -> None:
-        await self._exits.enter_async_context(source)
-        self.sources.append(source)
-        pump = self.collector.pump(source, label, timed=timed, device_id=ends)
-        self._pumps.append(self._watch(asyncio.create_task(pump, name=f"pump {source.name}")))
+        await self.sources.open(
+            self.plan, offsets, resume=resume, jt808=lambda h, p: daemon_server(self, h, p)
+        )
+        if self.sources.http is not None:
+            self.http = HttpIngest(self, self.sources.http)
 
-    def _warn_unknown(self, device_id: str) -> None:
-        if self.directory.active(device_id) is None:
-            log.warning(
-                "device %s is not registered (or inactive): its lines are dropped", device_id
-            )
+    async def _add(self, source: ChannelSource, label: str) -> None:
+        await self.sources.add(source, label)
 
     # -- devices ------------------------------------------------------------------------------
 
     async def authenticate(self, device_id: str, token: str) -> Verdict:
         """A TCP registration: answered from the directory, else by the store."""
-        if self.directory.check_token(device_id, token):
-            return Verdict.ACCEPTED
-        verdict = await self._read(lambda session: verify_in_store(session, device_id, token))
-        if verdict is Verdict.ACCEPTED:
-            await self.refresh_directory()
-        return verdict
+        return await self.devices.authenticate(device_id, token)
 
     async def revoke(self, device_id: str) -> None:
         """The device's token was rotated or the device deactivated: the directory is read
@@ -407,13 +291,7 @@ class Daemon:
         open sessions end on every transport (TCP and JT/T 808 close their connections; MQTT asks
         again)."""
         await self.refresh_directory()
-        if self.tcp is not None:
-            self.tcp.disconnect(device_id)
-        if self.jt808 is not None:
-            self.jt808.disconnect(device_id)
-        for source in self.sources:
-            if isinstance(source, MqttSource):
-                source.forget(device_id)
+        self.sources.disconnect(device_id)
 
     async def is_known(self, device_id: str) -> bool:
         """An MQTT publisher: a device partymap knows and that is active."""
@@ -421,121 +299,38 @@ class Daemon:
 
     async def know(self, device_id: str) -> bool:
         """Whether the device is known and active, refreshing the directory on a miss."""
-        if self.directory.active(device_id) is not None:
-            return True
-        await self.refresh_directory()
-        return self.directory.active(device_id) is not None
+        return await self.devices.know(device_id)
 
     async def refresh_directory(self) -> None:
-        asked = time.monotonic()
-        async with self._directory_lock:
-            if self._directory_at >= asked:
-                return  # a load that began after we asked finished while we waited
-            began = time.monotonic()
-            self._use_directory(await self._read(load_directory))
-            self._directory_at = began
+        await self.devices.refresh()
 
     def _use_directory(self, directory: Directory) -> None:
-        self.directory = directory
-        self.stats.directory_devices = len(directory)
-        if self.stages is not None:
-            self.stages.next_directory = directory
+        self.devices.use(directory)
 
     async def refresh_sites(self) -> None:
         """Load a new site index when the site set's version moved (built off the loop)."""
-        assert self.stages is not None
-        sites = self.stages.sites
-        version = sites.next[0] if sites.next is not None else sites.version
+        assert self.pipeline is not None
+        presence = self.pipeline.presence
+        version = presence.latest_version()
         new = await self._read(lambda session: changed_site_index(session, version))
         if new is not None:
             log.info("site set version %d: %d sites", new[0], len(new[1]))
-            sites.next = new
+            presence.offer(*new)
 
     # -- the pipeline -------------------------------------------------------------------------
 
     async def _process(self) -> None:
-        loop = asyncio.get_running_loop()
+        assert self.runner is not None
         settings = self.settings
         idle_s = min(settings.ingest_expire_seconds, settings.ingest_sites_refresh_seconds)
-        while True:
-            intake = await self.collector.take(idle_s=idle_s)
-            await loop.run_in_executor(self._executor, self._ingest, intake)
-            if intake.final:
-                return
+        await self.runner.run(self.collector, idle_s, self._ingest)
 
     def _ingest(self, intake: Intake) -> None:
-        assert self.stages is not None
-        self.stages.live_positions = self.live.subscribers > 0
-        started = time.thread_time()
-        try:
-            batches = [ingest(self.stages, intake)]
-            self._worked = self._worked or any(a.chunks for a in intake.arrivals)
-        except Exception:
-            log.exception("a batch failed: its devices are taken one by one")
-            batches = self._ingest_apart(intake)
-        self.stats.pipeline_s += time.thread_time() - started
-        for batch in batches:
-            if batch.fixes or batch.events or batch.offsets or batch.presence or batch.receipts:
-                self.writer.put(batch)  # blocks while the buffer is full: backpressure
-
-    def _ingest_apart(self, intake: Intake) -> list[StoreBatch]:
-        """A failed batch device by device: a device whose data fails again on its own is
-        quarantined (its lines are set aside and counted from then on); the others go on. When
-        every device fails and no other device's data got through since the last failure, the
-        fault is not in their data: it is raised and stops the daemon."""
-        assert self.stages is not None
-        self.stats.batches_failed += 1
-        parts = by_device(intake)
-        done, failed = [], []
-        for device_id, part in parts.items():
-            try:
-                done.append(ingest(self.stages, part))
-            except Exception:
-                failed.append(device_id)
-                log.exception("device %s quarantined: a batch fails on its data", device_id)
-                self.stats.quarantined_devices.add(device_id)
-                for arrival in part.arrivals:
-                    self.stats.lines_quarantined[arrival.source] += lines_in(arrival.chunks)
-                # Set aside, not stored: the poster is not told they were.
-                settle([(receipt, 0) for _, receipt in part.posted], RuntimeError("quarantined"))
-                set_aside(part.handed)
-        if failed and len(failed) == len(parts) and (len(parts) > 1 or not self._worked):
-            raise RuntimeError(f"a batch fails for every one of its {len(parts)} devices")
-        self._worked = len(failed) < len(parts)
-        return done
+        """One intake on the pipeline thread."""
+        assert self.runner is not None
+        self.runner.ingest(intake)
 
     def _committed(self, batch: StoreBatch) -> None:
         settle(batch.receipts)
         if batch.live:
             self.live.publish_many(tuple(batch.live))
-
-    # -- helpers ------------------------------------------------------------------------------
-
-    async def _read(self, read: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with self.sessions() as session:
-                return read(session)
-
-        return await asyncio.to_thread(run)
-
-    async def _every(self, period_s: float, action: Callable[[], Awaitable[None]]) -> None:
-        while True:
-            await asyncio.sleep(period_s)
-            try:
-                await action()
-            except Exception as exc:  # the store away: keep what we have, try again later
-                log.warning("%s failed (%s: %s)", action.__name__, type(exc).__name__, exc)
-
-    def _watch(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
-        """A task whose failure (a bug or bad configuration) fails the daemon loudly."""
-
-        def done(task: asyncio.Task[None]) -> None:
-            if task.cancelled() or task.exception() is None:
-                return
-            self.failure = self.failure or task.exception()
-            self.stats.pipeline_failed = True
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
-            self.failed.set()
-
-        task.add_done_callback(done)
-        return task

@@ -8,20 +8,38 @@ directory, and a new site index whenever the site set's version moves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from geo.sites.membership import SiteIndex
 from partymap.ingest.directory import Directory, load_directory
-from partymap.ingest.pipeline import Sites
 from partymap.ingest.presence_state import restore
+from partymap.ingest.stages.presence import Sites
 from store.models import Member, Position
 from store.offsets import get_replay_offset
 from store.presence import load_tracked_presence
 from store.sites import load_site_set, site_set_version
+
+T = TypeVar("T")
+
+
+class StoreReader:
+    """Reads the store off the event loop, each read in a session of its own."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    async def __call__(self, read: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.sessions() as session:
+                return read(session)
+
+        return await asyncio.to_thread(run)
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from devkit.simulate import TrackPoint
 from devkit.simulate import log as receiver_log
 from gnss.logs.reader import decode_log
 from gnss.model import RawChunk
-from partymap.ingest.pipeline import Arrival, Intake, Stages, ingest
+from partymap.ingest.pipeline import Arrival, Intake, Pipeline, ingest
 from partymap.ingest.sources import ReplaySpec
 from partymap.ingest.startup import load_state
 from partymap.ingest.writer import write_batches
@@ -60,9 +60,9 @@ def replay_in_process(
     rng = random.Random(seed)
     with Session(engine) as session:
         loaded = load_state(session, replay_keys=[spec.key])
-    stages = Stages(loaded.directory, loaded.sites, clock="stream")
+    stages = Pipeline.build(loaded.directory, loaded.sites, clock="stream")
     offset = loaded.offsets[spec.key]
-    stages.resume.start(spec.key, spec.device_id, offset=offset)
+    stages.decoding.resume.start(spec.key, spec.device_id, offset=offset)
     batches = 0
     while offset < len(data):
         arrivals = []

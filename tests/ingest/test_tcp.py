@@ -160,5 +160,5 @@ def test_a_storm_of_connects_and_disconnects_leaves_nothing_behind(
         engine.dispose()
     assert registered == 0
     assert daemon.tcp is not None and daemon.tcp.stats.connections == 1200
-    assert len(daemon.stages.decoder.device_ids) <= len(people)  # type: ignore[union-attr]
+    assert len(daemon.pipeline.decoding.decoder.device_ids) <= len(people)  # type: ignore[union-attr]
     assert daemon.stats.buffered_fixes == 0
