@@ -5,8 +5,12 @@ device's partition follows its member (``m:<member id>``), or its own id while n
 it (``d:<uid>``), so that one member's data is in one partition, in order, whichever edge and
 whichever device it came through.
 
-A message is the chunks one edge received for one partition in one publishing round, each as
-(source label, device uid, receipt time, bytes of complete lines):
+A message is the chunks one edge gathered for one partition (up to ``CLUSTER_PUBLISH_SECONDS``
+or ``CLUSTER_PUBLISH_BYTES``), each as (source label, device uid, receipt time, bytes of complete
+lines), in columns so that a worker reads a message of hundreds of chunks with a few array
+views: a table of the names (labels and uids) used, then per chunk the uid's and the label's
+index, the receipt time and the length, then the bytes one after the other. Messages of the
+first format (a header per chunk) are still read.
 
 >>> chunks = [("tcp", "dev-1", 1.5, b"$GPGGA,1*00\\r\\n"), ("http", "dev-2", 2.0, b"$X*00\\n")]
 >>> decode_chunks(encode_chunks(chunks)) == chunks
@@ -19,14 +23,22 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from partymap.settings import Settings
 
-_HEAD = struct.Struct("<BHdI")  # label length, uid length, received at, data length
+_HEAD = struct.Struct("<BHdI")  # first format, per chunk: label, uid length, received at, length
+# Columns: a version no message of the first format starts with (a label is never empty), the
+# chunks, the names, then the names' lengths and the columns.
+_COLUMNS = struct.Struct("<2sII")
+_VERSION = b"\x00\x02"
+_NAME_LEN = np.dtype("<u2")
+_INDEX = np.dtype("<u4")
+_TIME = np.dtype("<f8")
 
 Chunk = tuple[str, str, float, bytes]
 
@@ -62,16 +74,59 @@ def nats_servers(settings: Settings) -> list[str]:
     return [url.strip() for url in settings.nats_url.split(",") if url.strip()]
 
 
-def encode_chunks(chunks: Iterable[Chunk]) -> bytes:
-    parts = []
-    for label, uid, received_at, data in chunks:
-        lb, ub = label.encode(), uid.encode()
-        parts += [_HEAD.pack(len(lb), len(ub), received_at, len(data)), lb, ub, data]
-    return b"".join(parts)
+def encode_chunks(chunks: Sequence[Chunk]) -> bytes:
+    """One message of ``chunks`` (in columns)."""
+    names: dict[str, int] = {}
+    uid = np.fromiter((names.setdefault(c[1], len(names)) for c in chunks), _INDEX, len(chunks))
+    label = np.fromiter((names.setdefault(c[0], len(names)) for c in chunks), _INDEX, len(chunks))
+    received = np.fromiter((c[2] for c in chunks), _TIME, len(chunks))
+    length = np.fromiter((len(c[3]) for c in chunks), _INDEX, len(chunks))
+    encoded = [name.encode() for name in names]
+    lengths = np.fromiter((len(b) for b in encoded), _NAME_LEN, len(encoded))
+    head = _COLUMNS.pack(_VERSION, len(chunks), len(names))
+    columns = [lengths.tobytes(), *encoded, uid.tobytes(), label.tobytes(), received.tobytes()]
+    return b"".join([head, *columns, length.tobytes(), *(c[3] for c in chunks)])
 
 
 def decode_chunks(payload: bytes) -> list[Chunk]:
     """The chunks of a message; a malformed message (not partymap's) is an empty list."""
+    if payload[:2] != _VERSION:
+        return _decode_rows(payload)
+    if len(payload) < _COLUMNS.size:
+        return []
+    _, n, n_names = _COLUMNS.unpack_from(payload)
+    pos = _COLUMNS.size
+    if pos + n_names * _NAME_LEN.itemsize > len(payload):
+        return []
+    name_lengths = np.frombuffer(payload, _NAME_LEN, n_names, pos).tolist()
+    pos += n_names * _NAME_LEN.itemsize
+    names = []
+    for size in name_lengths:
+        names.append(payload[pos : pos + size].decode(errors="replace"))
+        pos += size
+    columns_end = pos + n * (3 * _INDEX.itemsize + _TIME.itemsize)
+    if columns_end > len(payload):
+        return []
+    uid = np.frombuffer(payload, _INDEX, n, pos)
+    label = np.frombuffer(payload, _INDEX, n, pos + n * _INDEX.itemsize)
+    received = np.frombuffer(payload, _TIME, n, pos + 2 * n * _INDEX.itemsize)
+    length = np.frombuffer(payload, _INDEX, n, pos + 2 * n * _INDEX.itemsize + n * _TIME.itemsize)
+    ends = np.cumsum(length, dtype=np.int64) + columns_end
+    if (n and int(ends[-1]) != len(payload)) or (not n and columns_end != len(payload)):
+        return []
+    if n and max(int(uid.max()), int(label.max())) >= n_names:
+        return []
+    starts = (ends - length).tolist()
+    return [
+        (names[lb], names[u], t, payload[a:b])
+        for u, lb, t, a, b in zip(
+            uid.tolist(), label.tolist(), received.tolist(), starts, ends.tolist(), strict=True
+        )
+    ]
+
+
+def _decode_rows(payload: bytes) -> list[Chunk]:
+    """A message of the first format: a header before each chunk."""
     chunks: list[Chunk] = []
     pos, size = 0, len(payload)
     while pos < size:
@@ -107,11 +162,11 @@ async def ensure_stream(js: object, settings: Settings) -> None:
 
 
 def by_partition(
-    chunks: Sequence[Chunk], member_of: dict[str, int | None], partitions: int
+    chunks: Sequence[Chunk], member_of: Callable[[str], int | None], partitions: int
 ) -> dict[int, list[Chunk]]:
     grouped: dict[int, list[Chunk]] = {}
     for chunk in chunks:
         uid = chunk[1]
-        p = partition_of(partition_key(uid, member_of.get(uid)), partitions)
+        p = partition_of(partition_key(uid, member_of(uid)), partitions)
         grouped.setdefault(p, []).append(chunk)
     return grouped
