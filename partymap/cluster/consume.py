@@ -27,7 +27,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from geo.quality.replay_guard import ReplayGuard
 from gnss.epoch.batch import BatchDecoder
-from gnss.epoch.process import DecoderProcess
 from gnss.model import RawChunk
 from gnss.sources.base import ChannelSource
 from partymap.cluster.stream import decode_chunks, partition_key, partition_of, raw_subject
@@ -39,12 +38,13 @@ from partymap.ingest.sources import SourcePlan
 from partymap.ingest.startup import last_epoch_times, load_site_index
 from partymap.ingest.writer import StoreWriter, write_batches
 from partymap.settings import Settings
-from store.partitions import BYTE_BITS, FencedError, PartitionState, commit_partition
+from store.partitions import BYTE_BITS, FencedError, PartitionState, commit_partitions
 from store.presence import load_tracked_presence
 
 log = logging.getLogger(__name__)
 
 # The source labels edges publish (stored with the positions, as a single process would).
+FETCH_BATCH = 512  # messages a fetch asks for at most
 LABELS = ("tcp", "mqtt", "http", "serial", "gpsd", "replay", "jt808", "stream")
 
 
@@ -118,14 +118,10 @@ class FencedWriter(StoreWriter):
         try:
             with self._sessions() as session:
                 write_batches(session, [replace(b, offsets={}) for b in group])
-                for p, (seq, resume) in per.items():
-                    commit_partition(
-                        session,
-                        partition=p,
-                        generation=self.generations[p],
-                        seq=seq[0],
-                        resume=resume,
-                    )
+                commit_partitions(
+                    session,
+                    {p: (self.generations[p], seq[0], resume) for p, (seq, resume) in per.items()},
+                )
                 session.commit()
         except FencedError:
             self.fenced.set()
@@ -150,6 +146,7 @@ class StreamReader:
         self.lag: dict[int, int] = dict.fromkeys(states, 0)
         self.read_to: dict[int, int] = {p: s.seq for p, s in states.items()}
         self.messages = 0
+        self.fetch_every_s = settings.ingest_batch_seconds
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -181,8 +178,9 @@ class StreamReader:
                     subject, stream=self.settings.cluster_stream, config=config
                 )
                 while True:
+                    asked = time.monotonic()
                     try:
-                        msgs = await sub.fetch(512, timeout=0.5)
+                        msgs = await sub.fetch(FETCH_BATCH, timeout=0.5)
                     except TimeoutError:
                         self.lag[partition] = 0
                         continue
@@ -194,6 +192,11 @@ class StreamReader:
                         last = seq
                         self.read_to[partition] = seq
                         self.lag[partition] = msg.metadata.num_pending
+                    if len(msgs) < FETCH_BATCH:
+                        # Caught up: let the partition gather a few messages before asking
+                        # again (a fetch costs a request or two, however little it brings).
+                        left = self.fetch_every_s - (time.monotonic() - asked)
+                        await asyncio.sleep(max(0.0, left))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a NATS server away: read again from the next message
@@ -270,7 +273,10 @@ class PartitionDaemon(Daemon):
             self.directory,
             sites,
             stats=self.stats,
-            decoder=DecoderProcess() if self.settings.ingest_decoder_process else BatchDecoder(),
+            # Decoded on the pipeline thread, not in a decoder process: every device here is
+            # resumable, and its resume position needs the decoder's open epoch after each
+            # batch — one round trip to a decoder process per device and batch.
+            decoder=BatchDecoder(),
             clock=self.clock,
             expire_every_s=self.settings.ingest_expire_seconds,
             guard=self.guard,
