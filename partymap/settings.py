@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     # cluster_publish_seconds ago or the message holds cluster_publish_bytes (below NATS's
     # max_payload, 1 MB by default); at most cluster_publish_pending_bytes wait or are in
     # flight before the edge's sources stop reading.
-    cluster_publish_seconds: float = Field(default=0.1, gt=0)
+    cluster_publish_seconds: float = Field(default=0.25, gt=0)
     cluster_publish_bytes: int = Field(default=256_000, gt=0, le=900_000)
     cluster_publish_pending_bytes: int = Field(default=16_000_000, gt=0)
 
