@@ -148,7 +148,7 @@ class Worker:
             self.daemon = PartitionDaemon(
                 self.settings,
                 self.engine,
-                js=self.js,
+                nc=self.nc,
                 states=self.held,
                 live_out=self.live_out,
                 guard_out=self.guard_out,
