@@ -278,12 +278,14 @@ class PartitionDaemon(Daemon):
         states: dict[int, PartitionState],
         live_out: Callable[[list[dict[str, Any]]], None],
         guard_out: Callable[[bytes], None],
+        watched: Callable[[], bool] = lambda: True,
         **kwargs: Any,
     ) -> None:
         super().__init__(settings, engine, SourcePlan(http=False), **kwargs)
         self.states = states
         self.live_out = live_out
         self.guard_out = guard_out
+        self.watched = watched
         self.guard = SharedGuard()
         self.writer = FencedWriter(
             self.writer._sessions,
@@ -357,7 +359,7 @@ class PartitionDaemon(Daemon):
                 if c.device_id not in s.resume and directory.active(c.device_id) is not None:
                     start = c.offset - len(c.data)
                     s.resume.start(f"{p}:{c.device_id}", c.device_id, offset=start)
-        s.live_positions = True
+        s.live_positions = self.watched()
         started = time.thread_time()
         batch = ingest(s, intake)
         self.stats.pipeline_s += time.thread_time() - started

@@ -60,6 +60,10 @@ def live_subject(settings: Settings) -> str:
     return f"{settings.cluster_subject}.live"
 
 
+def watching_subject(settings: Settings) -> str:
+    return f"{settings.cluster_subject}.watching"
+
+
 def guard_subject(settings: Settings) -> str:
     return f"{settings.cluster_subject}.guard"
 
