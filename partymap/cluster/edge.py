@@ -18,6 +18,7 @@ messages are acknowledged to the broker only then.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -94,7 +95,7 @@ class Publisher:
         self.stats = stats
         self._ids = itertools.count()
         self._name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
-        self._gathering: dict[int, _Gathering] = {}
+        self._gathering: dict[int, collections.deque[_Gathering]] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._pending_bytes = 0  # gathering or in flight
         self._changed = asyncio.Event()  # something to send, or a message acknowledged
@@ -120,20 +121,31 @@ class Publisher:
             self._changed.clear()
             await self._changed.wait()
         groups = by_partition(chunks, member_of, self.settings.cluster_partitions)
-        delivery = Delivery(len(groups))
         now = time.time()
+        full = self.settings.cluster_publish_bytes
+        touched: list[_Gathering] = []
         for p, group in groups.items():
-            gathering = self._gathering.setdefault(p, _Gathering())
-            if not gathering.chunks:
-                # Counted from the oldest chunk's receipt: the time it waited in the collector
-                # counts (a receipt time that is no time counts as now).
-                oldest = min(c[2] for c in group)
-                gathering.since = oldest if now - 60 < oldest <= now else now
-            gathering.chunks += group
+            queue = self._gathering.setdefault(p, collections.deque())
+            for chunk in group:
+                # A partition's messages stay below CLUSTER_PUBLISH_BYTES (and NATS's
+                # max_payload) however long its message in flight takes: a full one waits
+                # whole behind it, the next one gathers.
+                size = len(chunk[3]) + len(chunk[1]) + 20
+                if not queue or (queue[-1].size + size > full and queue[-1].chunks):
+                    # Due from the chunk's receipt: the time it waited in the collector
+                    # counts (a receipt time that is no time counts as now).
+                    received = chunk[2]
+                    since = received if now - 60 < received <= now else now
+                    queue.append(_Gathering(since=since))
+                gathering = queue[-1]
+                gathering.chunks.append(chunk)
+                gathering.size += size
+                self._pending_bytes += size
+                if not touched or touched[-1] is not gathering:
+                    touched.append(gathering)
+        delivery = Delivery(len(touched))
+        for gathering in touched:
             gathering.deliveries.append(delivery)
-            size = sum(len(c[3]) + len(c[1]) + 20 for c in group)
-            gathering.size += size
-            self._pending_bytes += size
         self.stats.chunks += len(chunks)
         self._changed.set()
         return delivery
@@ -162,10 +174,12 @@ class Publisher:
             for p in list(self._gathering):
                 if p in self._in_flight:
                     continue
-                gathering = self._gathering[p]
-                due = gathering.since + window
-                if due <= now or gathering.size >= full or self._draining:
-                    del self._gathering[p]
+                queue = self._gathering[p]
+                due = queue[0].since + window
+                if due <= now or len(queue) > 1 or queue[0].size >= full or self._draining:
+                    gathering = queue.popleft()
+                    if not queue:
+                        del self._gathering[p]
                     self._in_flight[p] = asyncio.create_task(self._one(p, gathering))
                 else:
                     wake = min(wake, due)

@@ -21,13 +21,16 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import struct
+import time
 import zlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from partymap.settings import Settings
 
@@ -148,21 +151,31 @@ def _decode_rows(payload: bytes) -> list[Chunk]:
     return chunks
 
 
-async def ensure_stream(js: object, settings: Settings) -> None:
-    """Create the raw stream if it does not exist (its settings are kept if it does)."""
+async def ensure_stream(js: object, settings: Settings, *, wait_s: float = 60.0) -> None:
+    """Create the raw stream if it does not exist (its settings are kept if it does). A
+    JetStream cluster that is starting answers nothing until it has elected its leader: asked
+    again for up to ``wait_s`` seconds."""
     name = settings.cluster_stream
-    try:
-        await js.stream_info(name)  # type: ignore[attr-defined]
-    except NotFoundError:
-        config = StreamConfig(
-            name=name,
-            subjects=[f"{settings.cluster_subject}.raw.*"],
-            num_replicas=settings.cluster_replicas,
-            max_age=settings.cluster_max_age_seconds,
-            storage=StorageType.FILE,
-            duplicate_window=120.0,
-        )
-        await js.add_stream(config)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await js.stream_info(name)  # type: ignore[attr-defined]
+            return
+        except NotFoundError:
+            break
+        except (NatsTimeoutError, ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    config = StreamConfig(
+        name=name,
+        subjects=[f"{settings.cluster_subject}.raw.*"],
+        num_replicas=settings.cluster_replicas,
+        max_age=settings.cluster_max_age_seconds,
+        storage=StorageType.FILE,
+        duplicate_window=120.0,
+    )
+    await js.add_stream(config)  # type: ignore[attr-defined]
 
 
 def by_partition(
