@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,6 +114,7 @@ async def drive(
     groups: dict[str, list[int]],
     seconds: float,
     rate: float,
+    profile: Path | None = None,
 ) -> None:
     phase = config.phase
     creds = [Credential(d, t) for d, t in credentials]
@@ -129,6 +131,7 @@ async def drive(
         watch.start()
         before = positions_count(engine)
         cpu_before = {k: cpu_seconds(v) for k, v in groups.items()}
+        spies = _profile(profile, config, groups, seconds) if profile else []
         await asyncio.gather(*(f.send(seconds=seconds, rate_hz=rate) for f in fleets))
         phase.epochs = sum(f.report.epochs for f in fleets)
         phase.send_s = max(f.report.send_s for f in fleets)
@@ -144,11 +147,31 @@ async def drive(
         watch.stop.set()
         watch.join()
         config.cpu_s = {k: cpu_seconds(v) - cpu_before[k] for k, v in groups.items()}
+        for spy in spies:
+            spy.wait()
         phase.latencies_ms = latencies_ms(engine, watch.seen)
         phase.checkins = len(watch.seen)
     finally:
         for f in fleets:
             await f.__aexit__(None, None, None)
+
+
+def _profile(
+    where: Path, config: Config, groups: dict[str, list[int]], seconds: float
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy samples of each partymap process while the devices send (collapsed stacks)."""
+    where.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or "py-spy"
+    procs = []
+    for role in ("all", "edge", "worker"):
+        for k, pid in enumerate(groups.get(role, [])):
+            out = where / f"{config.phase.name}-{role}{k}-{pid}.txt"
+            command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                       "--rate", "200", "--format", "raw", "--nonblocking", "--output",
+                       str(out)]  # fmt: skip
+            quiet = subprocess.DEVNULL
+            procs.append(subprocess.Popen(command, stdout=quiet, stderr=quiet))
+    return procs
 
 
 def main() -> None:
@@ -158,6 +181,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="epochs per second per device")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--partitions", type=int, default=32)
+    parser.add_argument("--publish-seconds", type=float, help="CLUSTER_PUBLISH_SECONDS of edges")
+    parser.add_argument("--profile", type=Path, help="write py-spy samples of each process here")
     args = parser.parse_args()
     raise_open_file_limit()
     configs = [Config("all", 0, Phase("all", full=False, origin=(30.5, 114.3)))] + [
@@ -176,6 +201,8 @@ def main() -> None:
             "PARTYMAP_INGEST_TCP_HOST": "127.0.0.1",
             "PARTYMAP_INGEST_TCP_IDLE_TIMEOUT_SECONDS": "600",
         }
+        if args.publish_seconds is not None:
+            env["PARTYMAP_CLUSTER_PUBLISH_SECONDS"] = str(args.publish_seconds)
         pg = postgres_pids()
         for config in configs:
             if config.workers == 0:
@@ -204,7 +231,8 @@ def main() -> None:
                     groups["all"] = node_pids(nodes)
                 asyncio.run(
                     drive(engine, config, credentials=credentials[config.name], tcp_ports=tcp,
-                          groups=groups, seconds=args.seconds, rate=args.rate)
+                          groups=groups, seconds=args.seconds, rate=args.rate,
+                          profile=args.profile)
                 )  # fmt: skip
                 print(json.dumps(config.summary()), flush=True)
             finally:

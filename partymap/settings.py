@@ -201,6 +201,13 @@ class Settings(BaseSettings):
     cluster_worker_id: str | None = None
     cluster_heartbeat_seconds: float = Field(default=1.0, gt=0)
     cluster_worker_timeout_seconds: float = Field(default=4.0, gt=0)
+    # An edge gathers each partition's chunks into one message until the oldest was received
+    # cluster_publish_seconds ago or the message holds cluster_publish_bytes (below NATS's
+    # max_payload, 1 MB by default); at most cluster_publish_pending_bytes wait or are in
+    # flight before the edge's sources stop reading.
+    cluster_publish_seconds: float = Field(default=0.25, gt=0)
+    cluster_publish_bytes: int = Field(default=256_000, gt=0, le=900_000)
+    cluster_publish_pending_bytes: int = Field(default=16_000_000, gt=0)
 
     # Electronic map (maps/, GET /map, partymap map, partymap demo).
     # A member at no site whose newest fix is older than this many seconds is drawn as stale.

@@ -93,6 +93,34 @@ def commit_partition(
         raise FencedError(f"partition {partition} is no longer at generation {generation}")
 
 
+def commit_partitions(
+    session: Session, commits: dict[int, tuple[int, int, dict[str, int]]]
+) -> None:
+    """:func:`commit_partition` for several partitions (partition → (generation, seq,
+    resume)) in one statement; :class:`FencedError` if any of them changed hands."""
+    if not commits:
+        return
+    ps = sorted(commits)
+    done = session.execute(
+        text(
+            "UPDATE stream_partitions AS p SET seq = GREATEST(p.seq, c.seq), "
+            "resume = p.resume || c.resume, updated_at = now() "
+            "FROM (SELECT unnest(CAST(:ps AS int[])) AS partition, "
+            "unnest(CAST(:gs AS bigint[])) AS generation, unnest(CAST(:seqs AS bigint[])) AS seq, "
+            "unnest(CAST(:resumes AS jsonb[])) AS resume) AS c "
+            "WHERE p.partition = c.partition AND p.generation = c.generation"
+        ),
+        {
+            "ps": ps,
+            "gs": [commits[q][0] for q in ps],
+            "seqs": [commits[q][1] for q in ps],
+            "resumes": [json.dumps(commits[q][2]) for q in ps],
+        },
+    )
+    if done.rowcount != len(ps):  # type: ignore[attr-defined]
+        raise FencedError(f"one of partitions {ps} changed hands")
+
+
 def partition_states(session: Session) -> list[PartitionState]:
     """Every partition's stored state (for health and tests)."""
     rows = session.execute(

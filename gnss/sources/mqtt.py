@@ -12,9 +12,19 @@ is reconnecting, the broker keeps the subscription and queues the messages for i
 least once: messages whose acknowledgement was lost with the connection come again after the
 reconnect (the quality rules drop a fix that repeats the last one).
 
-Backpressure reaches only as far as aiomqtt's receive queue: the MQTT client reads and acknowledges
-each message as it arrives, so when the consumer is behind the source stops taking messages from
-that queue but the queue itself is not bounded (bounding it would make aiomqtt drop messages).
+By default each message is acknowledged to the broker as it arrives. With
+``ack_when_delivered=True`` (a cluster's edge) a message is acknowledged only once the consumer
+says that its chunk is safe (:meth:`MqttSource.delivered`), in the order the messages came (as
+MQTT wants); a message the source refuses is acknowledged at once. A message not yet
+acknowledged when the connection drops comes again after the reconnect. The broker sends at
+most its in-flight limit of unacknowledged messages (Mosquitto's ``max_inflight_messages``,
+20 by default): raise it for a busy edge, since a message now waits for a round of the
+consumer before it is acknowledged.
+
+Backpressure reaches only as far as aiomqtt's receive queue: when the consumer is behind the
+source stops taking messages from that queue but the queue itself is not bounded (bounding it
+would make aiomqtt drop messages); with acknowledgements on delivery the broker's in-flight
+limit bounds it.
 
 >>> device_of_topic("partymap/devices/dtu-7/nmea", "partymap/devices")
 'dtu-7'
@@ -25,8 +35,11 @@ True
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 
@@ -40,6 +53,17 @@ TOPIC_PREFIX = "partymap/devices"
 MAX_PAYLOAD = 256 * 1024
 # Enough for a large fleet; past it the cache starts over rather than growing without bound.
 _MAX_CACHED = 100_000
+
+
+@dataclass(slots=True)
+class _Unacknowledged:
+    """A message of a connection, waiting for its chunk's delivery (``chunk`` None: refused)."""
+
+    client: Any  # paho's client of the connection it came on
+    mid: int
+    qos: int
+    chunk: RawChunk | None
+    done: bool = False
 
 
 def device_of_topic(topic: str, prefix: str = TOPIC_PREFIX) -> str | None:
@@ -68,6 +92,7 @@ class MqttSource(ChannelSource):
         backoff: Backoff = REMOTE_BACKOFF,
         keepalive_s: int = 30,
         queue_size: int = 4096,
+        ack_when_delivered: bool = False,
     ) -> None:
         super().__init__(f"mqtt:{host}:{port}", queue_size=queue_size)
         self._is_known = is_known
@@ -82,6 +107,11 @@ class MqttSource(ChannelSource):
         self._keepalive_s = keepalive_s
         self._known: dict[str, tuple[bool, float]] = {}
         self.subscribed = asyncio.Event()  # set while subscribed; for tests and health checks
+        self.ack_when_delivered = ack_when_delivered
+        # Messages in arrival order until acknowledged, and those whose chunk went on, by the
+        # chunk's identity (the chunk is held here, so its identity stays its own).
+        self._unacknowledged: collections.deque[_Unacknowledged] = collections.deque()
+        self._by_chunk: dict[int, _Unacknowledged] = {}
 
     async def _produce(self) -> None:
         transient = (OSError, aiomqtt.MqttError)
@@ -97,6 +127,10 @@ class MqttSource(ChannelSource):
             clean_session=False,
             keepalive=self._keepalive_s,
         )
+        # aiomqtt has no manual acknowledgement of its own: paho's (since 2.0) on its client.
+        paho = client._client
+        if self.ack_when_delivered:
+            paho.manual_ack_set(True)
         async with client:
             with self._connection():
                 try:
@@ -105,10 +139,42 @@ class MqttSource(ChannelSource):
                     async for message in client.messages:
                         self.stats.bytes += len(message.payload)
                         chunk = await self._chunk(message.topic.value, message.payload)
+                        if self.ack_when_delivered and message.qos > 0:
+                            self._hold(_Unacknowledged(paho, message.mid, message.qos, chunk))
                         if chunk is not None:
                             await self._emit(chunk)
                 finally:
                     self.subscribed.clear()
+                    self._unacknowledged.clear()  # the broker sends them again
+                    self._by_chunk.clear()
+
+    def _hold(self, entry: _Unacknowledged) -> None:
+        self._unacknowledged.append(entry)
+        if entry.chunk is None:
+            entry.done = True
+            self._acknowledge_ready()
+        else:
+            self._by_chunk[id(entry.chunk)] = entry
+
+    def delivered(self, chunks: list[RawChunk]) -> None:
+        """The consumer has these chunks safe: acknowledge their messages (and those before
+        them) to the broker. Chunks that are not this source's are ignored."""
+        for chunk in chunks:
+            entry = self._by_chunk.pop(id(chunk), None)
+            if entry is not None:
+                entry.done = True
+        self._acknowledge_ready()
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages received and not yet acknowledged to the broker."""
+        return len(self._unacknowledged)
+
+    def _acknowledge_ready(self) -> None:
+        waiting = self._unacknowledged
+        while waiting and waiting[0].done:
+            entry = waiting.popleft()
+            entry.client.ack(entry.mid, entry.qos)
 
     async def _chunk(self, topic: str, payload: bytes) -> RawChunk | None:
         reject = self.stats.rejections

@@ -15,6 +15,7 @@ nothing stored is stored again (every fix exactly once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -23,9 +24,11 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import orjson
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from geo.quality.replay_guard import ReplayGuard
+from gnss.epoch.batch import BatchDecoder
 from gnss.model import RawChunk
 from gnss.sources.base import ChannelSource
 from partymap.cluster.stream import decode_chunks, partition_key, partition_of, raw_subject
@@ -37,12 +40,18 @@ from partymap.ingest.sources import SourcePlan
 from partymap.ingest.startup import last_epoch_times, load_site_index
 from partymap.ingest.writer import StoreWriter, write_batches
 from partymap.settings import Settings
-from store.partitions import BYTE_BITS, FencedError, PartitionState, commit_partition
+from store.partitions import BYTE_BITS, FencedError, PartitionState, commit_partitions
 from store.presence import load_tracked_presence
 
 log = logging.getLogger(__name__)
 
 # The source labels edges publish (stored with the positions, as a single process would).
+# A partition is read by one standing pull request at a time: up to PULL_BATCH messages,
+# delivered as they are stored, asked again when they have come or the request expired. A
+# request unanswered past its expiry means the consumer's server is gone: read again.
+PULL_BATCH = 256
+PULL_EXPIRES_S = 5.0
+PULL_GRACE_S = 5.0
 LABELS = ("tcp", "mqtt", "http", "serial", "gpsd", "replay", "jt808", "stream")
 
 
@@ -54,6 +63,34 @@ class Relay(ChannelSource):
 
     async def _produce(self) -> None:
         await asyncio.Event().wait()  # until the daemon closes it
+
+
+class PullRequests:
+    """The standing pull request of one consumer: asked again once it is used up or over."""
+
+    def __init__(self, nc: Any, subject: str, inbox: str) -> None:
+        self.nc = nc
+        self.subject = subject
+        self.inbox = inbox
+        self.left = 0
+        self._request = orjson.dumps({"batch": PULL_BATCH, "expires": int(PULL_EXPIRES_S * 1e9)})
+
+    async def ask(self) -> None:
+        self.left = PULL_BATCH
+        await self.nc.publish(self.subject, self._request, reply=self.inbox)
+
+    async def received(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            await self.ask()
+
+    async def answered(self, status: str, partition: int) -> None:
+        """A status instead of a message: the request is over (or a heartbeat, ignored)."""
+        if status == "100":
+            return
+        if status not in ("404", "408"):
+            raise RuntimeError(f"partition {partition}: pull request answered {status}")
+        await self.ask()
 
 
 class SharedGuard(ReplayGuard):
@@ -116,14 +153,10 @@ class FencedWriter(StoreWriter):
         try:
             with self._sessions() as session:
                 write_batches(session, [replace(b, offsets={}) for b in group])
-                for p, (seq, resume) in per.items():
-                    commit_partition(
-                        session,
-                        partition=p,
-                        generation=self.generations[p],
-                        seq=seq[0],
-                        resume=resume,
-                    )
+                commit_partitions(
+                    session,
+                    {p: (self.generations[p], seq[0], resume) for p, (seq, resume) in per.items()},
+                )
                 session.commit()
         except FencedError:
             self.fenced.set()
@@ -135,12 +168,13 @@ class StreamReader:
 
     def __init__(
         self,
-        js: Any,
+        nc: Any,
         settings: Settings,
         states: dict[int, PartitionState],
         relays: dict[str, Relay],
     ) -> None:
-        self.js = js
+        self.nc = nc
+        self.js = nc.jetstream()
         self.settings = settings
         self.states = states
         self.relays = relays
@@ -164,45 +198,52 @@ class StreamReader:
     async def _read(self, partition: int, state: PartitionState) -> None:
         last = max(1, state.start_seq) - 1
         subject = raw_subject(self.settings, partition)
+        stream = self.settings.cluster_stream
         while True:
-            sub = None
+            sub, consumer = None, None
             try:
                 config = ConsumerConfig(
                     deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                     opt_start_seq=last + 1,
                     ack_policy=AckPolicy.NONE,
+                    filter_subject=subject,
                     inactive_threshold=30.0,
                     mem_storage=True,
                     num_replicas=1,
                 )
-                sub = await self.js.pull_subscribe(
-                    subject, stream=self.settings.cluster_stream, config=config
-                )
+                inbox = self.nc.new_inbox()
+                sub = await self.nc.subscribe(inbox)
+                consumer = (await self.js.add_consumer(stream, config)).name
+                next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+                pull = PullRequests(self.nc, next_subject, inbox)
+                await pull.ask()
                 while True:
-                    try:
-                        msgs = await sub.fetch(512, timeout=0.5)
-                    except TimeoutError:
-                        self.lag[partition] = 0
+                    msg = await sub.next_msg(timeout=PULL_EXPIRES_S + PULL_GRACE_S)
+                    if msg.headers and msg.headers.get("Status"):
+                        await pull.answered(msg.headers["Status"], partition)
+                        if msg.headers["Status"] in ("404", "408"):
+                            self.lag[partition] = 0
                         continue
-                    for msg in msgs:
-                        seq = msg.metadata.sequence.stream
-                        if seq <= last:
-                            continue
-                        await self._deliver(partition, state, seq, msg.data)
-                        last = seq
-                        self.read_to[partition] = seq
-                        self.lag[partition] = msg.metadata.num_pending
+                    seq = msg.metadata.sequence.stream
+                    await pull.received()
+                    if seq <= last:
+                        continue
+                    await self._deliver(partition, state, seq, msg.data)
+                    last = seq
+                    self.read_to[partition] = seq
+                    self.lag[partition] = msg.metadata.num_pending
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a NATS server away: read again from the next message
-                log.warning("partition %d: %s; reading again from %d", partition, exc, last + 1)
+                log.warning("partition %d: %r; reading again from %d", partition, exc, last + 1)
                 await asyncio.sleep(0.5)
             finally:
                 if sub is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         await sub.unsubscribe()
-                    except Exception as exc:
-                        log.debug("unsubscribe: %s", exc)
+                if consumer is not None:
+                    with contextlib.suppress(Exception):
+                        await self.js.delete_consumer(stream, consumer)
 
     async def _deliver(self, partition: int, state: PartitionState, seq: int, data: bytes) -> None:
         self.messages += 1
@@ -233,17 +274,18 @@ class PartitionDaemon(Daemon):
         settings: Settings,
         engine: Any,
         *,
-        js: Any,
+        nc: Any,
         states: dict[int, PartitionState],
         live_out: Callable[[list[dict[str, Any]]], None],
         guard_out: Callable[[bytes], None],
+        watched: Callable[[], bool] = lambda: True,
         **kwargs: Any,
     ) -> None:
         super().__init__(settings, engine, SourcePlan(http=False), **kwargs)
         self.states = states
-        self.js = js
         self.live_out = live_out
         self.guard_out = guard_out
+        self.watched = watched
         self.guard = SharedGuard()
         self.writer = FencedWriter(
             self.writer._sessions,
@@ -255,7 +297,7 @@ class PartitionDaemon(Daemon):
         )
         self.fenced = self.writer.fenced
         self.relays = {label: Relay(label, queue_size=1024) for label in LABELS}
-        self.reader = StreamReader(js, settings, states, self.relays)
+        self.reader = StreamReader(nc, settings, states, self.relays)
 
     def owns(self, member_id: int) -> bool:
         p = partition_of(partition_key("", member_id), self.settings.cluster_partitions)
@@ -264,7 +306,12 @@ class PartitionDaemon(Daemon):
     async def start(self) -> None:
         directory, sites = await self._read(self._load)
         self._use_directory(directory)
-        pipeline = self._build_pipeline(sites, guard=self.guard, watched=lambda: True)
+        # Decoded on the pipeline thread, not in a decoder process: every device here is
+        # resumable, and its resume position needs the decoder's open epoch after each batch —
+        # one round trip to a decoder process per device and batch.
+        pipeline = self._build_pipeline(
+            sites, guard=self.guard, watched=self.watched, decoder=BatchDecoder()
+        )
         self.writer.start()
         for label, relay in self.relays.items():
             await self._add(relay, label)

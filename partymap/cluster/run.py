@@ -23,7 +23,12 @@ from sqlalchemy import Engine
 from api.app import PROXY_HEADERS, create_app
 from gnss.sources.tcp import raise_open_file_limit
 from partymap.cluster.edge import EdgeDaemon, EdgeStats, Publisher
-from partymap.cluster.stream import ensure_stream, live_subject, nats_servers
+from partymap.cluster.stream import (
+    ensure_stream,
+    live_subject,
+    nats_servers,
+    watching_subject,
+)
 from partymap.cluster.worker import Worker
 from partymap.ingest.run import HTTP_GRACE_S, stop_on_signals
 from partymap.ingest.sources import SourcePlan
@@ -137,6 +142,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                 live.publish_many(orjson.loads(msg.data))
 
             await nc.subscribe(live_subject(settings), cb=relay)
+            watching = asyncio.ensure_future(_tell_watching(nc, settings, live, stop))
 
             def facts() -> dict[str, Any]:
                 return {"live_subscribers": live.subscribers, "connected": int(nc.is_connected)}
@@ -177,8 +183,19 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
         await asyncio.gather(working, return_exceptions=True)
         if role == "edge":
             await node.stop()
+        if role == "api":
+            watching.cancel()
     await nc.drain()
     return node
+
+
+async def _tell_watching(nc: Any, settings: Settings, live: LiveFeed, stop: asyncio.Event) -> None:
+    """Tell the workers, every heartbeat, while this API node has live-feed subscribers: the
+    workers make live map positions only while some node has (as one process does)."""
+    while not stop.is_set():
+        if live.subscribers:
+            await nc.publish(watching_subject(settings), b"1")
+        await asyncio.sleep(settings.cluster_heartbeat_seconds)
 
 
 class _Api:

@@ -5,8 +5,12 @@ device's partition follows its member (``m:<member id>``), or its own id while n
 it (``d:<uid>``), so that one member's data is in one partition, in order, whichever edge and
 whichever device it came through.
 
-A message is the chunks one edge received for one partition in one publishing round, each as
-(source label, device uid, receipt time, bytes of complete lines):
+A message is the chunks one edge gathered for one partition (up to ``CLUSTER_PUBLISH_SECONDS``
+or ``CLUSTER_PUBLISH_BYTES``), each as (source label, device uid, receipt time, bytes of complete
+lines), in columns so that a worker reads a message of hundreds of chunks with a few array
+views: a table of the names (labels and uids) used, then per chunk the uid's and the label's
+index, the receipt time and the length, then the bytes one after the other. Messages of the
+first format (a header per chunk) are still read.
 
 >>> chunks = [("tcp", "dev-1", 1.5, b"$GPGGA,1*00\\r\\n"), ("http", "dev-2", 2.0, b"$X*00\\n")]
 >>> decode_chunks(encode_chunks(chunks)) == chunks
@@ -17,16 +21,27 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import struct
+import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from partymap.settings import Settings
 
-_HEAD = struct.Struct("<BHdI")  # label length, uid length, received at, data length
+_HEAD = struct.Struct("<BHdI")  # first format, per chunk: label, uid length, received at, length
+# Columns: a version no message of the first format starts with (a label is never empty), the
+# chunks, the names, then the names' lengths and the columns.
+_COLUMNS = struct.Struct("<2sII")
+_VERSION = b"\x00\x02"
+_NAME_LEN = np.dtype("<u2")
+_INDEX = np.dtype("<u4")
+_TIME = np.dtype("<f8")
 
 Chunk = tuple[str, str, float, bytes]
 
@@ -48,6 +63,10 @@ def live_subject(settings: Settings) -> str:
     return f"{settings.cluster_subject}.live"
 
 
+def watching_subject(settings: Settings) -> str:
+    return f"{settings.cluster_subject}.watching"
+
+
 def guard_subject(settings: Settings) -> str:
     return f"{settings.cluster_subject}.guard"
 
@@ -62,16 +81,59 @@ def nats_servers(settings: Settings) -> list[str]:
     return [url.strip() for url in settings.nats_url.split(",") if url.strip()]
 
 
-def encode_chunks(chunks: Iterable[Chunk]) -> bytes:
-    parts = []
-    for label, uid, received_at, data in chunks:
-        lb, ub = label.encode(), uid.encode()
-        parts += [_HEAD.pack(len(lb), len(ub), received_at, len(data)), lb, ub, data]
-    return b"".join(parts)
+def encode_chunks(chunks: Sequence[Chunk]) -> bytes:
+    """One message of ``chunks`` (in columns)."""
+    names: dict[str, int] = {}
+    uid = np.fromiter((names.setdefault(c[1], len(names)) for c in chunks), _INDEX, len(chunks))
+    label = np.fromiter((names.setdefault(c[0], len(names)) for c in chunks), _INDEX, len(chunks))
+    received = np.fromiter((c[2] for c in chunks), _TIME, len(chunks))
+    length = np.fromiter((len(c[3]) for c in chunks), _INDEX, len(chunks))
+    encoded = [name.encode() for name in names]
+    lengths = np.fromiter((len(b) for b in encoded), _NAME_LEN, len(encoded))
+    head = _COLUMNS.pack(_VERSION, len(chunks), len(names))
+    columns = [lengths.tobytes(), *encoded, uid.tobytes(), label.tobytes(), received.tobytes()]
+    return b"".join([head, *columns, length.tobytes(), *(c[3] for c in chunks)])
 
 
 def decode_chunks(payload: bytes) -> list[Chunk]:
     """The chunks of a message; a malformed message (not partymap's) is an empty list."""
+    if payload[:2] != _VERSION:
+        return _decode_rows(payload)
+    if len(payload) < _COLUMNS.size:
+        return []
+    _, n, n_names = _COLUMNS.unpack_from(payload)
+    pos = _COLUMNS.size
+    if pos + n_names * _NAME_LEN.itemsize > len(payload):
+        return []
+    name_lengths = np.frombuffer(payload, _NAME_LEN, n_names, pos).tolist()
+    pos += n_names * _NAME_LEN.itemsize
+    names = []
+    for size in name_lengths:
+        names.append(payload[pos : pos + size].decode(errors="replace"))
+        pos += size
+    columns_end = pos + n * (3 * _INDEX.itemsize + _TIME.itemsize)
+    if columns_end > len(payload):
+        return []
+    uid = np.frombuffer(payload, _INDEX, n, pos)
+    label = np.frombuffer(payload, _INDEX, n, pos + n * _INDEX.itemsize)
+    received = np.frombuffer(payload, _TIME, n, pos + 2 * n * _INDEX.itemsize)
+    length = np.frombuffer(payload, _INDEX, n, pos + 2 * n * _INDEX.itemsize + n * _TIME.itemsize)
+    ends = np.cumsum(length, dtype=np.int64) + columns_end
+    if (n and int(ends[-1]) != len(payload)) or (not n and columns_end != len(payload)):
+        return []
+    if n and max(int(uid.max()), int(label.max())) >= n_names:
+        return []
+    starts = (ends - length).tolist()
+    return [
+        (names[lb], names[u], t, payload[a:b])
+        for u, lb, t, a, b in zip(
+            uid.tolist(), label.tolist(), received.tolist(), starts, ends.tolist(), strict=True
+        )
+    ]
+
+
+def _decode_rows(payload: bytes) -> list[Chunk]:
+    """A message of the first format: a header before each chunk."""
     chunks: list[Chunk] = []
     pos, size = 0, len(payload)
     while pos < size:
@@ -89,29 +151,39 @@ def decode_chunks(payload: bytes) -> list[Chunk]:
     return chunks
 
 
-async def ensure_stream(js: object, settings: Settings) -> None:
-    """Create the raw stream if it does not exist (its settings are kept if it does)."""
+async def ensure_stream(js: object, settings: Settings, *, wait_s: float = 60.0) -> None:
+    """Create the raw stream if it does not exist (its settings are kept if it does). A
+    JetStream cluster that is starting answers nothing until it has elected its leader: asked
+    again for up to ``wait_s`` seconds."""
     name = settings.cluster_stream
-    try:
-        await js.stream_info(name)  # type: ignore[attr-defined]
-    except NotFoundError:
-        config = StreamConfig(
-            name=name,
-            subjects=[f"{settings.cluster_subject}.raw.*"],
-            num_replicas=settings.cluster_replicas,
-            max_age=settings.cluster_max_age_seconds,
-            storage=StorageType.FILE,
-            duplicate_window=120.0,
-        )
-        await js.add_stream(config)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await js.stream_info(name)  # type: ignore[attr-defined]
+            return
+        except NotFoundError:
+            break
+        except (NatsTimeoutError, ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    config = StreamConfig(
+        name=name,
+        subjects=[f"{settings.cluster_subject}.raw.*"],
+        num_replicas=settings.cluster_replicas,
+        max_age=settings.cluster_max_age_seconds,
+        storage=StorageType.FILE,
+        duplicate_window=120.0,
+    )
+    await js.add_stream(config)  # type: ignore[attr-defined]
 
 
 def by_partition(
-    chunks: Sequence[Chunk], member_of: dict[str, int | None], partitions: int
+    chunks: Sequence[Chunk], member_of: Callable[[str], int | None], partitions: int
 ) -> dict[int, list[Chunk]]:
     grouped: dict[int, list[Chunk]] = {}
     for chunk in chunks:
         uid = chunk[1]
-        p = partition_of(partition_key(uid, member_of.get(uid)), partitions)
+        p = partition_of(partition_key(uid, member_of(uid)), partitions)
         grouped.setdefault(p, []).append(chunk)
     return grouped

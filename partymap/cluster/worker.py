@@ -25,7 +25,12 @@ import orjson
 from sqlalchemy import Engine
 
 from partymap.cluster.consume import PartitionDaemon
-from partymap.cluster.stream import guard_subject, live_subject, workers_subject
+from partymap.cluster.stream import (
+    guard_subject,
+    live_subject,
+    watching_subject,
+    workers_subject,
+)
 from partymap.settings import Settings
 from store.db import make_sessionmaker
 from store.partitions import PartitionState, release_lease, take_over, try_lease
@@ -62,6 +67,7 @@ class Worker:
         self.registry = registry
         self.id = settings.cluster_worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.seen: dict[str, float] = {}
+        self.watched_until = -float("inf")
         self.held: dict[int, PartitionState] = {}
         self.daemon: PartitionDaemon | None = None
         self.takeovers = 0
@@ -90,6 +96,7 @@ class Worker:
         s = self.settings
         await self.nc.subscribe(workers_subject(s), cb=self._heard)
         await self.nc.subscribe(guard_subject(s), cb=self._guard_in)
+        await self.nc.subscribe(watching_subject(s), cb=self._watching)
         beat = asyncio.ensure_future(self._beat())
         try:
             # Hear the others before claiming anything, so a restart does not grab everything.
@@ -115,6 +122,13 @@ class Worker:
 
     async def _heard(self, msg: Any) -> None:
         self.seen[msg.data.decode()] = time.monotonic()
+
+    async def _watching(self, msg: Any) -> None:
+        self.watched_until = time.monotonic() + self.settings.cluster_worker_timeout_seconds
+
+    def watched(self) -> bool:
+        """Whether some API node has live-feed subscribers (live map positions are wanted)."""
+        return time.monotonic() < self.watched_until
 
     async def _guard_in(self, msg: Any) -> None:
         if self.daemon is not None and (msg.headers or {}).get("worker") != self.id:
@@ -148,10 +162,11 @@ class Worker:
             self.daemon = PartitionDaemon(
                 self.settings,
                 self.engine,
-                js=self.js,
+                nc=self.nc,
                 states=self.held,
                 live_out=self.live_out,
                 guard_out=self.guard_out,
+                watched=self.watched,
                 live=self.live,
             )
             await self.daemon.start()

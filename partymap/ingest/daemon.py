@@ -209,11 +209,14 @@ class Daemon:
         *,
         guard: ReplayGuard | None = None,
         watched: Callable[[], bool] | None = None,
+        decoder: BatchDecoder | DecoderProcess | None = None,
     ) -> Pipeline:
         """The stages from the directory in use and ``sites``; they follow later directories.
         ``watched``: whether anyone watches the live positions (default: the live feed's
-        subscribers)."""
-        decoder = DecoderProcess() if self.settings.ingest_decoder_process else BatchDecoder()
+        subscribers); ``decoder``: by default a decoder process, as the settings say."""
+        if decoder is None:
+            process = self.settings.ingest_decoder_process
+            decoder = DecoderProcess() if process else BatchDecoder()
         pipeline = Pipeline.build(
             self.directory,
             sites,

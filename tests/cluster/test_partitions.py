@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import struct
 from typing import Any
 
 import pytest
@@ -14,7 +15,13 @@ from sqlalchemy.orm import Session
 from partymap.cluster.stream import decode_chunks, encode_chunks
 from partymap.cluster.worker import assignment
 from store.db import make_engine
-from store.partitions import FencedError, commit_partition, partition_states, take_over
+from store.partitions import (
+    FencedError,
+    commit_partition,
+    commit_partitions,
+    partition_states,
+    take_over,
+)
 
 
 @pytest.mark.parametrize("name", ["partymap.cluster.stream", "partymap.cluster.worker"])
@@ -26,7 +33,29 @@ def test_docstring_examples(name: str) -> None:
 def test_a_message_that_is_not_partymaps_is_no_chunk() -> None:
     payload = encode_chunks([("tcp", "dev-1", 1.0, b"$GPGGA*00\n")])
     assert decode_chunks(payload[:-3]) == []
+    assert decode_chunks(payload + b"x") == []
+    assert decode_chunks(payload[:12]) == []
     assert decode_chunks(b"garbage") == []
+
+
+def test_a_message_keeps_its_chunks_in_order_with_shared_names() -> None:
+    chunks = [
+        ("tcp", f"dev-{k % 7}", 1000.0 + k / 8, b"$GPGGA,%d*00\r\n" % k * (k % 3))
+        for k in range(500)
+    ]
+    chunks.append(("mqtt", "dev-1", 2000.0, b"$GPRMC*00\n"))
+    assert decode_chunks(encode_chunks(chunks)) == chunks
+    assert decode_chunks(encode_chunks([])) == []
+
+
+def test_messages_of_the_first_format_are_still_read() -> None:
+    head = struct.Struct("<BHdI")
+    chunks = [("tcp", "dev-1", 1.5, b"$GPGGA,1*00\r\n"), ("http", "dev-2", 2.0, b"$X*00\n")]
+    rows = b"".join(
+        head.pack(len(lb), len(uid), t, len(data)) + lb.encode() + uid.encode() + data
+        for lb, uid, t, data in chunks
+    )
+    assert decode_chunks(rows) == chunks
 
 
 def test_every_partition_has_one_worker_and_a_lost_worker_moves_only_its_own() -> None:
@@ -58,5 +87,30 @@ def test_a_fenced_worker_commits_nothing(cluster_databases: Any) -> None:
         with Session(engine) as session:
             [state] = partition_states(session)
         assert (state.generation, state.seq) == (2, 10)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgis
+def test_partitions_commit_together_or_not_at_all(cluster_databases: Any) -> None:
+    engine = make_engine(cluster_databases.create())
+    try:
+        with Session(engine) as session:
+            one = take_over(session, partition=1, owner="w1")
+            two = take_over(session, partition=2, owner="w1")
+            session.commit()
+            commit_partitions(
+                session, {1: (one.generation, 7, {"a": 7 << 24}), 2: (two.generation, 9, {})}
+            )
+            session.commit()
+            take_over(session, partition=2, owner="w2")
+            session.commit()
+        with Session(engine) as session, pytest.raises(FencedError):
+            commit_partitions(
+                session, {1: (one.generation, 8, {"a": 8 << 24}), 2: (two.generation, 10, {})}
+            )
+        with Session(engine) as session:
+            states = {s.partition: (s.seq, s.resume) for s in partition_states(session)}
+        assert states == {1: (7, {"a": 7 << 24}), 2: (9, {})}
     finally:
         engine.dispose()

@@ -112,3 +112,51 @@ def test_messages_sent_during_an_outage_arrive_after_the_reconnect(
         assert open_fds() == fds
 
     run(body())
+
+
+def test_messages_are_acknowledged_only_once_delivered(mqtt_broker: tuple[str, int]) -> None:
+    """With acknowledgements on delivery, a message whose chunk was not delivered comes again
+    on the next connection; one delivered (and those before it) does not."""
+    _, port = mqtt_broker
+    client_id = f"partymap-test-{uuid.uuid4().hex[:8]}"
+    dtu1, dtu2 = "partymap/devices/dtu-1/nmea", "partymap/devices/dtu-2/nmea"
+
+    def source() -> MqttSource:
+        return MqttSource(
+            Registry(),
+            host="127.0.0.1",
+            port=port,
+            client_id=client_id,
+            backoff=FAST,
+            ack_when_delivered=True,
+        )
+
+    async def body() -> None:
+        async with source() as first:
+            await asyncio.wait_for(first.subscribed.wait(), 10)
+            await publish(port, [(dtu1, EPOCH), ("partymap/devices/stranger/nmea", EPOCH)])
+            await publish(port, [(dtu2, EPOCH)])
+            chunks = await collect(first, total=2 * len(EPOCH))
+            assert [c.device_id for c in chunks] == ["dtu-1", "dtu-2"]
+            await wait_until(lambda: first.unacknowledged == 3, what="three messages held")
+            first.delivered([chunks[1]])  # dtu-2's, still behind dtu-1's (acknowledged in order)
+            assert first.unacknowledged == 3
+        async with source() as second:  # nothing was acknowledged: all three come again
+            chunks = await collect(second, total=2 * len(EPOCH))
+            assert sorted(c.device_id for c in chunks) == ["dtu-1", "dtu-2"]
+            await wait_until(lambda: second.unacknowledged == 3, what="all three held again")
+            second.delivered(chunks)
+            assert second.unacknowledged == 0
+            await publish(port, [])  # a round trip to the broker: the acknowledgements are in
+        async with source() as third:  # only what is new comes
+            await asyncio.wait_for(third.subscribed.wait(), 10)
+            await publish(port, [(dtu2, EPOCH)])
+            chunks = await collect(third, total=len(EPOCH))
+            assert [c.device_id for c in chunks] == ["dtu-2"]
+            try:
+                more = await asyncio.wait_for(third.get_batch(), 1.0)
+            except TimeoutError:
+                more = []
+            assert more == []
+
+    run(body())
