@@ -32,8 +32,11 @@ def free_port() -> int:
     on a machine making thousands of connections it sometimes does.
     """
     low = _ephemeral_low()
+    share, shares = _share
+    width = (low - 10_000) // shares
+    first = 10_000 + share * width
     while True:
-        port = _ports.randrange(10_000, low) if low > 11_000 else 0
+        port = _ports.randrange(first, first + width) if width > 1_000 else 0
         if port in _given:
             continue
         with socket.socket() as s:
@@ -48,6 +51,24 @@ def free_port() -> int:
 
 _ports = random.Random()  # its own: tests may seed the module's generator
 _given: set[int] = set()
+_share = (0, 1)  # this process's slice of the ports below the ephemeral range, and the slices
+
+
+def share_ports(index: int, count: int) -> None:
+    """From now on :func:`free_port` chooses from slice ``index`` of ``count`` equal slices of its
+    range: processes given different slices never choose the same port, even one whose server
+    is briefly stopped to be restarted on it (the test processes of one run do this).
+
+    >>> before = _share
+    >>> share_ports(1, 2)
+    >>> free_port() >= 10_000 + (_ephemeral_low() - 10_000) // 2
+    True
+    >>> share_ports(*before)
+    """
+    if not 0 <= index < count:
+        raise ValueError(f"slice {index} of {count}")
+    global _share  # noqa: PLW0603 - one setting per process, made once by the test session
+    _share = (index, count)
 
 
 def _ephemeral_low() -> int:

@@ -1,5 +1,6 @@
 """Session-wide test resources: the throwaway PostGIS cluster and Mosquitto broker, and the
-gpsd conformance corpus when it is present next to the checkout."""
+gpsd conformance corpus when it is present next to the checkout. On several workers
+(``pytest -n 2``) each worker has its own servers, directories and ports."""
 
 from __future__ import annotations
 
@@ -9,13 +10,37 @@ from pathlib import Path
 
 import pytest
 
-from devkit.services import throwaway_mosquitto, throwaway_postgis
+from devkit.services import share_ports, throwaway_mosquitto, throwaway_postgis
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 GPSD_ANCHORS = Path(
     os.environ.get("PARTYMAP_GPSD_ANCHORS", ROOT.parent / "shared" / "anchors" / "gpsd")
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # On several workers (pytest-xdist sets these), each starts its own servers: give each its
+    # own ports, so that none takes a port another's server is about to bind or rebind.
+    if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+        share_ports(int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which may not be installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile``, except that the map's tests all run on one worker: the browser
+    tests share one demo server whose data they change, so they run in the order a single
+    process runs them."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415 - pytest-xdist is optional
+
+    class MapsTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/maps" if path.startswith("tests/maps/") else path
+
+    return MapsTogether(config, log)
 
 
 @pytest.fixture(scope="session")

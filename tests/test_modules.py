@@ -46,6 +46,7 @@ WITH_EXAMPLES = [
     "gnss.jt808.session",
     "gnss.logs.export",
     "gnss.logs.reader",
+    "gnss.logs.splice",
     "gnss.nmea.fields",
     "gnss.nmea.handlers",
     "gnss.nmea.lines",

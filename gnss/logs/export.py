@@ -8,8 +8,11 @@ count, e.g. ``{"BEIDOU": 14, "GPS": 8}``), ``speed_mps``, ``course_deg`` (true),
 (estimated horizontal one-sigma error). Unknown values are ``null``.
 
 :func:`fix_jsonl` writes one ``Fix``; :func:`table_jsonl` writes a whole
-:class:`~gnss.fixtable.FixTable` from its columns with orjson, byte for byte the same lines, for
-``partymap gnss fixes --jsonl`` on the batch path (no ``Fix`` objects on the way).
+:class:`~gnss.fixtable.FixTable` from its columns, byte for byte the same lines, for
+``partymap gnss fixes --jsonl`` on the batch path (no ``Fix`` objects on the way): each column's
+values are written in one call (orjson for numbers, numpy for times, a text per distinct
+satellite count for the constellations) and :func:`gnss.logs.splice.splice` puts the lines
+together.
 
 >>> from datetime import datetime, UTC
 >>> from gnss.model import Fix
@@ -33,6 +36,7 @@ import numpy.typing as npt
 import orjson
 
 from gnss.fixtable import SYSTEMS, FixTable
+from gnss.logs.splice import splice
 from gnss.model import Constellation, Fix
 
 __all__ = ["FIELDS", "fix_json", "fix_jsonl", "iso_time", "table_jsonl"]
@@ -96,14 +100,59 @@ def fix_jsonl(fix: Fix) -> str:
 # -- a whole table at once --------------------------------------------------------------------
 
 # Python's float repr and orjson's agree except below 1e-4, where Python writes an exponent
-# (5e-05) and orjson does not (0.00005); such rows, and years before 1000 (which numpy pads
-# and strftime does not), are written by fix_jsonl's encoder instead.
+# (5e-05) and orjson does not (0.00005), and for infinities (orjson writes null): such rows,
+# and years before 1000 (which numpy pads and strftime does not), are written by fix_jsonl.
 _TINY = 1e-4
 _YEAR_1000_US = int(
     (datetime(1000, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC))
     / timedelta(microseconds=1)
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_NULL = b"null"
+# The text between the values of a line: the keys, and the time's quotes and Z.
+_PIECES = [b'{"time": "', b'Z", "lat": '] + [f', "{k}": '.encode() for k in FIELDS[2:]] + [b"}\n"]
+
+
+class _Values:
+    """The values of a table's columns, written into one buffer a column at a time."""
+
+    def __init__(self, rows: int) -> None:
+        self.blobs: list[bytes] = [_NULL]
+        self.size = len(_NULL)
+        self.start = np.empty((rows, len(FIELDS)), dtype=np.int64)
+        self.stop = np.empty((rows, len(FIELDS)), dtype=np.int64)
+
+    def add(self, blob: bytes) -> int:
+        """Appends ``blob``; returns where it starts."""
+        at = self.size
+        self.blobs.append(blob)
+        self.size += len(blob)
+        return at
+
+    def json_array(self, column: int, values: npt.NDArray[Any]) -> None:
+        """A number per row, as orjson writes it (NaN: null)."""
+        text = orjson.dumps(np.ascontiguousarray(values), option=_NUMPY)
+        at = self.add(text)
+        commas = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == ord(","))
+        self.start[:, column] = at + np.concatenate(([1], commas + 1))
+        self.stop[:, column] = at + np.concatenate((commas, [len(text) - 1]))
+
+    def fixed(self, column: int, rows: npt.NDArray[np.intp], texts: npt.NDArray[np.bytes_]) -> None:
+        """One fixed-width text per row of ``rows``."""
+        width = texts.dtype.itemsize
+        at = self.add(texts.tobytes())
+        self.start[rows, column] = at + width * np.arange(len(rows))
+        self.stop[rows, column] = self.start[rows, column] + width
+
+    def choices(self, column: int, texts: list[bytes], which: npt.NDArray[np.intp]) -> None:
+        """Per row, one of a few texts (``which`` indexes ``texts``)."""
+        offsets = [self.add(t) for t in texts]
+        starts = np.array(offsets, dtype=np.int64)
+        self.start[:, column] = starts[which]
+        self.stop[:, column] = (starts + np.array([len(t) for t in texts], np.int64))[which]
+
+    def buffer(self) -> npt.NDArray[np.uint8]:
+        return np.frombuffer(b"".join(self.blobs), dtype=np.uint8)
 
 
 def table_jsonl(table: FixTable) -> bytes:
@@ -111,109 +160,86 @@ def table_jsonl(table: FixTable) -> bytes:
     n = len(table)
     if not n:
         return b""
-    floats = [
-        table.lat,
-        table.lon,
-        table.alt_m,
-        table.hdop,
-        table.pdop,
-        table.vdop,
-        table.speed_mps,
-        table.course_deg,
-        table.accuracy_m,
-    ]
-    lat, lon, alt_m, hdop, pdop, vdop, speed, course, accuracy = (_optional(c) for c in floats)
-    columns: tuple[list[Any], ...] = (
-        _iso_times(table.time_us),
-        lat,
-        lon,
-        alt_m,
-        table.mode.tolist(),
-        table.quality.tolist(),
-        hdop,
-        pdop,
-        vdop,
-        [None if s < 0 else s for s in table.sats_used.tolist()],
-        _system_dicts(table.used),
-        _system_dicts(table.in_view),
-        speed,
-        course,
-        accuracy,
-    )  # in the order of FIELDS
-    times = columns[0]
-    rows = [
-        {
-            "time": t,
-            "lat": la,
-            "lon": lo,
-            "alt_m": al,
-            "mode": mo,
-            "quality": qu,
-            "hdop": hd,
-            "pdop": pd,
-            "vdop": vd,
-            "sats_used": su,
-            "sats_used_by_system": us,
-            "sats_in_view_by_system": vi,
-            "speed_mps": sp,
-            "course_deg": co,
-            "accuracy_m": ac,
-        }
-        for t, la, lo, al, mo, qu, hd, pd, vd, su, us, vi, sp, co, ac in zip(*columns, strict=True)
-    ]
-    # One call for the whole table (a tenth of the cost of one per row), then a row per line:
-    # every row starts with its time, so '},{"time":' is found only between rows.
-    text = orjson.dumps(rows)[1:-1].replace(b'},{"time":', b'}\n{"time":') + b"\n"
-    python = _python_rows(table, floats).tolist()
-    if python:
-        lines = text.split(b"\n")
-        for i in python:
-            row = rows[i]
-            if times[i] is None:
-                row["time"] = iso_time(_EPOCH + timedelta(microseconds=int(table.time_us[i])))
-            lines[i] = json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
-        text = b"\n".join(lines)
-    # orjson is compact; the format has a space after each separator. Keys are the only
-    # strings followed by ':' or preceded by ',"', so the replacements touch nothing else.
-    return text.replace(b',"', b', "').replace(b'":', b'": ')
+    values = _Values(n)
+    _times(values, table.time_us)
+    floats = {
+        "lat": table.lat,
+        "lon": table.lon,
+        "alt_m": table.alt_m,
+        "hdop": table.hdop,
+        "pdop": table.pdop,
+        "vdop": table.vdop,
+        "speed_mps": table.speed_mps,
+        "course_deg": table.course_deg,
+        "accuracy_m": table.accuracy_m,
+    }
+    for name, column in floats.items():
+        values.json_array(FIELDS.index(name), column)
+    values.json_array(FIELDS.index("mode"), table.mode)
+    values.json_array(FIELDS.index("quality"), table.quality)
+    sats = FIELDS.index("sats_used")
+    values.json_array(sats, table.sats_used)
+    unknown = table.sats_used < 0
+    values.start[unknown, sats], values.stop[unknown, sats] = 0, len(_NULL)
+    _systems_column(values, FIELDS.index("sats_used_by_system"), table.used)
+    _systems_column(values, FIELDS.index("sats_in_view_by_system"), table.in_view)
+
+    whole_start = np.full(n, -1, dtype=np.int64)
+    whole_stop = np.full(n, -1, dtype=np.int64)
+    odd = _odd_rows(table, list(floats.values()))
+    if len(odd):
+        for row, fix in zip(odd.tolist(), table.take(odd).fixes(), strict=True):
+            whole_start[row] = values.add((fix_jsonl(fix) + "\n").encode())
+            whole_stop[row] = values.size
+    pieces = np.frombuffer(b"".join(_PIECES), dtype=np.uint8)
+    bounds = np.cumsum([0] + [len(p) for p in _PIECES], dtype=np.int64)
+    spliced = splice(
+        values.buffer(),
+        values.start,
+        values.stop,
+        pieces=pieces,
+        bounds=bounds,
+        whole_start=whole_start,
+        whole_stop=whole_stop,
+    )
+    return spliced.tobytes()
 
 
-def _optional(values: npt.NDArray[np.float64]) -> list[float | None]:
-    absent = np.isnan(values)
-    if not absent.any():
-        return values.tolist()  # type: ignore[no-any-return]
-    return [None if gone else v for v, gone in zip(values.tolist(), absent.tolist(), strict=True)]
-
-
-def _iso_times(time_us: npt.NDArray[np.int64]) -> list[str | None]:
-    """As :func:`iso_time`, for a column (None where that must write the row)."""
+def _times(values: _Values, time_us: npt.NDArray[np.int64]) -> None:
+    """As :func:`iso_time` without its ``Z`` (the template has it), for a column."""
     stamps = time_us.astype("datetime64[us]")
-    texts = np.char.add(np.datetime_as_string(stamps, unit="ms"), "Z").astype(object)
     fine = time_us % 1000 != 0
-    if fine.any():
-        texts[fine] = np.char.add(np.datetime_as_string(stamps[fine], unit="us"), "Z")
-    texts[time_us < _YEAR_1000_US] = None
-    return texts.tolist()  # type: ignore[no-any-return]
+    for rows, texts in (
+        (np.flatnonzero(~fine), np.datetime_as_string(stamps[~fine], unit="ms")),
+        (np.flatnonzero(fine), np.datetime_as_string(stamps[fine], unit="us")),
+    ):
+        if len(rows):
+            width = int(np.char.str_len(texts).max())  # numpy's dtype is wider than its texts
+            values.fixed(FIELDS.index("time"), rows, texts.astype(f"S{width}"))
 
 
-def _system_dicts(rows: npt.NDArray[np.int16]) -> list[dict[str, int]]:
+def _systems_column(values: _Values, column: int, rows: npt.NDArray[np.int16]) -> None:
     """Per row, constellation name → count for the non-zero counts, as :func:`fix_json`."""
     if not rows.any():
-        return [{}] * len(rows)
-    keys = (np.minimum(rows.astype(np.int64), 255) << (8 * np.arange(rows.shape[1]))).sum(axis=1)
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        values.choices(column, [b"{}"], np.zeros(len(rows), dtype=np.intp))
+        return
+    counts = np.ascontiguousarray(rows)
+    keys = counts.view(np.dtype((np.void, counts.dtype.itemsize * counts.shape[1]))).ravel()
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
     names = [s.value for s in SYSTEMS]
-    made = [
-        {name: n for name, n in zip(names, rows[k].tolist(), strict=True) if n}
+    texts = [
+        json.dumps(
+            {name: n for name, n in zip(names, counts[k].tolist(), strict=True) if n},
+            separators=(", ", ": "),
+        ).encode()
         for k in first.tolist()
     ]
-    return [made[i] for i in inverse.reshape(-1).tolist()]
+    values.choices(column, texts, which.reshape(-1))
 
 
-def _python_rows(table: FixTable, floats: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.intp]:
-    tiny = np.zeros(len(table), dtype=np.bool_)
+def _odd_rows(table: FixTable, floats: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.intp]:
+    odd = table.time_us < _YEAR_1000_US
     for column in floats:
         magnitude = np.abs(column)
-        tiny |= (magnitude < _TINY) & (magnitude > 0)
-    tiny |= table.time_us < _YEAR_1000_US
-    return np.flatnonzero(tiny)
+        odd |= ((magnitude < _TINY) & (magnitude > 0)) | np.isinf(magnitude)
+    return np.flatnonzero(odd)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from gnss.fixtable import FixTable
     from gnss.model import Fix
 
@@ -39,33 +41,46 @@ def fixes(
     ] = False,
 ) -> None:
     """Print the fixes of LOG; lines accepted and rejected by reason go to stderr."""
-    from gnss.logs.reader import decode_log, decode_log_table, read_log
+    from gnss.logs.reader import LogTables, decode_log, read_log, read_pieces
 
-    data = read_log(log)
-    try:
-        if jsonl and not reference:
-            # The batch path end to end: columns from the scanner to the encoder, no Fix objects.
-            decoded_table = decode_log_table(data)
-            counts = decoded_table.counts
-            _print_jsonl_table(decoded_table.table)
-        else:
-            decoded = decode_log(data, fast=not reference)
-            counts = decoded.counts
+    if jsonl and not reference:
+        # The batch path end to end, a piece of the log at a time: columns from the scanner to
+        # the encoder, no Fix objects, and memory that does not grow with the log.
+        tables = LogTables(read_pieces(log))
+        pending = iter(tables)
+        try:
+            _print_jsonl_tables(pending)
+        except BrokenPipeError:
+            _quiet_stdout()
+            for _ in pending:  # the summary still covers the whole log
+                pass
+        counts = tables.counts
+    else:
+        decoded = decode_log(read_log(log), fast=not reference)
+        counts = decoded.counts
+        try:
             if jsonl:
                 _print_jsonl(decoded.fixes)
             else:
                 _print_table(decoded.fixes, log.name)
-    except BrokenPipeError:  # `| head`: the reader has seen enough; still sum up on stderr
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except BrokenPipeError:
+            _quiet_stdout()
     typer.echo(counts.summary(), err=True)
 
 
-def _print_jsonl_table(table: FixTable) -> None:
+def _quiet_stdout() -> None:
+    """After `| head` has seen enough: later writes (and the exit's flush) go nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _print_jsonl_tables(tables: Iterable[FixTable]) -> None:
     from gnss.logs.export import table_jsonl
 
     sys.stdout.flush()
-    sys.stdout.buffer.write(table_jsonl(table))
-    sys.stdout.buffer.flush()
+    out = sys.stdout.buffer
+    for table in tables:
+        out.write(table_jsonl(table))
+    out.flush()
 
 
 def _print_jsonl(fixes: list[Fix]) -> None:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gnss.sources.loop import run as run_loop
 from partymap.commands.common import BadInputError, UrlOption, settings_for
 
 if TYPE_CHECKING:
@@ -109,6 +108,8 @@ def serve(
         )
     except SourceSpecError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    from gnss.sources.loop import run as run_loop
+
     engine = _engine(settings)
     try:
         if role == "all":
@@ -138,6 +139,7 @@ def replay(
     url: UrlOption = None,
 ) -> None:
     """Feed LOG through the ingestion pipeline as DEVICE, from where the last run stopped."""
+    from gnss.sources.loop import run as run_loop
     from partymap.ingest.run import replay as run_replay
     from partymap.ingest.sources import ReplaySpec
     from store.db import make_sessionmaker
