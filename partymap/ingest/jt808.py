@@ -241,12 +241,13 @@ class _Reports:
         self._handle: asyncio.TimerHandle | None = None
         self._waiting = 0  # gathered batches waiting to be handed over
         self._tail: asyncio.Future[None] | None = None  # the last batch is handed over
-        self._held: list[_TerminalConnection] = []
+        self._held: set[_TerminalConnection] = set()
 
     def add(
         self, connection: _TerminalConnection, entry: DeviceEntry, frame: bytes, at: int
     ) -> None:
-        """A report (``frame``: header and body, the body from ``at``) to read soon."""
+        """A report to read soon (``frame``: unescaped, check code still on; its body from
+        ``at``)."""
         self._rows.append((connection, entry, frame, at))
         if self._handle is None:
             self._handle = asyncio.get_running_loop().call_later(GATHER_S, self.flush)
@@ -258,7 +259,7 @@ class _Reports:
     def hold(self, connection: _TerminalConnection) -> None:
         """Stop reading ``connection`` until the hand-overs catch up."""
         connection.hold("behind")
-        self._held.append(connection)
+        self._held.add(connection)
 
     def cancel(self) -> None:
         if self._handle is not None:
@@ -353,7 +354,7 @@ class _Reports:
                 mine.set_result(None)
             self._waiting -= 1
             if not self.behind:
-                held, self._held = self._held, []
+                held, self._held = self._held, set()
                 for connection in held:
                     connection.release("behind")
         loop = asyncio.get_running_loop()
