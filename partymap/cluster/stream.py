@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 from partymap.settings import Settings
 
@@ -42,6 +42,7 @@ _VERSION = b"\x00\x02"
 _NAME_LEN = np.dtype("<u2")
 _INDEX = np.dtype("<u4")
 _TIME = np.dtype("<f8")
+_NO_PEERS_FOR_PLACEMENT = 10005  # JetStream's error code: a replica cannot be placed yet
 
 Chunk = tuple[str, str, float, bytes]
 
@@ -153,8 +154,9 @@ def _decode_rows(payload: bytes) -> list[Chunk]:
 
 async def ensure_stream(js: object, settings: Settings, *, wait_s: float = 60.0) -> None:
     """Create the raw stream if it does not exist (its settings are kept if it does). A
-    JetStream cluster that is starting answers nothing until it has elected its leader: asked
-    again for up to ``wait_s`` seconds."""
+    JetStream cluster that is starting answers nothing until it has elected its leader, and one
+    whose server has just come back cannot place the stream's replicas until it has caught up
+    ("no suitable peers for placement"): asked again for up to ``wait_s`` seconds."""
     name = settings.cluster_stream
     deadline = time.monotonic() + wait_s
     while True:
@@ -175,7 +177,17 @@ async def ensure_stream(js: object, settings: Settings, *, wait_s: float = 60.0)
         storage=StorageType.FILE,
         duplicate_window=120.0,
     )
-    await js.add_stream(config)  # type: ignore[attr-defined]
+    while True:
+        try:
+            await js.add_stream(config)  # type: ignore[attr-defined]
+            return
+        except BadRequestError as error:
+            if error.err_code != _NO_PEERS_FOR_PLACEMENT or time.monotonic() > deadline:
+                raise
+        except (NatsTimeoutError, ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.5)
 
 
 def by_partition(
