@@ -264,17 +264,7 @@ class EdgeDaemon(Daemon):
         )
 
     async def _open_mqtt(self, host: str, port: int) -> None:
-        settings = self.settings
-        password = settings.ingest_mqtt_password
-        source = MqttSource(
-            self.is_known,
-            host=host,
-            port=port,
-            username=settings.ingest_mqtt_username,
-            password=password.get_secret_value() if password else None,
-            client_id=settings.ingest_mqtt_client_id,
-            ack_when_delivered=True,
-        )
+        source = self.sources.mqtt(host, port, ack_when_delivered=True)
         self._mqtt.append(source)
         await self._add(source, "mqtt")
 

@@ -296,10 +296,6 @@ class Daemon:
         await self.refresh_directory()
         self.sources.disconnect(device_id)
 
-    async def is_known(self, device_id: str) -> bool:
-        """An MQTT publisher: a device partymap knows and that is active."""
-        return await self.know(device_id)
-
     async def know(self, device_id: str) -> bool:
         """Whether the device is known and active, refreshing the directory on a miss."""
         return await self.devices.know(device_id)

@@ -48,6 +48,20 @@ class SourceSet:
         self._exits = contextlib.AsyncExitStack()
         self._pumps: list[asyncio.Task[None]] = []
 
+    def mqtt(self, host: str, port: int, *, ack_when_delivered: bool = False) -> MqttSource:
+        """The MQTT source of the settings (``ack_when_delivered``: see :class:`MqttSource`)."""
+        settings = self._settings
+        password = settings.ingest_mqtt_password
+        return MqttSource(
+            self._devices.know,
+            host=host,
+            port=port,
+            username=settings.ingest_mqtt_username,
+            password=password.get_secret_value() if password else None,
+            client_id=settings.ingest_mqtt_client_id,
+            ack_when_delivered=ack_when_delivered,
+        )
+
     async def open(
         self,
         plan: SourcePlan,
@@ -76,17 +90,7 @@ class SourceSet:
             self.jt808 = jt808(plan.jt808_host, plan.jt808_port)
             await self._exits.enter_async_context(self.jt808)
         if plan.mqtt is not None:
-            host, port = plan.mqtt
-            password = settings.ingest_mqtt_password
-            mqtt = MqttSource(
-                devices.know,
-                host=host,
-                port=port,
-                username=settings.ingest_mqtt_username,
-                password=password.get_secret_value() if password else None,
-                client_id=settings.ingest_mqtt_client_id,
-            )
-            await self.add(mqtt, "mqtt")
+            await self.add(self.mqtt(*plan.mqtt), "mqtt")
         for spec in plan.serial:
             devices.warn_unknown(spec.device_id)
             await self.add(
