@@ -228,21 +228,26 @@ class CheckinWatch(threading.Thread):
                 time.sleep(0.02)
 
 
-def latencies_ms(engine: Engine, seen: dict[int, float]) -> list[float]:
-    """Per check-in seen: its visibility time minus the time of the fix that completed it."""
+def completing_fixes(engine: Engine, seen: dict[int, float]) -> list[tuple[int, int, datetime]]:
+    """Per check-in seen: (visit, member, time of the fix that completed its dwell)."""
     if not seen:
         return []
     with engine.connect() as connection:
         rows = connection.execute(
             text(
-                "SELECT v.id, (SELECT min(p.fix_time) FROM positions p "
+                "SELECT v.id, v.member_id, (SELECT min(p.fix_time) FROM positions p "
                 "  WHERE p.member_id = v.member_id AND p.fix_time >= v.checkin_at "
                 "  + make_interval(secs => (s.params->>'dwell_s')::float8)) "
                 "FROM visits v JOIN sites s ON s.id = v.site_id WHERE v.id = ANY(:ids)"
             ),
             {"ids": list(seen)},
         ).all()
-    return [(seen[i] - t.timestamp()) * 1000 for i, t in rows if t is not None]
+    return [(visit, member, t) for visit, member, t in rows if t is not None]
+
+
+def latencies_ms(engine: Engine, seen: dict[int, float]) -> list[float]:
+    """Per check-in seen: its visibility time minus the time of the fix that completed it."""
+    return [(seen[v] - t.timestamp()) * 1000 for v, _, t in completing_fixes(engine, seen)]
 
 
 def metric(port: int, name: str) -> float:
@@ -308,11 +313,44 @@ class Run:
     jt808_port: int = 0
 
 
+class Measure:
+    """What a phase costs while its devices send: started before they do, ``finish``ed after
+    (the check-ins seen meanwhile, the server's, PostgreSQL's and the devices' CPU, the load)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.watch = CheckinWatch(run.engine)
+        self.watch.start()
+        self.stored_before = self._stored_total()
+        self.spent_before = _spent(run.http_port)
+        self.cpu_before = _cpu(run.server)
+        self.load_before = os.getloadavg()[0]
+
+    def _stored_total(self) -> float:
+        return metric(self.run.http_port, "partymap_ingest_positions_stored_total")
+
+    def stored(self) -> float:
+        """Positions stored since the start."""
+        return self._stored_total() - self.stored_before
+
+    def finish(self, phase: Phase) -> dict[int, float]:
+        """Fill in the phase's costs; the check-ins seen (visit → when)."""
+        time.sleep(0.5)
+        self.watch.stop.set()
+        self.watch.join()
+        run = self.run
+        phase.cpu_s = {k: v - self.cpu_before.get(k, 0.0) for k, v in _cpu(run.server).items()}
+        phase.spent_s = {k: v - self.spent_before[k] for k, v in _spent(run.http_port).items()}
+        phase.load = (round(self.load_before, 2), round(os.getloadavg()[0], 2))
+        phase.checkins = len(self.watch.seen)
+        return self.watch.seen
+
+
 async def drive(run: Run, phase: Phase, credentials: list[tuple[str, str]]) -> None:
     if phase.protocol == "jt808":
         await drive_terminals(run, phase, credentials)
         return
-    engine, server, http_port, tcp_port = run.engine, run.server, run.http_port, run.tcp_port
+    engine, http_port, tcp_port = run.engine, run.http_port, run.tcp_port
     creds = [Credential(d, t) for d, t in credentials]
     async with DeviceFleet(
         "127.0.0.1", tcp_port, creds, full=phase.full, origin=phase.origin
@@ -323,42 +361,22 @@ async def drive(run: Run, phase: Phase, credentials: list[tuple[str, str]]) -> N
             if time.monotonic() > deadline:
                 raise RuntimeError("devices did not all register")
             await asyncio.sleep(0.5)
-        watch = CheckinWatch(engine)
-        watch.start()
-        stored_before = metric(http_port, "partymap_ingest_positions_stored_total")
-        spent_before = _spent(http_port)
-        cpu_before = _cpu(server)
-        load_before = os.getloadavg()[0]
+        measure = Measure(run)
         await devices.send(seconds=run.seconds, rate_hz=run.rate_hz)
         phase.epochs = devices.report.epochs
         phase.send_s = devices.report.send_s
-        stored_after = metric(http_port, "partymap_ingest_positions_stored_total")
-        phase.stored_while_sending = stored_after - stored_before
+        phase.stored_while_sending = measure.stored()
         sent_at = time.monotonic()
-        while (
-            metric(http_port, "partymap_ingest_positions_stored_total") - stored_before
-            < phase.epochs
-        ):
-            if time.monotonic() - sent_at > 300:
-                break
+        while measure.stored() < phase.epochs and time.monotonic() - sent_at < 300:
             await asyncio.sleep(0.2)
         phase.catch_up_s = time.monotonic() - sent_at
-        phase.stored = int(
-            metric(http_port, "partymap_ingest_positions_stored_total") - stored_before
-        )
-        time.sleep(0.5)
-        watch.stop.set()
-        watch.join()
-        phase.cpu_s = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu(server).items()}
-        phase.spent_s = {k: v - spent_before[k] for k, v in _spent(http_port).items()}
-        phase.load = (round(load_before, 2), round(os.getloadavg()[0], 2))
-        phase.latencies_ms = latencies_ms(engine, watch.seen)
-        phase.checkins = len(watch.seen)
+        phase.stored = int(measure.stored())
+        phase.latencies_ms = latencies_ms(engine, measure.finish(phase))
 
 
 async def drive_terminals(run: Run, phase: Phase, credentials: list[tuple[str, str]]) -> None:
     """The JT/T 808 phase: a report per epoch from each terminal, timed a second apart."""
-    engine, server, http_port = run.engine, run.server, run.http_port
+    engine = run.engine
     # Report k is timed base + k s: in the past for the whole run (a report a second would
     # run ahead of the clock at more than 1 Hz), as a terminal catching up would send.
     ahead = run.seconds * run.rate_hz - run.seconds
@@ -373,30 +391,17 @@ async def drive_terminals(run: Run, phase: Phase, credentials: list[tuple[str, s
     await fleet.connect("127.0.0.1", run.jt808_port)
     phase.devices = len(fleet.links)
     try:
-        watch = CheckinWatch(engine)
-        watch.start()
-        stored_before = metric(http_port, "partymap_ingest_positions_stored_total")
-        spent_before = _spent(http_port)
-        cpu_before = _cpu(server)
-        load_before = os.getloadavg()[0]
+        measure = Measure(run)
         started = time.monotonic()
         phase.epochs = await fleet.send(seconds=run.seconds, rate_hz=run.rate_hz)
         phase.send_s = min(time.monotonic() - started, run.seconds)
-        phase.stored_while_sending = (
-            metric(http_port, "partymap_ingest_positions_stored_total") - stored_before
-        )
+        phase.stored_while_sending = measure.stored()
         phase.catch_up_s = time.monotonic() - started - run.seconds
         phase.stored = int(phase.stored_while_sending)
-        time.sleep(0.5)
-        watch.stop.set()
-        watch.join()
-        phase.cpu_s = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu(server).items()}
-        phase.spent_s = {k: v - spent_before[k] for k, v in _spent(http_port).items()}
-        phase.load = (round(load_before, 2), round(os.getloadavg()[0], 2))
+        seen = measure.finish(phase)
         phase.acks_ms = [s * 1000 for s in fleet.latencies]
         sent = {(member_of[n], k): t for (n, k), t in fleet.sent_at.items()}
-        phase.latencies_ms = terminal_latencies_ms(engine, watch.seen, sent, base)
-        phase.checkins = len(watch.seen)
+        phase.latencies_ms = terminal_latencies_ms(engine, seen, sent, base)
     finally:
         fleet.close()
 
@@ -406,22 +411,8 @@ def terminal_latencies_ms(
 ) -> list[float]:
     """Per check-in seen: its visibility time minus when the report that completed it was
     sent (reports are timed ``base`` + k seconds; ``sent`` by (member, k))."""
-    if not seen:
-        return []
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT v.id, v.member_id, (SELECT min(p.fix_time) FROM positions p "
-                "  WHERE p.member_id = v.member_id AND p.fix_time >= v.checkin_at "
-                "  + make_interval(secs => (s.params->>'dwell_s')::float8)) "
-                "FROM visits v JOIN sites s ON s.id = v.site_id WHERE v.id = ANY(:ids)"
-            ),
-            {"ids": list(seen)},
-        ).all()
     out = []
-    for visit, member, fix_time in rows:
-        if fix_time is None:
-            continue
+    for visit, member, fix_time in completing_fixes(engine, seen):
         when = sent.get((member, round((fix_time - base).total_seconds())))
         if when is not None:
             out.append((seen[visit] - when) * 1000)
