@@ -61,6 +61,7 @@ class Config:
     phase: Phase
     cpu_s: dict[str, float] = field(default_factory=dict)
     stored: int = 0
+    rejected: int = 0  # stored with a failed quality rule: none expected from the simulator
     fixes_s: float = 0.0
 
     def summary(self) -> dict[str, object]:
@@ -74,6 +75,7 @@ class Config:
             else 0,
             "stored_fixes_s_while_sending": round(self.fixes_s),
             "stored": self.stored,
+            "rejected": self.rejected,
             "epochs_sent": self.phase.epochs,
             "catch_up_s": round(self.phase.catch_up_s, 1),
             "checkins": self.phase.checkins,
@@ -91,9 +93,10 @@ class Config:
         return own / self.stored * 1e6 if self.stored else float("nan")
 
 
-def positions_count(engine: Engine) -> int:
+def positions_count(engine: Engine, *, rejected: bool = False) -> int:
+    where = " WHERE rejections IS NOT NULL" if rejected else ""
     with engine.connect() as connection:
-        return int(connection.execute(text("SELECT count(*) FROM positions")).scalar_one())
+        return int(connection.execute(text("SELECT count(*) FROM positions" + where)).scalar_one())
 
 
 def nats_pids(cluster: NatsCluster) -> list[int]:
@@ -119,7 +122,14 @@ async def drive(
     phase = config.phase
     creds = [Credential(d, t) for d, t in credentials]
     fleets = [
-        DeviceFleet("127.0.0.1", port, creds[k :: len(tcp_ports)], full=False, origin=phase.origin)
+        DeviceFleet(
+            "127.0.0.1",
+            port,
+            creds[k :: len(tcp_ports)],
+            full=False,
+            origin=phase.origin,
+            indices=range(k, len(creds), len(tcp_ports)),
+        )  # where each one's site is
         for k, port in enumerate(tcp_ports)
     ]
     for f in fleets:
@@ -130,6 +140,7 @@ async def drive(
         watch = CheckinWatch(engine)
         watch.start()
         before = positions_count(engine)
+        rejected_before = positions_count(engine, rejected=True)
         cpu_before = {k: cpu_seconds(v) for k, v in groups.items()}
         spies = _profile(profile, config, groups, seconds) if profile else []
         await asyncio.gather(*(f.send(seconds=seconds, rate_hz=rate) for f in fleets))
@@ -143,6 +154,7 @@ async def drive(
             await asyncio.sleep(0.2)
         phase.catch_up_s = time.monotonic() - sent_at
         config.stored = positions_count(engine) - before
+        config.rejected = positions_count(engine, rejected=True) - rejected_before
         await asyncio.sleep(0.5)
         watch.stop.set()
         watch.join()
@@ -161,7 +173,9 @@ def _profile(
 ) -> list[subprocess.Popen[bytes]]:
     """py-spy samples of each partymap process while the devices send (collapsed stacks)."""
     where.mkdir(parents=True, exist_ok=True)
-    spy = shutil.which("py-spy") or "py-spy"
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
     procs = []
     for role in ("all", "edge", "worker"):
         for k, pid in enumerate(groups.get(role, [])):

@@ -177,19 +177,25 @@ class SimReport:
 class DeviceFleet:
     """Connected simulated devices; ``async with`` closes them all.
 
+    Device ``k`` stands at grid point ``indices[k]`` (:func:`position_of`; by default ``k``):
+    fleets that share out one seeded set of credentials pass each credential's own index, so
+    that no two devices send the same sentences (which the replay rule rightly rejects) and each
+    stands where its site was seeded.
+
     Connections to a loopback host come from many loopback addresses (127.0.0.1–127.0.0.250) so
     that 10,000 devices and their reconnect storms do not run out of ephemeral ports.
     """
 
     def __init__(self, host: str, port: int, credentials: Sequence[Credential], *,
                  full: bool = False, origin: tuple[float, float] = DEFAULT_ORIGIN,
-                 spacing_m: float = 100.0, connect_concurrency: int = 256) -> None:  # fmt: skip
+                 spacing_m: float = 100.0, connect_concurrency: int = 256,
+                 indices: Sequence[int] | None = None) -> None:  # fmt: skip
         self.host, self.port = host, port
         self.credentials = list(credentials)
-        self.makers = [
-            EpochMaker(*position_of(i, origin, spacing_m), full=full)
-            for i in range(len(self.credentials))
-        ]
+        grid = range(len(self.credentials)) if indices is None else indices
+        if len(grid) != len(self.credentials):
+            raise ValueError("one grid index per credential")
+        self.makers = [EpochMaker(*position_of(i, origin, spacing_m), full=full) for i in grid]
         self.devices: list[_Device] = []
         self.report = SimReport(devices=len(self.credentials))
         self._slots = asyncio.Semaphore(connect_concurrency)
