@@ -4,6 +4,9 @@ A :class:`FixTable` holds every field of a ``Fix`` in arrays (NaN, −1 or 0 whe
 absent), so the stages after decoding never build or read ``Fix`` objects; :meth:`FixTable.fixes`
 makes the objects when someone wants them (tests, the CLI), equal to the reference path's.
 Times are integer microseconds, as ``datetime`` keeps them, so nothing is rounded on the way.
+It is the one form a batch of fixes takes from the decoder to the store: the quality rules,
+membership, presence and the store's write all read it, with whatever the caller knows per row
+(whose fix it is) in arrays of their own beside it.
 
 The raw position sentence is kept as a span of a byte buffer and a 64-bit :func:`raw_hash` of
 its bytes (what the anti-replay rule compares across devices); the hash of one text and the
@@ -50,7 +53,7 @@ _QUALITIES = {int(q): q for q in FixQuality}
 class FixTable:
     """Fixes as columns, in order (each device's fixes in the order they were made)."""
 
-    device: Ints  # the producer's device code
+    device: Ints  # a code per device, the caller's (the decoder's; the store's id once known)
     time_us: Ints  # UTC microseconds since 1970
     received_s: Floats  # Fix.received_at as UTC seconds (to the microsecond); NaN: unknown
     lat: Floats  # NaN: no position
