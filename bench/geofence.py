@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +49,13 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry import Point, Polygon
 
-from geo.columns import FixColumns
 from geo.coords import LocalFrame
 from geo.model import Site, SiteKind
 from geo.presence.batch import PresenceTracker
 from geo.presence.kernel import step_epochs
 from geo.sites.kernel import find_memberships
 from geo.sites.membership import SiteIndex
+from gnss.fixtable import FixTable
 from gnss.jit import cache_report
 
 COMPILED = (find_memberships, step_epochs)
@@ -287,22 +287,21 @@ def strtree_baseline(site_set: SiteSet) -> shapely.STRtree:
     return shapely.STRtree(geoms)
 
 
-def columns(fixes: FixSet, lo: int, hi: int) -> FixColumns:
+def columns(fixes: FixSet, lo: int, hi: int) -> FixTable:
+    """Some fixes as the pipeline's table; each member's device code is the member id."""
     n = hi - lo
-    return FixColumns(
+    return replace(
+        FixTable.blank(n),
         device=fixes.member[lo:hi],
-        member=fixes.member[lo:hi],
-        time_s=fixes.time_s[lo:hi],
-        received_s=np.full(n, np.nan),
+        time_us=np.round(fixes.time_s[lo:hi] * 1e6).astype(np.int64),
         lat=fixes.lat[lo:hi],
         lon=fixes.lon[lo:hi],
-        has_position=np.ones(n, bool),
+        mode=np.full(n, 3, np.int8),
         quality=np.ones(n, np.int8),
         sats_used=np.full(n, 12, np.int16),
         hdop=np.full(n, 0.9),
         accuracy_m=fixes.accuracy_m[lo:hi],
-        sats_by_system=np.tile(np.array([5, 0, 0, 7, 0, 0, 0], np.int16), (n, 1)),
-        raw_hash=np.zeros(n, np.int64),
+        used=np.tile(np.array([5, 0, 0, 7, 0, 0, 0], np.int16), (n, 1)),
     )
 
 
@@ -327,7 +326,7 @@ class Figures:
     pairs: int
 
 
-def batches_of(fixes: FixSet, lo: int, hi: int, batch: int) -> list[FixColumns]:
+def batches_of(fixes: FixSet, lo: int, hi: int, batch: int) -> list[FixTable]:
     bounds = [*range(lo, hi, batch), hi]
     return [columns(fixes, a, b) for a, b in itertools.pairwise(bounds)]
 
@@ -350,14 +349,15 @@ def measure(
     points = shapely.points(timed.lon, timed.lat)
     members = np.unique(np.concatenate([before.member, timed.member]))  # known at start
 
-    def run(tracker: PresenceTracker, part: list[FixColumns]) -> int:
+    def run(tracker: PresenceTracker, part: list[FixTable]) -> int:
         events = 0
-        for cols in part:
-            found = index.memberships(cols.lat, cols.lon, cols.accuracy_m)
-            events += len(tracker.step(cols, np.zeros(len(cols), np.uint16), found))
+        for table in part:
+            found = index.memberships(table.lat, table.lon, table.accuracy_m)
+            ok = np.zeros(len(table), np.uint16)
+            events += len(tracker.step(table, table.device, ok, found))
         return events
 
-    def steady(part: list[FixColumns]) -> tuple[float, PresenceTracker, int]:
+    def steady(part: list[FixTable]) -> tuple[float, PresenceTracker, int]:
         tracker = PresenceTracker(index, members=members)
         run(tracker, warm_up)
         start = time.process_time()
@@ -418,9 +418,9 @@ def first_step() -> None:
         np.full(2, 114.3),
         np.full(2, 3.0),
     )
-    cols = columns(fixes, 0, 2)
-    found = index.memberships(cols.lat, cols.lon, cols.accuracy_m)
-    PresenceTracker(index).step(cols, np.zeros(2, np.uint16), found)
+    table = columns(fixes, 0, 2)
+    found = index.memberships(table.lat, table.lon, table.accuracy_m)
+    PresenceTracker(index).step(table, table.device, np.zeros(2, np.uint16), found)
 
 
 def main() -> None:
@@ -497,11 +497,10 @@ def worst_case_memory(index: SiteIndex, site_set: SiteSet, n_members: int) -> in
     lat0 = np.array([f.lat0 for f in site_set.frames])[site]
     lon0 = np.array([f.lon0 for f in site_set.frames])[site]
     fixes = FixSet(members, np.full(n_members, 1.77e9), lat0, lon0, np.full(n_members, 3.0))
-    cols = columns(fixes, 0, n_members)
+    table = columns(fixes, 0, n_members)
     tracker = PresenceTracker(index, members=members)
-    tracker.step(
-        cols, np.zeros(n_members, np.uint16), index.memberships(lat0, lon0, cols.accuracy_m)
-    )
+    found = index.memberships(lat0, lon0, table.accuracy_m)
+    tracker.step(table, members, np.zeros(n_members, np.uint16), found)
     return tracker.memory_bytes()
 
 

@@ -10,7 +10,8 @@ batch holds one chunk per device per epoch, as the TCP source delivers them; the
 batches (each receiver's cycle is learned from the first two) are the cold start, timed apart.
 The batches then go through :func:`partymap.ingest.pipeline.ingest` — every stage, up to the
 :class:`~partymap.ingest.pipeline.StoreBatch` the writer commits — and, for the store's share
-of the CPU, through the rows the writer's COPY sends (:func:`store.positions.copy_rows`).
+of the CPU, through the rows the writer's COPY sends, made of the batch's fix table
+(:func:`store.fix_rows.position_columns`, :func:`store.positions.copy_rows`).
 
 Shapes: ``basic-1`` 10,000 devices × 1 GGA+RMC epoch (20,000 lines, the collector's largest
 batch), ``basic-2`` × 2 epochs, ``full-1`` 2,000 devices × 1 full epoch (20,000 lines) and
@@ -45,6 +46,7 @@ from gnss.model import RawChunk  # noqa: E402
 from partymap.ingest.directory import DeviceEntry, Directory  # noqa: E402
 from partymap.ingest.pipeline import Arrival, Intake, Pipeline, Sites, StoreBatch, ingest  # noqa: E402
 from partymap.ingest.presence_state import PresenceMirror  # noqa: E402
+from store.fix_rows import position_columns  # noqa: E402
 from store.positions import copy_rows  # noqa: E402
 
 ORIGIN = (30.5, 114.3)
@@ -153,8 +155,16 @@ def measure(shape: Shape, rounds: int = 5, profile: bool = False) -> Figures:
 
 
 def _copy_rows(batch: StoreBatch) -> int:
-    """What the writer's COPY does with the batch's columns before they reach the socket."""
-    return sum(1 for _ in copy_rows(batch.positions.columns()))
+    """What the writer's COPY does with the batch's fixes before they reach the socket."""
+    fixes = batch.positions
+    columns = position_columns(
+        fixes.table,
+        member_ids=fixes.members,
+        reasons=batch.reasons,
+        sources=fixes.sources,
+        now_s=batch.now_s,
+    )
+    return sum(1 for _ in copy_rows(columns))
 
 
 def pipeline_only(

@@ -4,10 +4,10 @@ Pure code: no database, no HTTP, no clock (time is always passed in). Imports on
 
 The batch path — what the ingestion pipeline runs, one micro-batch at a time::
 
-    from geo.columns import FixColumns
+    from gnss.fixtable import FixTable
     from geo.sites.membership import SiteIndex
     from geo.presence.batch import PresenceTracker
-    from geo.quality.batch import DeviceTable, check_quality_batch, reason_names
+    from geo.quality.batch import DeviceTable, check_quality_batch, position_hashes
     from geo.quality.replay_guard import ReplayGuard
     from geo.sites.load import load_sites
 
@@ -15,15 +15,16 @@ The batch path — what the ingestion pipeline runs, one micro-batch at a time::
     tracker = PresenceTracker(index, members=member_ids)        # state of every visit under way
     devices, guard = DeviceTable.empty(), ReplayGuard()
 
-    # per batch (fixes of many devices, each device's in order; now_s = receipt clock):
-    cols = FixColumns.from_fixes(fixes, devices=device_codes, members=member_ids_of_fixes)
-    received = np.where(np.isnan(cols.received_s), now_s, cols.received_s)
-    replayed = guard.check(cols.raw_hash, cols.device, received)
-    devices = devices.with_devices(cols.device, thresholds)     # new devices' thresholds
-    reasons, devices = check_quality_batch(cols, devices, now_s, replayed)   # uint16 masks
-    found = index.memberships(cols.lat, cols.lon, cols.accuracy_m, usable=reasons == 0)
-    events = tracker.step(cols, reasons, found)                 # PresenceEvents (columns)
-    store(cols, [reason_names(m) for m in reasons], events.to_events())
+    # per batch: a FixTable of many devices' fixes (each device's in order) as the decoder makes
+    # it, or made of Fix objects; a device code and a member id per fix; now_s = receipt clock
+    fixes = FixTable.from_fixes(fix_objects, device_codes)
+    received = np.where(np.isnan(fixes.received_s), now_s, fixes.received_s)
+    replayed = guard.check(position_hashes(fixes), fixes.device, received)
+    devices = devices.with_devices(fixes.device, thresholds)     # new devices' thresholds
+    reasons, devices = check_quality_batch(fixes, devices, now_s, replayed)   # uint16 masks
+    found = index.memberships(fixes.lat, fixes.lon, fixes.accuracy_m, usable=reasons == 0)
+    events = tracker.step(fixes, member_ids_of_fixes, reasons, found)  # PresenceEvents (columns)
+    store(fixes, member_ids_of_fixes, reasons, events.to_events())
 
     # now and then: tracker.expire(now_s); on a new site set: tracker.use_index(new_index)
 

@@ -4,6 +4,9 @@ A :class:`FixTable` holds every field of a ``Fix`` in arrays (NaN, −1 or 0 whe
 absent), so the stages after decoding never build or read ``Fix`` objects; :meth:`FixTable.fixes`
 makes the objects when someone wants them (tests, the CLI), equal to the reference path's.
 Times are integer microseconds, as ``datetime`` keeps them, so nothing is rounded on the way.
+It is the one form a batch of fixes takes from the decoder to the store: the quality rules,
+membership, presence and the store's write all read it, with whatever the caller knows per row
+(whose fix it is) in arrays of their own beside it.
 
 The raw position sentence is kept as a span of a byte buffer and a 64-bit :func:`raw_hash` of
 its bytes (what the anti-replay rule compares across devices); the hash of one text and the
@@ -50,7 +53,7 @@ _QUALITIES = {int(q): q for q in FixQuality}
 class FixTable:
     """Fixes as columns, in order (each device's fixes in the order they were made)."""
 
-    device: Ints  # the producer's device code
+    device: Ints  # a code per device, the caller's (the decoder's; the store's id once known)
     time_us: Ints  # UTC microseconds since 1970
     received_s: Floats  # Fix.received_at as UTC seconds (to the microsecond); NaN: unknown
     lat: Floats  # NaN: no position
@@ -84,6 +87,48 @@ class FixTable:
     @classmethod
     def empty(cls) -> FixTable:
         return cls.from_fixes([], np.zeros(0, np.int64))
+
+    @classmethod
+    def blank(cls, n: int) -> FixTable:
+        """``n`` rows of device 0 at time 0 with every value absent (no fix): the start of a
+        table made column by column, as examples and benchmarks make theirs.
+
+        >>> from dataclasses import replace
+        >>> table = replace(FixTable.blank(2), lat=np.array([30.5, np.nan]))
+        >>> table.has_position.tolist(), table.sats_used.tolist(), table.raw_start.tolist()
+        ([False, False], [-1, -1], [-1, -1])
+        """
+
+        def absent(*shape: int) -> Floats:
+            return np.full((n, *shape), np.nan)
+
+        def counts(*shape: int, fill: int = 0) -> npt.NDArray[np.int16]:
+            return np.full((n, *shape), fill, np.int16)
+
+        return cls(
+            device=np.zeros(n, np.int64),
+            time_us=np.zeros(n, np.int64),
+            received_s=absent(),
+            lat=absent(),
+            lon=absent(),
+            alt_m=absent(),
+            mode=np.full(n, int(FixMode.NO_FIX), np.int8),
+            quality=np.full(n, int(FixQuality.INVALID), np.int8),
+            hdop=absent(),
+            pdop=absent(),
+            vdop=absent(),
+            sats_used=counts(fill=-1),
+            used=counts(_N_SYSTEMS),
+            in_view=counts(_N_SYSTEMS),
+            speed_mps=absent(),
+            course_deg=absent(),
+            sigma=absent(3),
+            accuracy_m=absent(),
+            raw_hash=np.zeros(n, np.int64),
+            raw_start=np.full(n, -1, np.int64),
+            raw_end=np.full(n, -1, np.int64),
+            text=b"",
+        )
 
     @classmethod
     def from_fixes(cls, fixes: Sequence[Fix], device: Ints) -> FixTable:

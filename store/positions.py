@@ -1,12 +1,14 @@
 """Positions: written in batches, read as latest-per-member, tracks and review lists.
 
-The write path takes a :class:`PositionBatch` (columns, the shape the ingestion fast path
-produces) and never builds ORM objects: binary COPY on PostGIS, one ``executemany`` on
-SpatiaLite. In the same transaction one statement folds each member's newest accepted fix of the
-batch into ``latest_positions``, reading the rows just written on the server instead of sending
-them twice, so "where is everyone now" is a read of one small table rather than a scan of the
-history. The caller commits — together with its replay offset (:mod:`store.offsets`), so a
-crash never stores a fix twice.
+The write path takes columns and never builds ORM objects: binary COPY on PostGIS, one
+``executemany`` on SpatiaLite. The ingestion fast path hands over its
+:class:`~gnss.fixtable.FixTable` as it is (:func:`store.fix_rows.write_fixes`); a
+:class:`PositionBatch` of :class:`NewPosition` values serves the writes of one fix at a time
+(the API) and tests. In the same transaction one statement folds each member's newest accepted
+fix of the batch into ``latest_positions``, reading the rows just written on the server instead
+of sending them twice, so "where is everyone now" is a read of one small table rather than a
+scan of the history. The caller commits — together with its replay offset
+(:mod:`store.offsets`), so a crash never stores a fix twice.
 """
 
 from __future__ import annotations
@@ -148,12 +150,20 @@ def write_positions(session: Session, *, batch: PositionBatch, refresh_latest: b
     ``refresh_latest=False`` and calls :func:`refresh_latest_positions` itself.
     """
     columns = batch.columns()
-    n = len(columns["device_id"])
-    if n == 0:
-        return 0
     for name in ("received_at", "fix_time"):
         if None in map(_TZINFO, columns[name]):
             raise InvalidValueError(f"naive datetime in {name}: times must be timezone-aware")
+    return write_position_columns(session, columns=columns, refresh_latest=refresh_latest)
+
+
+def write_position_columns(
+    session: Session, *, columns: dict[str, list[Any]], refresh_latest: bool = True
+) -> int:
+    """:func:`write_positions` of every column of :data:`POSITION_COLUMNS` as a plain list of
+    one length, times timezone-aware (checked by the callers that take them from others)."""
+    n = len(columns["device_id"])
+    if n == 0:
+        return 0
     connection = session.connection()
     dbapi = connection.connection.driver_connection
     before = newest_position_id(session)

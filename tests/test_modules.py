@@ -71,6 +71,7 @@ WITH_EXAMPLES = [
     "partymap.ingest.stages.handoff",
     "partymap.seed",
     "store.db",
+    "store.fix_rows",
     "store.live",
     "store.meetings",
     "store.orgs",

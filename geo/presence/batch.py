@@ -14,15 +14,17 @@ silent, are column operations here.
 >>> from geo.model import Site
 >>> index = SiteIndex.build([Site(id=9, org_id=1, name="room", geometry=Point(114.3, 30.5),
 ...                               radius_m=30)])
+>>> from dataclasses import replace
+>>> from gnss.fixtable import FixTable
 >>> tracker = PresenceTracker(index)
 >>> n = 3
->>> cols = FixColumns(device=np.zeros(n, np.int64), member=np.full(n, 1), time_s=np.array(
-...     [0.0, 60.0, 120.0]), received_s=np.full(n, np.nan), lat=np.full(n, 30.5),
-...     lon=np.full(n, 114.3), has_position=np.ones(n, bool), quality=np.ones(n, np.int8),
-...     sats_used=np.full(n, 8, np.int16), hdop=np.full(n, 0.9), accuracy_m=np.full(n, 3.0),
-...     sats_by_system=np.zeros((n, 7), np.int16), raw_hash=np.zeros(n, np.int64))
->>> reasons = np.zeros(n, np.uint16)
->>> events = tracker.step(cols, reasons, index.memberships(cols.lat, cols.lon, cols.accuracy_m))
+>>> fixes = replace(FixTable.blank(n), time_us=np.array([0, 60, 120]) * 10**6,
+...     lat=np.full(n, 30.5), lon=np.full(n, 114.3), mode=np.full(n, 3, np.int8),
+...     quality=np.ones(n, np.int8), sats_used=np.full(n, 8, np.int16), hdop=np.full(n, 0.9),
+...     accuracy_m=np.full(n, 3.0))
+>>> members, reasons = np.full(n, 1), np.zeros(n, np.uint16)
+>>> found = index.memberships(fixes.lat, fixes.lon, fixes.accuracy_m)
+>>> events = tracker.step(fixes, members, reasons, found)
 >>> [(type(e).__name__, e.time.timestamp()) for e in events.to_events()]
 [('CheckIn', 0.0)]
 """
@@ -35,7 +37,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geo.columns import FixColumns
 from geo.presence.columns import ARR, LEA, PRE, SITE_BITS, SITE_MASK, PairColumns
 from geo.presence.events import EventLog, PresenceEvents, events_from_rows
 from geo.presence.kernel import (
@@ -53,6 +54,7 @@ from geo.presence.pairs import PairTable
 from geo.presence.state import PairState
 from geo.quality.batch import Mask
 from geo.sites.membership import Memberships, SiteIndex
+from gnss.fixtable import FixTable
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -172,27 +174,32 @@ class PresenceTracker:
 
     # -- stepping -----------------------------------------------------------------------------
 
-    def step(self, cols: FixColumns, reasons: Mask, memberships: Memberships) -> PresenceEvents:
-        """Apply a batch (arrival order) with its quality verdicts and memberships.
+    def step(
+        self, fixes: FixTable, members: IntArray, reasons: Mask, memberships: Memberships
+    ) -> PresenceEvents:
+        """Apply a batch (arrival order) with its quality verdicts and memberships;
+        ``members``: whose each fix is (member ids).
 
         ``memberships`` may list any fixes (sorted by fix, as :meth:`SiteIndex.memberships`
         gives them); only those of accepted fixes count.
         """
         ep = Epochs(
-            row=self._rows(np.asarray(cols.member, dtype=np.int64)),
+            row=self._rows(np.asarray(members, dtype=np.int64)),
             reasons=_column(reasons, np.uint16),
-            has_position=_column(cols.has_position, np.bool_),
-            time_s=_column(cols.time_s, np.float64),
-            quality=_column(cols.quality, np.int8),
-            sats_used=_column(cols.sats_used, np.int16),
-            hdop=_column(cols.hdop, np.float64),
-            accuracy_m=_column(cols.accuracy_m, np.float64),
-            sats_by_system=_column(cols.sats_by_system, np.int16),
+            has_position=_column(fixes.has_position, np.bool_),
+            # Presence keeps UTC seconds (its state, events and what is saved of it), each
+            # the float ``datetime.timestamp()`` gives, as the reference's.
+            time_s=_column(fixes.time_us / 1e6, np.float64),
+            quality=_column(fixes.quality, np.int8),
+            sats_used=_column(fixes.sats_used, np.int16),
+            hdop=_column(fixes.hdop, np.float64),
+            accuracy_m=_column(fixes.accuracy_m, np.float64),
+            sats_by_system=_column(fixes.used, np.int16),
             m_fix=_column(memberships.fix, np.int64),
             m_site=_column(memberships.site, np.int64),
             m_inside=_column(memberships.inside, np.bool_),
         )
-        events = np.empty(len(cols) // 16 + 64, EVENT)
+        events = np.empty(len(fixes) // 16 + 64, EVENT)
         status, at, m_at, used = MORE_EVENTS, 0, 0, 0
         while status != DONE:  # the loop stops early only when it needs more room
             status, at, m_at, used = step_epochs(

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from geo.columns import CONSTELLATIONS
 from geo.model import PresenceState
 from geo.presence.state import PairState
+from gnss.fixtable import SYSTEMS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -33,7 +33,7 @@ STATES = (
 )
 SITE_BITS = 32
 SITE_MASK = (1 << SITE_BITS) - 1
-N_SYS = len(CONSTELLATIONS)
+N_SYS = len(SYSTEMS)
 
 
 PAIR = np.dtype(

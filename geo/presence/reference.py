@@ -36,7 +36,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from geo.columns import CONSTELLATIONS
 from geo.presence.state import (
     OUTSIDE,
     Ev,
@@ -49,6 +48,7 @@ from geo.presence.state import (
 )
 from geo.quality.rules import counts_as_liveness, meets_site_thresholds
 from geo.sites.membership import SiteIndex
+from gnss.fixtable import SYSTEMS
 from gnss.model import Fix
 
 
@@ -57,7 +57,7 @@ def summarise(fix: Fix) -> FixSummary:
         quality=int(fix.quality),
         hdop=math.nan if fix.hdop is None else fix.hdop,
         accuracy_m=math.nan if fix.accuracy_m is None else fix.accuracy_m,
-        sats=tuple(fix.sats_used_by_system.get(c, 0) for c in CONSTELLATIONS),
+        sats=tuple(fix.sats_used_by_system.get(c, 0) for c in SYSTEMS),
     )
 
 

@@ -39,9 +39,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from geo.columns import CONSTELLATIONS
 from geo.model import CheckIn, Evidence, PresenceState, SiteParams, VisitEnded
 from geo.quality.rules import RULE_NAMES
+from gnss.fixtable import SYSTEMS
 from gnss.model import FixQuality
 
 OUTSIDE, ARRIVING, PRESENT, LEAVING = (
@@ -72,7 +72,7 @@ class FixSummary:
     quality: int
     hdop: float
     accuracy_m: float
-    sats: tuple[int, ...]  # satellites used per constellation, in CONSTELLATIONS order
+    sats: tuple[int, ...]  # satellites used per constellation, in gnss.fixtable.SYSTEMS order
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,7 @@ class PairState:
             hdop=None if math.isnan(self.hdop) else self.hdop,
             accuracy_m=None if math.isnan(self.accuracy_m) else self.accuracy_m,
             sats_used_by_system=MappingProxyType(
-                {c: n for c, n in zip(CONSTELLATIONS, self.sats, strict=True) if n > 0}
+                {c: n for c, n in zip(SYSTEMS, self.sats, strict=True) if n > 0}
             ),
             rule_results=PASSED_RULES,
             fix_count=self.count,

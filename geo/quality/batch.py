@@ -1,4 +1,5 @@
-"""The quality rules of :mod:`geo.quality.rules` over a :class:`~geo.columns.FixColumns` batch.
+"""The quality rules of :mod:`geo.quality.rules` over a batch of fixes, a
+:class:`~gnss.fixtable.FixTable` whose ``device`` column says whose each fix is.
 
 Value rules (no fix, satellites, HDOP, future, replayed) are elementwise. The rules that
 compare a fix with its device's *last accepted* fix (stale, duplicate, impossible speed) form a
@@ -21,10 +22,10 @@ import numpy as np
 import numpy.typing as npt
 
 from geo.arrays import rounds
-from geo.columns import FixColumns
 from geo.coords import haversine_m_arrays
 from geo.model import QualityThresholds
 from geo.quality.rules import NO_FIX_QUALITIES, RULE_NAMES, UNTRUSTED_TIME
+from gnss.fixtable import FixTable
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -91,33 +92,50 @@ class DeviceTable:
         return rows.astype(np.int64)
 
 
+def position_hashes(fixes: FixTable) -> IntArray:
+    """What the replay guard compares, per fix: the hash of its raw position sentence, 0 for an
+    epoch without a position (nothing it sends is a position to replay)."""
+    return np.where(fixes.has_position, fixes.raw_hash, 0)
+
+
 def check_quality_batch(
-    cols: FixColumns, table: DeviceTable, now_s: float, replayed: npt.NDArray[np.bool_]
+    fixes: FixTable, table: DeviceTable, now_s: float, replayed: npt.NDArray[np.bool_]
 ) -> tuple[Mask, DeviceTable]:
-    """Reason masks for every fix of the batch (arrival order), and the devices' new state."""
-    rows = table.rows(cols.device)
-    received = np.where(np.isnan(cols.received_s), now_s, cols.received_s)
-    mask = np.zeros(len(cols), dtype=np.uint16)
-    mask |= np.where(~cols.has_position | np.isin(cols.quality, _NO_FIX_CODES), BIT["no_fix"], 0)
-    mask |= np.where(cols.sats_used < table.min_sats[rows], BIT["too_few_sats"], 0)
-    no_hdop = np.isnan(cols.hdop)
-    bad_hdop = np.where(no_hdop, np.isnan(cols.accuracy_m), ~(cols.hdop <= table.max_hdop[rows]))
+    """Reason masks for every fix of the batch (arrival order), and the devices' new state.
+
+    ``fixes.device`` is the code of each fix's device in ``table``.
+    """
+    rows = table.rows(fixes.device)
+    # The rules' time unit is the reference's: UTC seconds, each the float that
+    # ``datetime.timestamp()`` gives (a correctly rounded µs / 10**6, as this is).
+    time_s = fixes.time_us / 1e6
+    has_position = fixes.has_position
+    # Coordinates as the table has them, even where an epoch has no position: only accepted
+    # fixes (each with a position) enter the devices' state, and only those with a position
+    # are measured for speed.
+    fix_lat, fix_lon = fixes.lat, fixes.lon
+    received = np.where(np.isnan(fixes.received_s), now_s, fixes.received_s)
+    mask = np.zeros(len(fixes), dtype=np.uint16)
+    mask |= np.where(~has_position | np.isin(fixes.quality, _NO_FIX_CODES), BIT["no_fix"], 0)
+    mask |= np.where(fixes.sats_used < table.min_sats[rows], BIT["too_few_sats"], 0)
+    no_hdop = np.isnan(fixes.hdop)
+    bad_hdop = np.where(no_hdop, np.isnan(fixes.accuracy_m), ~(fixes.hdop <= table.max_hdop[rows]))
     mask |= np.where(bad_hdop, BIT["hdop_too_high"], 0)
-    mask |= np.where(cols.time_s - received > table.max_future_s[rows], BIT["future"], 0)
+    mask |= np.where(time_s - received > table.max_future_s[rows], BIT["future"], 0)
     mask |= np.where(replayed, BIT["replayed"], 0)
-    time_s, lat, lon = table.time_s.copy(), table.lat.copy(), table.lon.copy()
+    last_s, lat, lon = table.time_s.copy(), table.lat.copy(), table.lon.copy()
     for i in rounds(rows):  # at most one fix per device in each round
         r = rows[i]
-        dt = cols.time_s[i] - time_s[r]
+        dt = time_s[i] - last_s[r]
         mask[i] |= np.where(dt < 0, BIT["stale"], 0)
         mask[i] |= np.where(dt == 0, BIT["duplicate"], 0)
-        moving = (dt > 0) & np.isfinite(dt) & cols.has_position[i]
+        moving = (dt > 0) & np.isfinite(dt) & has_position[i]
         with np.errstate(invalid="ignore", divide="ignore"):
-            speed = haversine_m_arrays(lat[r], lon[r], cols.lat[i], cols.lon[i]) / dt
+            speed = haversine_m_arrays(lat[r], lon[r], fix_lat[i], fix_lon[i]) / dt
         mask[i] |= np.where(moving & (speed > table.max_speed_mps[r]), BIT["impossible_speed"], 0)
         ok = mask[i] == 0
-        time_s[r[ok]], lat[r[ok]], lon[r[ok]] = cols.time_s[i][ok], cols.lat[i][ok], cols.lon[i][ok]
-    return mask, replace(table, time_s=time_s, lat=lat, lon=lon)
+        last_s[r[ok]], lat[r[ok]], lon[r[ok]] = time_s[i][ok], fix_lat[i][ok], fix_lon[i][ok]
+    return mask, replace(table, time_s=last_s, lat=lat, lon=lon)
 
 
 def liveness(mask: Mask) -> npt.NDArray[np.bool_]:

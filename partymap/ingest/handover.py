@@ -53,7 +53,6 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session
 
-from geo.columns import FixColumns
 from gnss.fixtable import FixTable
 from gnss.model import Fix
 from partymap.ingest.directory import Directory
@@ -75,8 +74,8 @@ T = TypeVar("T")
 # Resolves with the number of the submission's fixes stored, once they are committed.
 Receipt: TypeAlias = "Future[int]"
 
-# Stands in for the decoder's device code in a handed fix's table (the pipeline's stages after
-# decoding use the stored device id of its columns).
+# Stands in for the decoder's device code in a handed fix's table (the pipeline puts the stored
+# device id there once it knows it).
 _NO_CODE = -1
 
 
@@ -167,16 +166,16 @@ def _gather(parent: Receipt, children: dict[str, Receipt]) -> None:
 class HandedFixes:
     """A batch's handed-over fixes, attributed: what the pipeline joins to the NMEA fixes."""
 
-    table: FixTable
+    table: FixTable  # its ``device`` column: the stored device ids
+    members: npt.NDArray[np.int64]  # −1: a device nobody carries
     sources: npt.NDArray[np.object_]
-    cols: FixColumns
     receipts: list[tuple[Receipt, int]]  # each submission's receipt and its fixes kept
 
 
 def handed_fixes(directory: Directory, handed: Sequence[Handed]) -> HandedFixes:
     """The pipeline's stage for handed fixes: each with its stored device and member (fixes of
     devices the directory does not know or has deactivated are dropped, and not counted in
-    their receipt's result), as the columns the stages after decoding take."""
+    their receipt's result), as the stages after decoding take them."""
     tables, devices, members, sources, receipts = [], [], [], [], []
     for submission in handed:
         entries = [directory.active(d) for d in submission.devices]
@@ -194,11 +193,10 @@ def handed_fixes(directory: Directory, handed: Sequence[Handed]) -> HandedFixes:
             devices.append(entry.id)
             members.append(-1 if entry.member_id is None else entry.member_id)
         sources += [submission.source] * len(kept)
-    table = FixTable.concat(tables)
-    cols = FixColumns.from_table(
-        table, devices=np.array(devices, np.int64), members=np.array(members, np.int64)
+    table = replace(FixTable.concat(tables), device=np.array(devices, np.int64))
+    return HandedFixes(
+        table, np.array(members, np.int64), np.array(sources, dtype=object), receipts
     )
-    return HandedFixes(table, np.array(sources, dtype=object), cols, receipts)
 
 
 def set_aside(handed: Sequence[Handed]) -> None:

@@ -11,20 +11,18 @@ stages pass on, and the :class:`StoreBatch` the writer commits.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from geo.columns import FixColumns
 from geo.model import CheckIn, VisitEnded
 from geo.quality.batch import Mask
 from gnss.fixtable import FixTable
 from gnss.model import RawChunk
 from partymap.ingest.handover import Handed, Receipt
 from partymap.ingest.presence_state import PresenceChanges
-from store.positions import PositionBatch
 
 Event = CheckIn | VisitEnded
 # "wall": visits of silent members end by the clock; "stream": by the newest fix time seen
@@ -63,37 +61,57 @@ class Intake:
 
 @dataclass(slots=True)
 class Fixes:
-    """The batch's fixes (each device's in order) as the fast path made them, their sources,
-    and the columns of the stages after (with their stored device and member ids)."""
+    """The batch's fixes (each device's in order) as the fast path made them, the table's
+    ``device`` column holding their stored device ids, with each fix's member (−1: a device
+    nobody carries) and source: the one form they take from decoding to the store."""
 
     table: FixTable
+    members: npt.NDArray[np.int64]
     sources: npt.NDArray[np.object_]
-    cols: FixColumns
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @staticmethod
+    def concat(a: Fixes, b: Fixes) -> Fixes:
+        """Two batches of fixes, one after the other."""
+        return Fixes(
+            FixTable.concat([a.table, b.table]),
+            np.concatenate([a.members, b.members]),
+            np.concatenate([a.sources, b.sources]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Carried:
-    """The fixes of devices somebody carries, with their quality verdicts."""
+    """The fixes of devices somebody carries, their members and their quality verdicts."""
 
-    cols: FixColumns
+    fixes: FixTable
+    members: npt.NDArray[np.int64]
     reasons: Mask
 
     @classmethod
-    def of(cls, cols: FixColumns, reasons: Mask) -> Carried:
-        rows = np.flatnonzero(cols.member >= 0)
-        return cls(take(cols, rows), reasons[rows])
+    def of(cls, fixes: Fixes, reasons: Mask) -> Carried:
+        carried = fixes.members >= 0
+        if carried.all():  # the usual batch: the same arrays, nothing copied
+            return cls(fixes.table, fixes.members, reasons)
+        rows = np.flatnonzero(carried)
+        return cls(fixes.table.take(rows), fixes.members[rows], reasons[rows])
 
     @property
     def where(self) -> tuple[npt.NDArray[np.float64], ...]:
-        """(lat, lon, accuracy_m): what membership looks at."""
-        return self.cols.lat, self.cols.lon, self.cols.accuracy_m
+        """(lat, lon, accuracy_m): what membership looks at (an epoch without a position may
+        keep coordinates in the table; membership takes only accepted fixes, which have one)."""
+        return self.fixes.lat, self.fixes.lon, self.fixes.accuracy_m
 
 
 @dataclass(slots=True, eq=False)
 class StoreBatch:
     """What one micro-batch leaves to the store, in one transaction, and then to the live feed."""
 
-    positions: PositionBatch
+    positions: Fixes  # every fix of the batch, accepted or not, is stored as a position
+    reasons: Mask  # the quality rules each failed (0: accepted)
+    now_s: float  # the batch's clock: the receipt of fixes their source did not time
     events: list[Event]
     presence: PresenceChanges
     offsets: dict[str, int]
@@ -131,15 +149,3 @@ def by_device(intake: Intake) -> dict[str, Intake]:
             part = parts.setdefault(device_id, Intake([], intake.now_s, final=intake.final))
             part.handed.append(own)
     return parts
-
-
-def concat(a: FixColumns, b: FixColumns) -> FixColumns:
-    """Two batches of fixes, one after the other."""
-    return FixColumns(
-        **{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(a)}
-    )
-
-
-def take(cols: FixColumns, rows: npt.NDArray[np.int64]) -> FixColumns:
-    """Some rows of a batch of fixes."""
-    return FixColumns(**{f.name: getattr(cols, f.name)[rows] for f in fields(FixColumns)})

@@ -15,17 +15,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geo.columns import FixColumns
 from geo.model import CheckIn, VisitEnded
 from geo.presence.state import PresenceEvent, utc
 from geo.quality.batch import Mask
+from gnss.fixtable import SYSTEMS
+from gnss.model import Constellation
 from partymap.ingest.directory import Directory
+from partymap.ingest.intake import Fixes
 from partymap.ingest.presence_state import PresenceChanges
+
+_BEIDOU = SYSTEMS.index(Constellation.BEIDOU)
 
 
 def live_events(
     directory: Directory,
-    cols: FixColumns,
+    fixes: Fixes,
     reasons: Mask,
     events: list[PresenceEvent],
     presence: PresenceChanges,
@@ -40,17 +44,18 @@ def live_events(
         return {"member_id": member_id, "org_id": org_id, "org_path": org_path}
 
     out: list[dict[str, Any]] = []
-    for i in newest_per_member(cols, reasons).tolist() if positions else ():
-        accuracy = float(cols.accuracy_m[i])
+    table = fixes.table
+    for i in newest_per_member(fixes, reasons).tolist() if positions else ():
+        accuracy = float(table.accuracy_m[i])
         out.append(
             {
                 "type": "position",
-                **who(int(cols.member[i])),
-                "time": utc(float(cols.time_s[i])).isoformat(),
-                "lat": float(cols.lat[i]),
-                "lon": float(cols.lon[i]),
+                **who(int(fixes.members[i])),
+                "time": utc(int(table.time_us[i]) / 1e6).isoformat(),
+                "lat": float(table.lat[i]),
+                "lon": float(table.lon[i]),
                 "accuracy_m": None if math.isnan(accuracy) else accuracy,
-                "beidou": int(cols.beidou_used[i]),
+                "beidou": int(table.used[i, _BEIDOU]),
             }
         )
     for row in presence.moved:
@@ -80,13 +85,14 @@ def live_events(
     return out
 
 
-def newest_per_member(cols: FixColumns, reasons: Mask) -> npt.NDArray[np.int64]:
+def newest_per_member(fixes: Fixes, reasons: Mask) -> npt.NDArray[np.int64]:
     """Rows of each member's newest accepted fix with a position."""
-    ok = np.flatnonzero((reasons == 0) & cols.has_position & (cols.member >= 0))
+    members = fixes.members
+    ok = np.flatnonzero((reasons == 0) & fixes.table.has_position & (members >= 0))
     if not len(ok):
         return ok
-    order = ok[np.lexsort((cols.time_s[ok], cols.member[ok]))]
-    members = cols.member[order]
-    last = np.append(members[1:] != members[:-1], True)
+    order = ok[np.lexsort((fixes.table.time_us[ok], members[ok]))]
+    of_member = members[order]
+    last = np.append(of_member[1:] != of_member[:-1], True)
     newest: npt.NDArray[np.int64] = order[last]
     return newest

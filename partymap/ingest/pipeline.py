@@ -66,9 +66,9 @@ def ingest(p: Pipeline, intake: Intake) -> StoreBatch:
     decoded = p.decoding(arrivals, p.decoding.closing(intake))  # nmea → epochs → fixes
     fixes = p.decoding.attribute(decoded, directory)  # fixes → devices and members
     fixes, receipts = p.handed(fixes, intake.handed, directory)  # + fixes decoded by sources
-    reasons = p.quality(fixes.cols, directory, intake.now_s)  # quality rules
+    reasons = p.quality(fixes.table, directory, intake.now_s)  # quality rules
     ended = p.presence.switch_sites()  # a new version of the site set, if one was offered
-    carried = Carried.of(fixes.cols, reasons)  # only carried devices' fixes move presence
+    carried = Carried.of(fixes, reasons)  # only carried devices' fixes move presence
     found = membership(carried, p.presence.index)  # membership
     events = ended + p.presence.step(carried, found, intake.now_s)  # presence
     changes, offsets = p.presence.changes(), p.decoding.safe_offsets(intake)  # → store

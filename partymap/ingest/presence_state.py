@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geo.columns import CONSTELLATIONS
 from geo.model import VisitEnded
 from geo.presence.batch import PresenceTracker
 from geo.presence.columns import ARR, LEA, PRE, PairColumns
 from geo.presence.state import utc
 from geo.sites.membership import SiteIndex
+from gnss.fixtable import SYSTEMS
 from store.presence import PresenceRow, TrackedPresence
 
 IntArray = npt.NDArray[np.int64]
@@ -144,9 +144,7 @@ def _tracked(key: int, pairs: PairColumns, i: int) -> TrackedPresence:
         "quality": int(pairs.quality[i]),
         "hdop": _number(float(pairs.hdop[i])),
         "accuracy_m": _number(float(pairs.acc[i])),
-        "sats_used": dict(
-            zip((c.value for c in CONSTELLATIONS), pairs.sats[i].tolist(), strict=True)
-        ),
+        "sats_used": dict(zip((c.value for c in SYSTEMS), pairs.sats[i].tolist(), strict=True)),
     }
     return TrackedPresence(row, leaving_at=_time(float(pairs.leaving[i])), evidence=evidence)
 
@@ -164,7 +162,7 @@ def _put_pair(pairs: PairColumns, i: int, t: TrackedPresence) -> None:
     pairs.hdop[i] = math.nan if hdop is None else hdop
     pairs.acc[i] = math.nan if acc is None else acc
     sats = evidence.get("sats_used", {})
-    pairs.sats[i] = [sats.get(c.value, 0) for c in CONSTELLATIONS]
+    pairs.sats[i] = [sats.get(c.value, 0) for c in SYSTEMS]
 
 
 def _ended(t: TrackedPresence, last_seen: dict[int, float]) -> VisitEnded:

@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partymap.ingest.metrics import IngestStats
 from partymap.ingest.pipeline import StoreBatch
+from store.fix_rows import received_micros, write_fixes
 from store.offsets import set_replay_offset
-from store.positions import newest_position_id, refresh_latest_positions, write_positions
+from store.positions import newest_position_id, refresh_latest_positions
 from store.presence import save_presence
 from store.visit_writes import write_presence_events
 
@@ -64,7 +65,16 @@ def write_batches(session: Session, batches: Sequence[StoreBatch]) -> None:
     """Everything the batches leave to the store, in one transaction (the caller commits)."""
     before = newest_position_id(session)
     for batch in batches:
-        write_positions(session, batch=batch.positions, refresh_latest=False)
+        fixes = batch.positions
+        write_fixes(
+            session,
+            fixes=fixes.table,
+            member_ids=fixes.members,
+            reasons=batch.reasons,
+            sources=fixes.sources,
+            now_s=batch.now_s,
+            refresh_latest=False,
+        )
         write_presence_events(session, events=batch.events)
         save_presence(session, rows=batch.presence.rows, cleared=batch.presence.cleared)
     refresh_latest_positions(session, after_id=before, up_to_id=newest_position_id(session))
@@ -210,14 +220,13 @@ class StoreWriter:
         stats.transactions += 1
         stats.batches_committed += len(group)
         stats.positions_stored += sum(b.fixes for b in group)
-        times = [t for b in group for t in b.positions.fix_time]
-        if times:
-            newest = max(times).timestamp()
-            if not newest <= stats.newest_fix_s:  # NaN at first
-                stats.newest_fix_s = newest
-            stats.newest_received_s = max(
-                r for b in group for r in b.positions.received_at
-            ).timestamp()
+        stored = [(b.positions.table, b.now_s) for b in group if b.fixes]
+        if stored:  # to the microsecond, as the times are stored
+            fix_us = max(int(table.time_us.max()) for table, _ in stored)
+            received_us = max(int(received_micros(t.received_s, now).max()) for t, now in stored)
+            if not fix_us / 1e6 <= stats.newest_fix_s:  # NaN at first
+                stats.newest_fix_s = fix_us / 1e6
+            stats.newest_received_s = received_us / 1e6
         arrived = [b.arrived_s for b in group if not math.isnan(b.arrived_s)]
         if arrived:
             stats.lag_s = now - min(arrived)

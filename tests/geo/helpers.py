@@ -15,15 +15,15 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from geo.columns import FixColumns, position_hash
 from geo.coords import LocalFrame
 from geo.model import CheckIn, QualityThresholds, VisitEnded
 from geo.presence.batch import PresenceTracker
 from geo.presence.reference import ReferenceTracker
-from geo.quality.batch import DeviceTable, check_quality_batch, reason_names
+from geo.quality.batch import DeviceTable, check_quality_batch, position_hashes, reason_names
 from geo.quality.replay_guard import ReplayGuard
 from geo.quality.rules import DeviceTrack, check_quality
 from geo.sites.membership import SiteIndex
+from gnss.fixtable import FixTable, raw_hash
 from gnss.model import Constellation, Fix, FixMode, FixQuality
 
 T0 = datetime(2026, 7, 1, 0, 0, tzinfo=UTC).timestamp()  # 08:00 in Beijing
@@ -139,7 +139,7 @@ def both_paths(
     for member, f in stream:
         received = (f.received_at or now).timestamp()
         replayed = guard.check(
-            np.array([position_hash(f.raw_position) if f.has_position else 0]),
+            np.array([raw_hash(f.raw_position) if f.has_position else 0]),
             np.array([member]),
             np.array([received]),
         )[0]
@@ -154,14 +154,14 @@ def both_paths(
     for lo, hi in slices(len(stream), batches):
         part = stream[lo:hi]
         members = [m for m, _ in part]
-        cols = FixColumns.from_fixes([f for _, f in part], devices=members, members=members)
-        received = np.where(np.isnan(cols.received_s), now.timestamp(), cols.received_s)
-        replayed = guard.check(cols.raw_hash, cols.device, received)
-        table = table.with_devices(cols.device, thresholds)
-        mask, table = check_quality_batch(cols, table, now.timestamp(), replayed)
+        fixes = FixTable.from_fixes([f for _, f in part], np.array(members, np.int64))
+        received = np.where(np.isnan(fixes.received_s), now.timestamp(), fixes.received_s)
+        replayed = guard.check(position_hashes(fixes), fixes.device, received)
+        table = table.with_devices(fixes.device, thresholds)
+        mask, table = check_quality_batch(fixes, table, now.timestamp(), replayed)
         batch_reasons += [reason_names(m) for m in mask]
-        memberships = index.memberships(cols.lat, cols.lon, cols.accuracy_m, usable=mask == 0)
-        batch_events += tracker.step(cols, mask, memberships).to_events()
+        memberships = index.memberships(fixes.lat, fixes.lon, fixes.accuracy_m, usable=mask == 0)
+        batch_events += tracker.step(fixes, fixes.device, mask, memberships).to_events()
     assert batch_reasons == ref_reasons
     assert canonical(batch_events) == canonical(ref_events)
     assert {

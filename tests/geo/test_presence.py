@@ -7,13 +7,13 @@ import pytest
 import shapely
 from shapely import Point
 
-from geo.columns import FixColumns
 from geo.coords import LocalFrame
 from geo.model import CheckIn, QualityThresholds, Site, VisitEnded
 from geo.presence.batch import PresenceTracker
 from geo.presence.reference import ReferenceTracker
 from geo.quality.rules import DeviceTrack, check_quality
 from geo.sites.membership import SiteIndex
+from gnss.fixtable import FixTable
 from tests.geo.helpers import T0, at, fix, kinds, line, run_both, track
 
 WUHAN = LocalFrame.at(lon=114.2655, lat=30.6190)
@@ -182,12 +182,10 @@ def test_expire_ends_what_silence_left_undecided() -> None:
     stream += [(2, fix(200, *outside))]
     for member, f in stream:
         reference.observe(member, f, ())
-    cols = FixColumns.from_fixes(
-        [f for _, f in stream], devices=[m for m, _ in stream], members=[m for m, _ in stream]
-    )
-    batch.step(
-        cols, np.zeros(len(cols), np.uint16), index.memberships(cols.lat, cols.lon, cols.accuracy_m)
-    )
+    members = np.array([m for m, _ in stream])
+    fixes = FixTable.from_fixes([f for _, f in stream], members)
+    found = index.memberships(fixes.lat, fixes.lon, fixes.accuracy_m)
+    batch.step(fixes, members, np.zeros(len(fixes), np.uint16), found)
     assert reference.expire(T0 + 250) == [] and len(batch.expire(T0 + 250)) == 0
     ended = reference.expire(T0 + 600)
     assert [(e.member_id, e.checked_in, e.end) for e in ended] == [

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely import Point
 
-from geo.columns import FixColumns
 from geo.coords import LocalFrame
 from geo.model import CheckIn, Site, SiteParams, VisitEnded
 from geo.presence.batch import PresenceTracker
 from geo.sites.membership import SiteIndex
+from gnss.fixtable import FixTable
 from gnss.model import Fix
 from tests.geo.helpers import at, both_paths, fix, run_both
 from tests.geo.strategies import ACCURACIES, site_sets
@@ -93,24 +95,20 @@ def test_state_stays_small_per_member() -> None:
     rng = np.random.default_rng(1)
     members = np.arange(n, dtype=np.int64)
     lat = 30.5 + rng.uniform(-0.001, 0.001, n)
-    cols = FixColumns(
+    fixes = replace(
+        FixTable.blank(n),
         device=members,
-        member=members,
-        time_s=np.full(n, 1.77e9),
-        received_s=np.full(n, np.nan),
+        time_us=np.full(n, 1_770_000_000 * 10**6),
         lat=lat,
         lon=np.full(n, 114.3),
-        has_position=np.ones(n, bool),
+        mode=np.full(n, 3, np.int8),
         quality=np.ones(n, np.int8),
         sats_used=np.full(n, 9, np.int16),
         hdop=np.full(n, 0.9),
         accuracy_m=np.full(n, 3.0),
-        sats_by_system=np.zeros((n, 7), np.int16),
-        raw_hash=np.zeros(n, np.int64),
     )
-    tracker.step(
-        cols, np.zeros(n, np.uint16), index.memberships(cols.lat, cols.lon, cols.accuracy_m)
-    )
+    found = index.memberships(fixes.lat, fixes.lon, fixes.accuracy_m)
+    tracker.step(fixes, members, np.zeros(n, np.uint16), found)
     assert len(tracker.states()) == n  # every member arriving at the yard
     # Two 68-byte slots a member, keys and registry: 140,000 members take ~30 MB.
     assert tracker.memory_bytes() / n < 250
@@ -122,27 +120,27 @@ def test_a_new_version_of_the_site_set_keeps_visits_by_site_id() -> None:
     tracker = PresenceTracker(SiteIndex.build([yard, room]))
     stream = [(1, fix(t, 114.3, 30.5)) for t in range(0, 150, 10)]  # checks in at the yard
     stream += [(2, fix(t, 114.31, 30.5)) for t in range(0, 30, 10)]  # still arriving in the room
-    members = [m for m, _ in stream]
-    cols = FixColumns.from_fixes([f for _, f in stream], devices=members, members=members)
-    found = tracker.index.memberships(cols.lat, cols.lon, cols.accuracy_m)
-    events = tracker.step(cols, np.zeros(len(cols), np.uint16), found).to_events()
+    members = np.array([m for m, _ in stream])
+    fixes = FixTable.from_fixes([f for _, f in stream], members)
+    found = tracker.index.memberships(fixes.lat, fixes.lon, fixes.accuracy_m)
+    events = tracker.step(fixes, members, np.zeros(len(fixes), np.uint16), found).to_events()
     assert [type(e) for e in events] == [CheckIn]
     # The room is removed and a new site comes first: the yard's visit carries on.
     new = Site(id=3, org_id=1, name="new", geometry=Point(114.32, 30.5), radius_m=20.0)
     ended = tracker.use_index(SiteIndex.build([new, yard])).to_events()
     assert ended == [VisitEnded(2, 2, at(0), at(20), checked_in=False)]
     assert set(tracker.states()) == {(1, 1)}
-    more = FixColumns.from_fixes([fix(200, 114.3, 30.5)], devices=[1], members=[1])
+    more = FixTable.from_fixes([fix(200, 114.3, 30.5)], np.array([1]))
     found = tracker.index.memberships(more.lat, more.lon, more.accuracy_m)
-    assert len(tracker.step(more, np.zeros(1, np.uint16), found)) == 0
+    assert len(tracker.step(more, np.array([1]), np.zeros(1, np.uint16), found)) == 0
     assert tracker.states()[(1, 1)].count > 1
 
 
 def step(tracker: PresenceTracker, stream: list[tuple[int, Fix]]) -> list[object]:
-    members = [m for m, _ in stream]
-    cols = FixColumns.from_fixes([f for _, f in stream], devices=members, members=members)
-    found = tracker.index.memberships(cols.lat, cols.lon, cols.accuracy_m)
-    return list(tracker.step(cols, np.zeros(len(cols), np.uint16), found).to_events())
+    members = np.array([m for m, _ in stream], np.int64)
+    fixes = FixTable.from_fixes([f for _, f in stream], members)
+    found = tracker.index.memberships(fixes.lat, fixes.lon, fixes.accuracy_m)
+    return list(tracker.step(fixes, members, np.zeros(len(fixes), np.uint16), found).to_events())
 
 
 def test_exported_pairs_restored_into_a_new_tracker_carry_on_alike() -> None:

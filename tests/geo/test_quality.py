@@ -9,9 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo.columns import FixColumns, position_hash
 from geo.model import QualityThresholds
-from geo.quality.batch import DeviceTable, check_quality_batch, liveness, reason_names
+from geo.quality.batch import (
+    DeviceTable,
+    check_quality_batch,
+    liveness,
+    position_hashes,
+    reason_names,
+)
 from geo.quality.replay_guard import ReplayGuard
 from geo.quality.rules import (
     RULE_NAMES,
@@ -20,6 +25,7 @@ from geo.quality.rules import (
     counts_as_liveness,
     meets_site_thresholds,
 )
+from gnss.fixtable import FixTable, raw_hash
 from gnss.model import FixQuality
 from tests.geo.helpers import at, fix, slices
 
@@ -93,7 +99,7 @@ def test_untrustworthy_times_are_no_sign_of_life() -> None:
 
 def test_replayed_position_sentences_from_another_device() -> None:
     guard = ReplayGuard(window_s=600)
-    gga = position_hash("$GNGGA,080000.00,3037.140,N,11415.930,E,1,12,0.8,20.0,M,-10.0,M,,*5A")
+    gga = raw_hash("$GNGGA,080000.00,3037.140,N,11415.930,E,1,12,0.8,20.0,M,-10.0,M,,*5A")
     assert guard.check(np.array([gga]), np.array([1]), np.array([0.0])).tolist() == [False]
     # The same device again is not a replay (the duplicate rule sees it); another device is.
     assert guard.check(np.array([gga, gga]), np.array([1, 2]), np.array([1.0, 1.0])).tolist() == [
@@ -206,7 +212,7 @@ def test_batch_quality_equals_the_reference(steps, batches) -> None:  # type: ig
     for f, d in zip(fixes, devices, strict=True):
         received = (f.received_at or now).timestamp()
         replayed = guard.check(
-            np.array([position_hash(f.raw_position)]), np.array([d]), np.array([received])
+            np.array([raw_hash(f.raw_position)]), np.array([d]), np.array([received])
         )
         reasons, states[d] = check_quality(
             f, states.get(d, DeviceTrack()), thresholds, now, replayed=bool(replayed[0])
@@ -214,11 +220,11 @@ def test_batch_quality_equals_the_reference(steps, batches) -> None:  # type: ig
         expected.append(reasons)
     guard, table, got = ReplayGuard(window), DeviceTable.empty(), []
     for lo, hi in slices(len(fixes), batches):
-        cols = FixColumns.from_fixes(fixes[lo:hi], devices=devices[lo:hi], members=devices[lo:hi])
-        received = np.where(np.isnan(cols.received_s), now.timestamp(), cols.received_s)
-        replayed = guard.check(cols.raw_hash, cols.device, received)
-        table = table.with_devices(cols.device, thresholds)
-        mask, table = check_quality_batch(cols, table, now.timestamp(), replayed)
+        part = FixTable.from_fixes(fixes[lo:hi], np.array(devices[lo:hi], np.int64))
+        received = np.where(np.isnan(part.received_s), now.timestamp(), part.received_s)
+        replayed = guard.check(position_hashes(part), part.device, received)
+        table = table.with_devices(part.device, thresholds)
+        mask, table = check_quality_batch(part, table, now.timestamp(), replayed)
         got += [reason_names(m) for m in mask]
     assert got == expected
     for d, state in states.items():
@@ -229,6 +235,6 @@ def test_batch_quality_equals_the_reference(steps, batches) -> None:  # type: ig
 
 
 def test_unknown_devices_are_a_configuration_error() -> None:
-    cols = FixColumns.from_fixes([fix(0, *WUHAN)], devices=[9], members=[9])
+    fixes = FixTable.from_fixes([fix(0, *WUHAN)], np.array([9]))
     with pytest.raises(KeyError, match="unknown device"):
-        check_quality_batch(cols, DeviceTable.empty(), 0.0, np.zeros(1, bool))
+        check_quality_batch(fixes, DeviceTable.empty(), 0.0, np.zeros(1, bool))

@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
+from geo.quality.batch import reason_names
+from gnss.fixtable import FixTable
 from gnss.model import Constellation, Fix, FixMode, FixQuality
 from store import latest, offsets, positions, tracks
 from store.errors import InvalidValueError
+from store.fix_rows import write_fixes
 from store.positions import NewPosition, PositionBatch
 from store.query import BBox
 from tests.store.helpers import T0, fix, member_with_device, position, tree
@@ -361,3 +364,78 @@ def test_a_batch_mixing_every_kind_of_row_round_trips(db: Session) -> None:
             sent.rejections,
         )
         assert got.fix == sent.fix
+
+
+def test_a_fix_table_is_stored_as_its_fixes_are_one_by_one(db: Session) -> None:
+    # The ingestion pipeline hands the store its FixTable (write_fixes); the same fixes as
+    # NewPositions (write_positions) must become the same rows, field for field.
+    rng = random.Random(11)
+    t = tree(db)
+    member_id, _ = member_with_device(db, t.branch_a.id, "zhang")
+    now_s = (T0 + timedelta(hours=1, microseconds=250)).timestamp()
+    n = 300
+
+    def maybe(value: object) -> object:
+        return None if rng.random() < 0.3 else value
+
+    fixes, members, masks, sources = [], [], [], []
+    for _ in range(n):
+        when = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=rng.randrange(100 * 365 * 86400 * 10**6)
+        )
+        located = rng.random() < 0.8
+        # The table keeps a count of 0 as "not listed", as the decoder lists only what it saw.
+        sats = {c: rng.randrange(1, 13) for c in Constellation if rng.random() < 0.5}
+        fixes.append(
+            Fix(
+                time=when,
+                lat=rng.uniform(-90, 90) if located else None,
+                lon=rng.uniform(-180, 180) if located else None,
+                alt_m=maybe(rng.uniform(-50, 5000)),  # type: ignore[arg-type]
+                mode=rng.choice([FixMode.TWO_D, FixMode.THREE_D]) if located else FixMode.NO_FIX,
+                quality=rng.choice(list(FixQuality)),
+                hdop=maybe(rng.uniform(0.5, 20)),  # type: ignore[arg-type]
+                pdop=maybe(rng.uniform(0.5, 20)),  # type: ignore[arg-type]
+                sats_used=maybe(sum(sats.values())),  # type: ignore[arg-type]
+                sats_used_by_system=sats,
+                speed_mps=maybe(rng.uniform(0, 40)),  # type: ignore[arg-type]
+                course_deg=maybe(rng.uniform(0, 360)),  # type: ignore[arg-type]
+                accuracy_m=maybe(rng.uniform(0.1, 100)),  # type: ignore[arg-type]
+                received_at=maybe(when + timedelta(microseconds=rng.randrange(10**7))),  # type: ignore[arg-type]
+            )
+        )
+        members.append(member_id if rng.random() < 0.7 else -1)
+        masks.append(rng.choice([0, 0, 1, 6, 1 << 6]))
+        sources.append(rng.choice(("tcp", "mqtt", "replay:工地-7.nmea", "jt808")))
+    table = FixTable.from_fixes(fixes, np.arange(200_000, 200_000 + n))
+    written = write_fixes(
+        db,
+        fixes=table,
+        member_ids=np.array(members, np.int64),
+        reasons=np.array(masks, np.uint16),
+        sources=np.array(sources, dtype=object),
+        now_s=now_s,
+    )
+    now = datetime.fromtimestamp(now_s, UTC)
+    one_by_one = [
+        NewPosition(
+            device_id=100_000 + i,
+            member_id=None if members[i] < 0 else members[i],
+            fix=f,
+            received_at=f.received_at or now,
+            source=sources[i],
+            rejections=reason_names(masks[i]),
+        )
+        for i, f in enumerate(fixes)
+    ]
+    assert written == write(db, *one_by_one) == n
+    stored = {p.device_id: p for p in tracks.list_positions(db, limit=None)}
+    for i in range(n):
+        fast, reference = stored[200_000 + i], stored[100_000 + i]
+        assert (fast.member_id, fast.received_at, fast.source, fast.rejections, fast.fix) == (
+            reference.member_id,
+            reference.received_at,
+            reference.source,
+            reference.rejections,
+            reference.fix,
+        )

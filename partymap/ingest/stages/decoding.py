@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from geo.columns import FixColumns
 from gnss.epoch.batch import BatchDecoder
 from gnss.epoch.devices import counts_of
 from gnss.epoch.process import DecoderProcess
@@ -72,8 +71,9 @@ class Decoding:
         return FixTable.concat(tables)
 
     def attribute(self, table: FixTable, directory: Directory) -> Fixes:
-        """Each fix with its stored device's and member's ids (−1: a device nobody carries),
-        as columns; fixes of devices the directory no longer has are dropped."""
+        """Each fix with its stored device's id (in the table's ``device`` column, instead of
+        the decoder's code) and its member's (−1: a device nobody carries); fixes of devices
+        the directory no longer has are dropped."""
         ids = self.decoder.device_ids
         device_of, member_of = self._codes.lookup(directory, ids)
         devices = device_of[table.device]
@@ -82,9 +82,9 @@ class Decoding:
             devices = device_of[table.device]
         codes, where = np.unique(table.device, return_inverse=True)
         labels = np.array([self._source_of[ids[code]] for code in codes.tolist()], dtype=object)
-        cols = FixColumns.from_table(table, devices=devices, members=member_of[table.device])
+        members = member_of[table.device]
         self._stats.fixes += len(table)
-        return Fixes(table, labels[where.ravel()], cols)
+        return Fixes(replace(table, device=devices), members, labels[where.ravel()])
 
     def safe_offsets(self, intake: Intake) -> dict[str, int]:
         """For each resumable stream in the batch, the offset up to which it is now stored."""

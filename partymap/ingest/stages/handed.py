@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from gnss.fixtable import FixTable
 from partymap.ingest.directory import Directory
 from partymap.ingest.handover import Handed, Receipt, handed_fixes
-from partymap.ingest.intake import Fixes, concat
+from partymap.ingest.intake import Fixes
 from partymap.ingest.metrics import IngestStats
 
 
@@ -28,9 +25,5 @@ class HandedOver:
             return fixes, []
         more = handed_fixes(directory, handed)
         self._stats.fixes += len(more.table)
-        joined = Fixes(
-            FixTable.concat([fixes.table, more.table]),
-            np.concatenate([fixes.sources, more.sources]),
-            concat(fixes.cols, more.cols),
-        )
+        joined = Fixes.concat(fixes, Fixes(more.table, more.members, more.sources))
         return joined, more.receipts

@@ -104,9 +104,10 @@ class Presence:
     def step(self, carried: Carried, found: Memberships, now_s: float) -> list[Event]:
         """The presence state machine over the batch, then the silent members' visits ended."""
         tracker = self.tracker
-        events = tracker.step(carried.cols, carried.reasons, found).to_events()
-        if len(carried.cols):
-            self._stream_time_s = max(self._stream_time_s, float(np.max(carried.cols.time_s)))
+        events = tracker.step(carried.fixes, carried.members, carried.reasons, found).to_events()
+        if len(carried.fixes):
+            newest_s = int(np.max(carried.fixes.time_us)) / 1e6  # as presence has it
+            self._stream_time_s = max(self._stream_time_s, newest_s)
         clock = now_s if self._clock == "wall" else self._stream_time_s
         if clock >= self._next_expire_s:
             self._next_expire_s = clock + self._expire_every_s

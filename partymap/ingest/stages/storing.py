@@ -14,7 +14,6 @@ from partymap.ingest.directory import Directory
 from partymap.ingest.intake import Event, Fixes, Intake, StoreBatch
 from partymap.ingest.live import live_events
 from partymap.ingest.metrics import IngestStats
-from partymap.ingest.positions import position_batch
 from partymap.ingest.presence_state import PresenceChanges
 
 
@@ -50,12 +49,11 @@ class Storing:
             stats.events["checkin" if isinstance(event, CheckIn) else "visit_ended"] += 1
         received = [a.chunks[0].received_at for a in intake.arrivals if a.timed and a.chunks]
         received += [h.received_s for h in intake.handed]
-        positions = position_batch(fixes.table, fixes.cols, reasons, fixes.sources, intake.now_s)
-        live = live_events(
-            directory, fixes.cols, reasons, events, presence, positions=self._watched()
-        )
+        live = live_events(directory, fixes, reasons, events, presence, positions=self._watched())
         return StoreBatch(
-            positions=positions,
+            positions=fixes,
+            reasons=reasons,
+            now_s=intake.now_s,
             events=events,
             presence=presence,
             offsets=offsets,
