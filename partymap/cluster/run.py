@@ -104,7 +104,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                 plan,
                 live=live,
                 registry=registry,
-                publisher=Publisher(js, settings, stats),
+                publisher=Publisher(js, settings, stats, max_payload=lambda: nc.max_payload),
             )
             await node.start()
 
@@ -113,6 +113,9 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                     "published_messages": stats.messages,
                     "published_chunks": stats.chunks,
                     "publish_retries": stats.publish_retries,
+                    "chunks_cut": stats.chunks_cut,
+                    "oversized_lines_dropped": stats.oversized_lines_dropped,
+                    "oversized_bodies_refused": stats.oversized_bodies_refused,
                     "connected": int(nc.is_connected),
                 }
 
