@@ -361,6 +361,13 @@ class EdgeDaemon(Daemon):
         await super().stop()
         await self.publisher.close()
 
+    async def directory_changed(self, revoked: frozenset[str]) -> None:
+        """Devices, members or organisations changed on some node: the directory is read again
+        now (a device's member decides its partition), revoked devices' sessions end."""
+        await self.devices.refresh()
+        for uid in revoked:
+            self.sources.disconnect(uid)
+
     def member_of(self, uid: str) -> int | None:
         entry = self.directory.by_uid.get(uid)
         return entry.member_id if entry is not None else None

@@ -4,6 +4,9 @@ serve`, unchanged), each with the API's ``/healthz`` and ``/metrics`` on its HTT
 - edge: the sources, publishing to the stream; HTTP ingest answers after JetStream's ack;
 - worker: its share of the partitions through the pipeline (:mod:`partymap.cluster.worker`);
 - api: the API and the map, the live feed taken from the workers' NATS subject.
+
+Every role serves the API, announces the changes its routes make and follows the others'
+(:mod:`partymap.cluster.changes`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from sqlalchemy import Engine
 
 from api.app import PROXY_HEADERS, create_app
+from api.changes import Kind
+from api.routes.map import forget_roster
 from gnss.sources.tcp import raise_open_file_limit
+from partymap.cluster.changes import DIRECTORY_KINDS, Changes
 from partymap.cluster.edge import EdgeDaemon, EdgeStats, Publisher
 from partymap.cluster.stream import (
     ensure_stream,
@@ -80,6 +86,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
     live = LiveFeed()
     registry = CollectorRegistry()
     stop = asyncio.Event()
+    changes = Changes(nc, settings)
     node: Any
 
     async def stream_state() -> dict[str, Any]:
@@ -107,6 +114,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                 publisher=Publisher(js, settings, stats, max_payload=lambda: nc.max_payload),
             )
             await node.start()
+            changes.follow.on(DIRECTORY_KINDS, node.directory_changed)
 
             def facts() -> dict[str, Any]:
                 return {
@@ -122,6 +130,8 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
             work: Awaitable[Any] = stop.wait()
         elif role == "worker":
             node = Worker(settings, engine, nc, live=live, registry=registry)
+            changes.follow.on(DIRECTORY_KINDS, node.directory_changed)
+            changes.follow.on([Kind.SITES], node.sites_changed)
 
             def facts() -> dict[str, Any]:
                 d = node.daemon
@@ -151,17 +161,29 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                 return {"live_subscribers": live.subscribers, "connected": int(nc.is_connected)}
 
             work = stop.wait()
-        registry.register(ClusterCollector(role, facts))
+
+        def node_facts() -> dict[str, Any]:
+            told = {"changes_sent": changes.sent, "changes_heard": changes.follow.heard_count}
+            return {**facts(), **told}
+
+        registry.register(ClusterCollector(role, node_facts))
         app = create_app(
             settings,
             engine=engine,
             live=live,
             ingest=node.http if role == "edge" else None,
             registry=registry,
+            changes=changes,
         )
 
+        async def roster_changed(revoked: frozenset[str]) -> None:
+            forget_roster(app.state)
+
+        changes.follow.on(Kind, roster_changed)
+        await changes.start()
+
         async def cluster_health() -> dict[str, Any]:
-            return {"role": role, **facts(), "stream": await stream_state()}
+            return {"role": role, **node_facts(), "stream": await stream_state()}
 
         app.state.cluster = cluster_health
         server = uvicorn.Server(
@@ -188,6 +210,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
             await node.stop()
         if role == "api":
             watching.cancel()
+        await changes.close()
     await nc.drain()
     return node
 
