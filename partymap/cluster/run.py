@@ -2,7 +2,8 @@
 serve`, unchanged), each with the API's ``/healthz`` and ``/metrics`` on its HTTP port.
 
 - edge: the sources, publishing to the stream; HTTP ingest answers after JetStream's ack;
-- worker: its share of the partitions through the pipeline (:mod:`partymap.cluster.worker`);
+- worker: its share of the partitions through the pipeline (:mod:`partymap.cluster.worker`),
+  and the meeting task while it holds the meetings' lease (:mod:`partymap.cluster.meetings`);
 - api: the API and the map, the live feed taken from the workers' NATS subject.
 
 Every role serves the API, announces the changes its routes make and follows the others'
@@ -29,6 +30,7 @@ from api.routes.map import forget_roster
 from gnss.sources.tcp import raise_open_file_limit
 from partymap.cluster.changes import DIRECTORY_KINDS, Changes
 from partymap.cluster.edge import EdgeDaemon, EdgeStats, Publisher
+from partymap.cluster.meetings import MeetingLease
 from partymap.cluster.stream import (
     ensure_stream,
     live_subject,
@@ -132,6 +134,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
             node = Worker(settings, engine, nc, live=live, registry=registry)
             changes.follow.on(DIRECTORY_KINDS, node.directory_changed)
             changes.follow.on([Kind.SITES], node.sites_changed)
+            meetings = MeetingLease(settings, engine, live=live, out=node.live_out)
 
             def facts() -> dict[str, Any]:
                 d = node.daemon
@@ -144,10 +147,21 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                     "workers_alive": len(node.alive()),
                     "positions_stored": d.stats.positions_stored if d else 0,
                     "guard_remote_sentences": d.guard.remote_sentences if d else 0,
+                    "meetings_held": int(meetings.held),
+                    "meetings_ticks": meetings.ticks,
+                    "meetings_takeovers": meetings.takeovers,
                     "connected": int(nc.is_connected),
                 }
 
-            work = node.run(stop)
+            async def partitions_and_meetings() -> None:
+                lease = asyncio.ensure_future(meetings.run(stop))
+                try:
+                    await node.run(stop)  # returns early only when the worker failed
+                finally:
+                    stop.set()
+                    await lease
+
+            work = partitions_and_meetings()
         else:
             node = _Api()
 
