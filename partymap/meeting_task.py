@@ -13,11 +13,11 @@ holding the meetings' lease, :mod:`partymap.cluster.meetings`): every
    starts, ends or is recorded, and ``alert`` events for every alert raised.
 
 Every step is safe with several processes running it (workers of a cluster while a lost lease
-holder is noticed, or ``serve`` beside ``demo`` on one database): recording is claimed per meeting, plan horizons
-per plan, alerts are unique rows. Step 4 reads the database, not what this process did: each
-process publishes every meeting change and alert once to its own subscribers, whichever
-process made it. A tick that fails (the database is away) is logged and the next one tries
-again.
+holder is noticed, or ``serve`` beside ``demo`` on one database): recording is claimed per
+meeting, plan horizons per plan, alerts are unique rows. Step 4 reads the database, not what
+this process did: each process publishes every meeting change and alert once to its own
+subscribers, whichever process made it. A tick that fails (the database is away) is logged and
+the next one tries again.
 """
 
 from __future__ import annotations
