@@ -3,7 +3,8 @@
 Everything the routes share lives on ``app.state``: ``settings``, ``engine``, ``sessionmaker``,
 ``live`` (the :class:`store.live.LiveFeed` the SSE stream reads), ``ingest`` (the
 :class:`api.ingest.IngestSink` HTTP ingest hands NMEA to, or None), ``registry`` (the
-Prometheus registry ``/metrics`` renders) and ``login_throttle``.
+Prometheus registry ``/metrics`` renders), ``changes`` (the :class:`api.changes.ChangeNotices` a
+cluster's node tells the others by, or None) and ``login_throttle``.
 
 >>> from partymap.settings import Settings
 >>> from store.db import make_engine
@@ -25,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from api.auth import LoginThrottle
+from api.changes import ChangeNotices
 from api.errors import install_error_handlers
 from api.ingest import IngestSink
 from api.metrics import HttpMetrics, MetricsMiddleware
@@ -103,13 +105,16 @@ def create_app(
     live: LiveFeed | None = None,
     ingest: IngestSink | None = None,
     registry: CollectorRegistry | None = None,
+    changes: ChangeNotices | None = None,
 ) -> FastAPI:
     """The API for ``settings``.
 
     ``engine``: the database (default: :func:`store.db.open_engine`, disposed when the app
     stops); ``live``: the feed the ingestion daemon publishes to (default: a feed of the app's
     own, silent without a daemon); ``ingest``: where HTTP-posted NMEA goes (None: that endpoint
-    answers 503); ``registry``: the daemon's Prometheus metrics, rendered by ``/metrics``.
+    answers 503); ``registry``: the daemon's Prometheus metrics, rendered by ``/metrics``;
+    ``changes``: where routes announce changes of sites, devices, members and organisations
+    (None: nowhere, one process).
     """
     own_engine = engine is None
     engine = open_engine(settings.sqlalchemy_url) if engine is None else engine
@@ -137,6 +142,7 @@ def create_app(
     app.state.write_sessionmaker = make_sessionmaker(engine, immediate=True)
     app.state.live = live if live is not None else LiveFeed()
     app.state.ingest = ingest
+    app.state.changes = changes
     app.state.registry = registry if registry is not None else CollectorRegistry()
     app.state.metrics = metrics
     app.state.login_throttle = LoginThrottle.from_settings(settings)

@@ -3,7 +3,8 @@
 ``POST /api/v1/devices/{uid}/nmea`` checks the device token and hands the body to an
 :class:`IngestSink`; the daemon of ``partymap serve`` passes one to :func:`api.app.create_app`.
 Without a sink the endpoint answers 503: the API alone stores no positions; so does a sink
-that raises :class:`IngestUnavailableError` (the daemon is stopping).
+that raises :class:`IngestUnavailableError` (the daemon is stopping); a sink that cannot take a
+body whole raises :class:`IngestTooLargeError` (413).
 
 >>> import asyncio
 >>> sink = MemorySink()
@@ -21,6 +22,11 @@ class IngestUnavailableError(RuntimeError):
     """The sink takes no more NMEA for now (its daemon is stopping): try again later."""
 
 
+class IngestTooLargeError(ValueError):
+    """The body cannot be taken whole (on a cluster's edge: it holds a line longer than one
+    NATS message can carry); nothing of it was taken, and posting it again will not help."""
+
+
 @runtime_checkable
 class IngestSink(Protocol):
     """Where NMEA bytes posted by a device go.
@@ -28,7 +34,8 @@ class IngestSink(Protocol):
     ``send`` returns once the fixes of the bytes are stored (the daemon's: committed, the
     body's last epoch included); under backpressure it awaits, so a device that posts faster
     than the pipeline stores is slowed down rather than dropped. It raises
-    :class:`IngestUnavailableError` when it cannot take them or they were not stored.
+    :class:`IngestUnavailableError` when it cannot take them or they were not stored, and
+    :class:`IngestTooLargeError` when it can never take them as they are.
     """
 
     async def send(self, device_id: str, data: bytes) -> None: ...

@@ -22,9 +22,10 @@ from devkit.services import ServerUnavailableError, free_port
 
 
 class NatsCluster:
-    """``size`` nats-server processes routed to each other, JetStream on each."""
+    """``size`` nats-server processes routed to each other, JetStream on each; ``max_payload``:
+    the longest message they take (None: the server's default, 1 MB)."""
 
-    def __init__(self, size: int = 3) -> None:
+    def __init__(self, size: int = 3, *, max_payload: int | None = None) -> None:
         exe = shutil.which("nats-server") or "/usr/sbin/nats-server"
         if not Path(exe).exists():
             raise ServerUnavailableError(
@@ -36,6 +37,7 @@ class NatsCluster:
         self.ports = [free_port() for _ in range(size)]
         self.routes = [free_port() for _ in range(size)]
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        self.max_payload = max_payload
 
     @property
     def url(self) -> str:
@@ -52,6 +54,7 @@ class NatsCluster:
             f"max_file_store: 2GB }}\n"
             f"cluster {{ name: partymap, listen: 127.0.0.1:{self.routes[i]}, "
             f"routes: [{routes}] }}\n"
+            + (f"max_payload: {self.max_payload}\n" if self.max_payload else "")
         )
         return conf
 

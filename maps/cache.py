@@ -63,3 +63,8 @@ class RosterCache:
                 self._roster = self._load(self._roster.structure)
                 self._loaded_at = now
             return self._roster
+
+    def invalidate(self) -> None:
+        """Read everything again at the next :meth:`get` (what it holds changed elsewhere)."""
+        with self._lock:
+            self._structure_at = self._loaded_at = -float("inf")

@@ -1,4 +1,5 @@
-"""The meeting task of ``partymap serve`` and ``partymap demo``: every
+"""The meeting task of ``partymap serve`` and ``partymap demo`` (in a cluster: of the worker
+holding the meetings' lease, :mod:`partymap.cluster.meetings`): every
 ``PARTYMAP_MEETINGS_TICK_SECONDS`` it
 
 0. (first tick) counts the meetings per month of the reporting zone for the statistics
@@ -11,12 +12,12 @@
 4. publishes on this process's live feed what happened: ``meeting`` events when a meeting
    starts, ends or is recorded, and ``alert`` events for every alert raised.
 
-Every step is safe with several processes running it (a later multi-process deployment, or
-``serve`` beside ``demo`` on one database): recording is claimed per meeting, plan horizons
-per plan, alerts are unique rows. Step 4 reads the database, not what this process did: each
-process publishes every meeting change and alert once to its own subscribers, whichever
-process made it. A tick that fails (the database is away) is logged and the next one tries
-again.
+Every step is safe with several processes running it (workers of a cluster while a lost lease
+holder is noticed, or ``serve`` beside ``demo`` on one database): recording is claimed per
+meeting, plan horizons per plan, alerts are unique rows. Step 4 reads the database, not what
+this process did: each process publishes every meeting change and alert once to its own
+subscribers, whichever process made it. A tick that fails (the database is away) is logged and
+the next one tries again.
 """
 
 from __future__ import annotations

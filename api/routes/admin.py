@@ -6,11 +6,12 @@ import dataclasses
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
+from api.changes import Kind, announce
 from api.deps import AdminUser, CommitteeAdmin, DbSession, Pagination, Principal
 from api.routes import API_PREFIX
 from api.schemas.admin import AuditOut, ImportOut, UserIn, UserOut, UserPatch
@@ -130,6 +131,7 @@ async def import_file(
     kind: ImportKind,
     session: DbSession,
     user: AdminUser,
+    request: Request,
     file: Annotated[UploadFile, File(description="CSV (orgs, members, devices) or site file.")],
     coord_sys: Annotated[
         CoordSys, Query(description="Sites: gcj02 when digitised on AMap/Tencent tiles.")
@@ -158,7 +160,9 @@ async def import_file(
         session.commit()
         return ImportOut(**dataclasses.asdict(result))
 
-    return await run_in_threadpool(run)
+    done = await run_in_threadpool(run)
+    announce(request, Kind(kind.value))
+    return done
 
 
 def _check_scope(

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import qrcode
+from api.changes import Kind, announce
 from api.deps import (
     AdminUser,
     AppSettings,
@@ -109,7 +110,7 @@ def _phone_out(session: Session, p: phones.Phone) -> PhoneOut:
     summary="Name this phone (bound at first use)",
     responses={403: {"description": "A member's login only."}},
 )
-def use_phone(body: PhoneIn, session: DbSession, user: MemberUser) -> PhoneOut:
+def use_phone(body: PhoneIn, session: DbSession, user: MemberUser, request: Request) -> PhoneOut:
     """The member's first phone is bound at once; another one is recorded and waits for a
     secretary's approval (``state`` says which)."""
     member_id = _member_id(user)
@@ -117,6 +118,7 @@ def use_phone(body: PhoneIn, session: DbSession, user: MemberUser) -> PhoneOut:
     if found.state is phones.PhoneState.FOREIGN:
         raise NotFoundError("phone", body.phone_id)
     session.commit()
+    announce(request, Kind.DEVICES)
     return _phone_out(session, found)
 
 
@@ -149,7 +151,9 @@ def list_phones(
 
 
 @router.post("/phones/{device_id}/approve", summary="Approve a member's new phone")
-def approve_phone(device_id: DeviceId, session: DbSession, user: AdminUser) -> PhoneOut:
+def approve_phone(
+    device_id: DeviceId, session: DbSession, user: AdminUser, request: Request
+) -> PhoneOut:
     """The phone is bound to its member and their previous phone retired (409 unless it was
     waiting)."""
     _, path = phones.phone_org_path(session, device_id=device_id)
@@ -165,6 +169,7 @@ def approve_phone(device_id: DeviceId, session: DbSession, user: AdminUser) -> P
         detail={"device_id": device_id},
     )
     session.commit()
+    announce(request, Kind.DEVICES)
     return _phone_out(session, approved)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import anyio.from_thread
 from fastapi import APIRouter, HTTPException, Request, status
 
+from api.changes import Kind, announce
 from api.deps import AdminUser, CurrentUser, DbSession, Pagination
 from api.routes import API_PREFIX
 from api.schemas.common import DeviceId, MemberFilter, Page, paged
@@ -48,7 +49,9 @@ def read_device(device_id: DeviceId, session: DbSession, user: CurrentUser) -> D
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a device")
-def create_device(body: DeviceIn, session: DbSession, user: AdminUser) -> DeviceOut:
+def create_device(
+    body: DeviceIn, session: DbSession, user: AdminUser, request: Request
+) -> DeviceOut:
     """Register a receiver, optionally handed to a member at once; issue its token next."""
     _may_assign(session, user, body.member_id)
     device = devices.create_device(
@@ -61,6 +64,7 @@ def create_device(body: DeviceIn, session: DbSession, user: AdminUser) -> Device
         accuracy_m=body.accuracy_m,
     )
     session.commit()
+    announce(request, Kind.DEVICES)
     return DeviceOut.model_validate(device)
 
 
@@ -77,6 +81,8 @@ def update_device(
     session.commit()
     if body.active is False:
         _revoke(request, device.uid)
+    else:
+        announce(request, Kind.DEVICES)
     return DeviceOut.model_validate(device)
 
 
@@ -106,10 +112,12 @@ def issue_token(
 
 
 def _revoke(request: Request, uid: str) -> None:
-    """End the device's open ingest sessions at once (this server's daemon, if it runs one)."""
+    """End the device's open ingest sessions at once: this server's daemon, if it runs one,
+    and every edge of a cluster (told with the change)."""
     sink = request.app.state.ingest
     if sink is not None:
         anyio.from_thread.run(sink.revoke, uid)
+    announce(request, Kind.DEVICES, revoked=[uid])
 
 
 def _may_assign(session: DbSession, user: AdminUser, member_id: int | None) -> None:

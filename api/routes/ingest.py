@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import DbSession, oauth2_scheme
-from api.ingest import IngestUnavailableError
+from api.ingest import IngestTooLargeError, IngestUnavailableError
 from api.routes import API_PREFIX
 from store.devices import verify_device_token
 
@@ -64,7 +64,10 @@ class IngestReceipt(BaseModel):
     },
     responses={
         401: {"description": "Unknown device, wrong or rotated token, or device deactivated."},
-        413: {"description": "Body larger than the configured limit."},
+        413: {
+            "description": "Body larger than the configured limit, or (on an edge of a "
+            "cluster) holding a line longer than one NATS message can carry: nothing was taken."
+        },
         415: {"description": "Body is not text/plain."},
         503: {
             "description": "This server runs no ingestion pipeline, it is stopping or has "
@@ -123,6 +126,8 @@ async def post_nmea(
             detail=f"{exc}: nothing was taken, post these lines again later",
             headers={"Retry-After": "5"},
         ) from exc
+    except IngestTooLargeError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(exc)) from exc
     return IngestReceipt(device_uid=uid, bytes=len(data), lines=data.count(b"\n"))
 
 

@@ -73,6 +73,14 @@ def roster(request: Request, session: Session) -> Roster:
     return cache.get(tree_fingerprint(session))
 
 
+def forget_roster(state: Any) -> None:
+    """The organisation, sites or members changed on another node: the next request reads the
+    snapshot again (the tree's fingerprint misses a site moved or renamed)."""
+    cache: RosterCache | None = getattr(state, "map_roster", None)
+    if cache is not None:
+        cache.invalidate()
+
+
 def _json(body: Any) -> Response:
     # json.dumps straight away: FastAPI's encoder would walk every value of large bodies.
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
+from api.changes import Kind, announce
 from api.deps import AdminUser, CurrentUser, DbSession, Pagination
 from api.routes import API_PREFIX
 from api.schemas.common import MemberId, OrgFilter, Page, paged
@@ -56,18 +57,21 @@ def read_member(member_id: MemberId, session: DbSession, user: CurrentUser) -> M
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Add a member")
-def create_member(body: MemberIn, session: DbSession, user: AdminUser) -> MemberOut:
+def create_member(
+    body: MemberIn, session: DbSession, user: AdminUser, request: Request
+) -> MemberOut:
     org_in_scope(session, user, body.org_id, write=True)
     member = members.create_member(
         session, org_id=body.org_id, name=body.name, code=body.code, phone=body.phone
     )
     session.commit()
+    announce(request, Kind.MEMBERS)
     return MemberOut.model_validate(member)
 
 
 @router.patch("/{member_id}", summary="Change a member")
 def update_member(
-    member_id: MemberId, body: MemberPatch, session: DbSession, user: AdminUser
+    member_id: MemberId, body: MemberPatch, session: DbSession, user: AdminUser, request: Request
 ) -> MemberOut:
     member_in_scope(session, user, member_id, write=True)
     member = members.update_member(
@@ -79,12 +83,13 @@ def update_member(
         active=body.active,
     )
     session.commit()
+    announce(request, Kind.MEMBERS)
     return MemberOut.model_validate(member)
 
 
 @router.post("/{member_id}/transfer", summary="Transfer a member (组织关系转接)")
 def transfer_member(
-    member_id: MemberId, body: Transfer, session: DbSession, user: AdminUser
+    member_id: MemberId, body: Transfer, session: DbSession, user: AdminUser, request: Request
 ) -> MemberOut:
     """Move the member to another organisation; their history stays theirs. The caller must
     administer both the organisation they leave and the one they join."""
@@ -101,4 +106,5 @@ def transfer_member(
         detail={"from_org_id": from_org, "to_org_id": body.org_id},
     )
     session.commit()
+    announce(request, Kind.MEMBERS)
     return MemberOut.model_validate(moved)

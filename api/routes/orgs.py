@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from api.changes import Kind, announce
 from api.deps import AdminUser, CurrentUser, DbSession, Pagination, Principal
 from api.routes import API_PREFIX
 from api.schemas.common import MAX_ID, OrgId, Page, paged
@@ -75,7 +76,7 @@ def read_ancestors(org_id: OrgId, session: DbSession, user: CurrentUser) -> list
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an organisation")
-def create_org(body: OrgIn, session: DbSession, user: AdminUser) -> OrgOut:
+def create_org(body: OrgIn, session: DbSession, user: AdminUser, request: Request) -> OrgOut:
     if body.parent_id is None:
         _need_whole_tree(user, "create a root organisation")
     else:
@@ -84,21 +85,27 @@ def create_org(body: OrgIn, session: DbSession, user: AdminUser) -> OrgOut:
         session, name=body.name, kind=body.kind, parent_id=body.parent_id, code=body.code
     )
     session.commit()
+    announce(request, Kind.ORGS)
     return OrgOut.model_validate(org)
 
 
 @router.patch("/{org_id}", summary="Rename or re-code an organisation")
-def update_org(org_id: OrgId, body: OrgPatch, session: DbSession, user: AdminUser) -> OrgOut:
+def update_org(
+    org_id: OrgId, body: OrgPatch, session: DbSession, user: AdminUser, request: Request
+) -> OrgOut:
     org_in_scope(session, user, org_id, write=True)
     org = orgs.update_organisation(
         session, org_id=org_id, name=body.name, kind=body.kind, code=body.code
     )
     session.commit()
+    announce(request, Kind.ORGS)
     return OrgOut.model_validate(org)
 
 
 @router.post("/{org_id}/move", summary="Move an organisation with its subtree")
-def move_org(org_id: OrgId, body: OrgMove, session: DbSession, user: AdminUser) -> OrgOut:
+def move_org(
+    org_id: OrgId, body: OrgMove, session: DbSession, user: AdminUser, request: Request
+) -> OrgOut:
     """Re-parent the organisation; everything below it moves along (members, sites and
     meetings stay with their organisations)."""
     org = org_in_scope(session, user, org_id, write=True)
@@ -117,18 +124,20 @@ def move_org(org_id: OrgId, body: OrgMove, session: DbSession, user: AdminUser) 
         detail={"org_id": org_id, "from": old_path, "to": moved.path},
     )
     session.commit()
+    announce(request, Kind.ORGS)
     return OrgOut.model_validate(moved)
 
 
 @router.delete(
     "/{org_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an empty organisation"
 )
-def delete_org(org_id: OrgId, session: DbSession, user: AdminUser) -> None:
+def delete_org(org_id: OrgId, session: DbSession, user: AdminUser, request: Request) -> None:
     """Refused (409) while it has children, members, sites, meetings or users."""
     org_in_scope(session, user, org_id, write=True)
     _not_own_root(user, org_id, "delete")
     orgs.delete_organisation(session, org_id=org_id)
     session.commit()
+    announce(request, Kind.ORGS)
 
 
 def _need_whole_tree(user: Principal, what: str) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from sqlalchemy.orm import Session
 
+from api.changes import Kind, announce
 from api.deps import AdminUser, CurrentUser, DbSession, Pagination
 from api.geojson import (
     GEOJSON,
@@ -92,19 +93,22 @@ def read_site(site_id: SiteId, session: DbSession, user: CurrentUser) -> GeoJSON
     summary="Create a site from a GeoJSON Feature",
     responses={201: _FEATURE_RESPONSE[200]},
 )
-def create_site(body: SiteFeatureIn, session: DbSession, user: AdminUser) -> GeoJSONResponse:
+def create_site(
+    body: SiteFeatureIn, session: DbSession, user: AdminUser, request: Request
+) -> GeoJSONResponse:
     props = body.properties
     org_in_scope(session, user, props.org_id, write=True)
     site = sites.create_site(session, geometry=to_shape(body.geometry), **_fields(props))
     if props.evidence_policy is not None:
         set_site_policy(session, site_id=site.id, policy=props.evidence_policy)
     session.commit()
+    announce(request, Kind.SITES)
     return GeoJSONResponse(_feature(session, site), status_code=status.HTTP_201_CREATED)
 
 
 @router.patch("/{site_id}", summary="Change a site", responses=_FEATURE_RESPONSE)
 def update_site(
-    site_id: SiteId, body: SiteFeaturePatch, session: DbSession, user: AdminUser
+    site_id: SiteId, body: SiteFeaturePatch, session: DbSession, user: AdminUser, request: Request
 ) -> GeoJSONResponse:
     site_in_scope(session, user, site_id, write=True)
     props = body.properties
@@ -119,15 +123,17 @@ def update_site(
     if props.evidence_policy is not None:
         set_site_policy(session, site_id=site_id, policy=props.evidence_policy)
     session.commit()
+    announce(request, Kind.SITES)
     return GeoJSONResponse(_feature(session, site))
 
 
 @router.delete("/{site_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Retire a site")
-def delete_site(site_id: SiteId, session: DbSession, user: AdminUser) -> None:
+def delete_site(site_id: SiteId, session: DbSession, user: AdminUser, request: Request) -> None:
     """The site leaves presence detection; visits and meetings that name it keep it."""
     site_in_scope(session, user, site_id, write=True)
     sites.delete_site(session, site_id=site_id)
     session.commit()
+    announce(request, Kind.SITES)
 
 
 def _feature(session: Session, site: Site) -> dict[str, Any]:

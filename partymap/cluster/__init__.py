@@ -10,5 +10,9 @@
   covers, so nothing delivered twice is stored twice;
 - :mod:`partymap.cluster.live` — the live feed and the replay guard over NATS subjects, so an API
   node's SSE clients see every worker's events and the guard sees every device;
+- :mod:`partymap.cluster.changes` — changes of sites, devices, members and organisations
+  announced to every node, which reads what they affect at once;
+- :mod:`partymap.cluster.meetings` — the meeting task, on one worker at a time under a lease;
+- :mod:`partymap.cluster.payload` — messages cut to what the NATS servers take;
 - :mod:`partymap.cluster.run` — what each role runs, with ``/healthz`` and ``/metrics``.
 """

@@ -13,6 +13,11 @@ reading (backpressure, nothing dropped).
 
 A delivery counts once JetStream acknowledged it: HTTP ingest answers 202 only then, and MQTT
 messages are acknowledged to the broker only then.
+
+No message is longer than the NATS servers take (:mod:`partymap.cluster.payload`): a chunk too
+long for one message is cut at line boundaries, a line too long for any is refused (HTTP: 413)
+or dropped and counted, and a message the client refuses because the server it reconnected to
+takes less is cut again, never tried again as it is.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from api.ingest import IngestUnavailableError
+from nats.errors import MaxPayloadError
+
+from api.ingest import IngestTooLargeError, IngestUnavailableError
 from gnss.model import RawChunk
 from gnss.sources import MqttSource
 from gnss.sources.lines import drop_heartbeats
+from partymap.cluster.payload import CHUNK_COLUMNS, fit, longest_line, message_room
 from partymap.cluster.stream import Chunk, by_partition, encode_chunks, raw_subject
 from partymap.ingest.daemon import Daemon
 from partymap.ingest.directory import load_directory
@@ -54,6 +62,9 @@ class EdgeStats:
         self.bytes = 0
         self.publish_retries = 0
         self.publish_s = 0.0
+        self.chunks_cut = 0  # chunks too long for one message, cut at line boundaries
+        self.oversized_lines_dropped = 0  # lines too long for any message (not from HTTP)
+        self.oversized_bodies_refused = 0  # HTTP bodies holding such a line (answered 413)
 
 
 class Delivery:
@@ -86,10 +97,19 @@ class Publisher:
     """Gathers chunks by partition and publishes them (see the module's docstring); each
     message is stored once however often it is tried."""
 
-    def __init__(self, js: Any, settings: Any, stats: EdgeStats) -> None:
+    def __init__(
+        self,
+        js: Any,
+        settings: Any,
+        stats: EdgeStats,
+        *,
+        max_payload: Callable[[], int] = lambda: 1_048_576,
+    ) -> None:
         self.js = js
         self.settings = settings
         self.stats = stats
+        # The servers' limit as the client last heard it (it may change on a reconnect).
+        self._max_payload = max_payload
         self._ids = itertools.count()
         self._name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
         self._gathering: dict[int, collections.deque[_Gathering]] = {}
@@ -111,15 +131,48 @@ class Publisher:
     def pending_bytes(self) -> int:
         return self._pending_bytes
 
+    def room(self) -> int:
+        """The bytes of chunks one message may hold now (CLUSTER_PUBLISH_BYTES at most)."""
+        full: int = self.settings.cluster_publish_bytes
+        return min(full, message_room(self._max_payload()))
+
+    def line_room(self, uid: str) -> int:
+        """The longest line of device ``uid`` that one message can carry."""
+        return message_room(self._max_payload()) - len(uid) - CHUNK_COLUMNS
+
+    def _fitting(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        """``chunks``, each too long for one message cut at line boundaries (lines too long
+        for any message dropped, logged and counted)."""
+        out: list[Chunk] = []
+        for chunk in chunks:
+            label, uid, received, data = chunk
+            room = self.line_room(uid)
+            if len(data) <= room:
+                out.append(chunk)
+                continue
+            pieces, dropped = fit(data, room)
+            self.stats.chunks_cut += 1
+            if dropped:
+                self.stats.oversized_lines_dropped += dropped
+                log.warning(
+                    "%s device %s: %d line(s) longer than one NATS message (%d bytes) dropped",
+                    label,
+                    uid,
+                    dropped,
+                    room,
+                )
+            out += [(label, uid, received, piece) for piece in pieces]
+        return out
+
     async def add(self, chunks: Sequence[Chunk], member_of: MemberOf) -> Delivery:
         """Take ``chunks`` in (waiting while too much is pending); the delivery says when they
         are acknowledged."""
         while self._pending_bytes >= self.settings.cluster_publish_pending_bytes:
             self._changed.clear()
             await self._changed.wait()
-        groups = by_partition(chunks, member_of, self.settings.cluster_partitions)
+        groups = by_partition(self._fitting(chunks), member_of, self.settings.cluster_partitions)
         now = time.time()
-        full = self.settings.cluster_publish_bytes
+        full = self.room()
         touched: list[_Gathering] = []
         for p, group in groups.items():
             queue = self._gathering.setdefault(p, collections.deque())
@@ -127,7 +180,7 @@ class Publisher:
                 # A partition's messages stay below CLUSTER_PUBLISH_BYTES (and NATS's
                 # max_payload) however long its message in flight takes: a full one waits
                 # whole behind it, the next one gathers.
-                size = len(chunk[3]) + len(chunk[1]) + 20
+                size = len(chunk[3]) + len(chunk[1]) + CHUNK_COLUMNS
                 if not queue or (queue[-1].size + size > full and queue[-1].chunks):
                     # Due from the chunk's receipt: the time it waited in the collector
                     # counts (a receipt time that is no time counts as now).
@@ -163,9 +216,9 @@ class Publisher:
         """Start each partition's message once it is due and the partition has none in
         flight; sleep until the next one is due or something changes."""
         window = self.settings.cluster_publish_seconds
-        full = self.settings.cluster_publish_bytes
         while True:
             self._changed.clear()
+            full = self.room()
             now = time.time()
             wake = math.inf
             for p in list(self._gathering):
@@ -185,25 +238,16 @@ class Publisher:
                 await asyncio.wait_for(self._changed.wait(), timeout)
 
     async def _one(self, partition: int, gathering: _Gathering) -> None:
-        payload = encode_chunks(gathering.chunks)
-        headers = {"Nats-Msg-Id": f"{self._name}-{next(self._ids)}"}
         subject = raw_subject(self.settings, partition)
-        pause = 0.05
         started = time.monotonic()
         try:
-            while True:
-                try:
-                    await self.js.publish(
-                        subject, payload, timeout=ATTEMPT_TIMEOUT_S, headers=headers
-                    )
-                    break
-                except Exception as exc:  # NATS away or electing a leader: try again, never drop
-                    self.stats.publish_retries += 1
-                    log.warning("publish to %s failed (%s); retrying", subject, type(exc).__name__)
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 1.0)
-            self.stats.messages += 1
-            self.stats.bytes += len(payload)
+            messages = [gathering.chunks]
+            while messages:
+                chunks = messages.pop(0)
+                if not await self._send(subject, chunks):
+                    # Longer than the server now takes (it reconnected to one with a lower
+                    # max_payload): cut again to the new limit, in order.
+                    messages[:0] = self._cut(chunks)
             self.stats.publish_s += time.monotonic() - started
             for delivery in gathering.deliveries:
                 delivery.acknowledged()
@@ -211,6 +255,42 @@ class Publisher:
             del self._in_flight[partition]
             self._pending_bytes -= gathering.size
             self._changed.set()
+
+    async def _send(self, subject: str, chunks: list[Chunk]) -> bool:
+        """Publish one message until JetStream acknowledges it (True), or until the client
+        refuses it as longer than the server's ``max_payload`` (False)."""
+        payload = encode_chunks(chunks)
+        headers = {"Nats-Msg-Id": f"{self._name}-{next(self._ids)}"}
+        pause = 0.05
+        while True:
+            try:
+                await self.js.publish(subject, payload, timeout=ATTEMPT_TIMEOUT_S, headers=headers)
+                break
+            except MaxPayloadError:
+                log.warning("message of %d bytes too long for %s: cut again", len(payload), subject)
+                return False
+            except Exception as exc:  # NATS away or electing a leader: try again, never drop
+                self.stats.publish_retries += 1
+                log.warning("publish to %s failed (%s); retrying", subject, type(exc).__name__)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+        self.stats.messages += 1
+        self.stats.bytes += len(payload)
+        return True
+
+    def _cut(self, chunks: list[Chunk]) -> list[list[Chunk]]:
+        """``chunks`` as messages that fit the current limit, in order."""
+        room = message_room(self._max_payload())
+        messages: list[list[Chunk]] = [[]]
+        size = 0
+        for chunk in self._fitting(chunks):
+            length = len(chunk[3]) + len(chunk[1]) + CHUNK_COLUMNS
+            if messages[-1] and size + length > room:
+                messages.append([])
+                size = 0
+            messages[-1].append(chunk)
+            size += length
+        return [m for m in messages if m]
 
 
 class EdgeHttp:
@@ -225,6 +305,15 @@ class EdgeHttp:
             raise IngestUnavailableError("the edge is stopping")
         await self._edge.know(device_id)
         lines, _ = drop_heartbeats(data if data.endswith(b"\n") else data + b"\n")
+        room = self._edge.publisher.line_room(device_id)
+        if len(lines) > room and longest_line(lines) > room:
+            # Refused whole before anything is published: a body is a complete upload.
+            self._edge.publisher.stats.oversized_bodies_refused += 1
+            raise IngestTooLargeError(
+                f"a line of this body is longer than one cluster message can carry ({room} "
+                "bytes, the NATS servers' max_payload less the message's own): nothing was "
+                "taken; post NMEA lines, each well under that"
+            )
         if lines:
             chunk = ("http", device_id, time.time(), lines)
             await self._edge.publisher.publish([chunk], self._edge.member_of)
@@ -271,6 +360,13 @@ class EdgeDaemon(Daemon):
     async def stop(self) -> None:
         await super().stop()
         await self.publisher.close()
+
+    async def directory_changed(self, revoked: frozenset[str]) -> None:
+        """Devices, members or organisations changed on some node: the directory is read again
+        now (a device's member decides its partition), revoked devices' sessions end."""
+        await self.devices.refresh()
+        for uid in revoked:
+            self.sources.disconnect(uid)
 
     def member_of(self, uid: str) -> int | None:
         entry = self.directory.by_uid.get(uid)

@@ -2,8 +2,12 @@
 serve`, unchanged), each with the API's ``/healthz`` and ``/metrics`` on its HTTP port.
 
 - edge: the sources, publishing to the stream; HTTP ingest answers after JetStream's ack;
-- worker: its share of the partitions through the pipeline (:mod:`partymap.cluster.worker`);
+- worker: its share of the partitions through the pipeline (:mod:`partymap.cluster.worker`),
+  and the meeting task while it holds the meetings' lease (:mod:`partymap.cluster.meetings`);
 - api: the API and the map, the live feed taken from the workers' NATS subject.
+
+Every role serves the API, announces the changes its routes make and follows the others'
+(:mod:`partymap.cluster.changes`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from sqlalchemy import Engine
 
 from api.app import PROXY_HEADERS, create_app
+from api.changes import Kind
+from api.routes.map import forget_roster
 from gnss.sources.tcp import raise_open_file_limit
+from partymap.cluster.changes import DIRECTORY_KINDS, Changes
 from partymap.cluster.edge import EdgeDaemon, EdgeStats, Publisher
+from partymap.cluster.meetings import MeetingLease
 from partymap.cluster.stream import (
     ensure_stream,
     live_subject,
@@ -80,6 +88,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
     live = LiveFeed()
     registry = CollectorRegistry()
     stop = asyncio.Event()
+    changes = Changes(nc, settings)
     node: Any
 
     async def stream_state() -> dict[str, Any]:
@@ -104,21 +113,28 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                 plan,
                 live=live,
                 registry=registry,
-                publisher=Publisher(js, settings, stats),
+                publisher=Publisher(js, settings, stats, max_payload=lambda: nc.max_payload),
             )
             await node.start()
+            changes.follow.on(DIRECTORY_KINDS, node.directory_changed)
 
             def facts() -> dict[str, Any]:
                 return {
                     "published_messages": stats.messages,
                     "published_chunks": stats.chunks,
                     "publish_retries": stats.publish_retries,
+                    "chunks_cut": stats.chunks_cut,
+                    "oversized_lines_dropped": stats.oversized_lines_dropped,
+                    "oversized_bodies_refused": stats.oversized_bodies_refused,
                     "connected": int(nc.is_connected),
                 }
 
             work: Awaitable[Any] = stop.wait()
         elif role == "worker":
             node = Worker(settings, engine, nc, live=live, registry=registry)
+            changes.follow.on(DIRECTORY_KINDS, node.directory_changed)
+            changes.follow.on([Kind.SITES], node.sites_changed)
+            meetings = MeetingLease(settings, engine, live=live, out=node.live_out)
 
             def facts() -> dict[str, Any]:
                 d = node.daemon
@@ -131,10 +147,21 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                     "workers_alive": len(node.alive()),
                     "positions_stored": d.stats.positions_stored if d else 0,
                     "guard_remote_sentences": d.guard.remote_sentences if d else 0,
+                    "meetings_held": int(meetings.held),
+                    "meetings_ticks": meetings.ticks,
+                    "meetings_takeovers": meetings.takeovers,
                     "connected": int(nc.is_connected),
                 }
 
-            work = node.run(stop)
+            async def partitions_and_meetings() -> None:
+                lease = asyncio.ensure_future(meetings.run(stop))
+                try:
+                    await node.run(stop)  # returns early only when the worker failed
+                finally:
+                    stop.set()
+                    await lease
+
+            work = partitions_and_meetings()
         else:
             node = _Api()
 
@@ -148,17 +175,29 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
                 return {"live_subscribers": live.subscribers, "connected": int(nc.is_connected)}
 
             work = stop.wait()
-        registry.register(ClusterCollector(role, facts))
+
+        def node_facts() -> dict[str, Any]:
+            told = {"changes_sent": changes.sent, "changes_heard": changes.follow.heard_count}
+            return {**facts(), **told}
+
+        registry.register(ClusterCollector(role, node_facts))
         app = create_app(
             settings,
             engine=engine,
             live=live,
             ingest=node.http if role == "edge" else None,
             registry=registry,
+            changes=changes,
         )
 
+        async def roster_changed(revoked: frozenset[str]) -> None:
+            forget_roster(app.state)
+
+        changes.follow.on(Kind, roster_changed)
+        await changes.start()
+
         async def cluster_health() -> dict[str, Any]:
-            return {"role": role, **facts(), "stream": await stream_state()}
+            return {"role": role, **node_facts(), "stream": await stream_state()}
 
         app.state.cluster = cluster_health
         server = uvicorn.Server(
@@ -185,6 +224,7 @@ async def serve_role(settings: Settings, engine: Engine, plan: SourcePlan, role:
             await node.stop()
         if role == "api":
             watching.cancel()
+        await changes.close()
     await nc.drain()
     return node
 

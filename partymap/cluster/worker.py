@@ -171,6 +171,18 @@ class Worker:
             )
             await self.daemon.start()
 
+    # -- changes announced by any node -------------------------------------------------------
+
+    async def directory_changed(self, revoked: frozenset[str]) -> None:
+        """Devices, members or organisations changed: the pipeline's directory read again."""
+        if self.daemon is not None:
+            await self.daemon.devices.refresh()
+
+    async def sites_changed(self, revoked: frozenset[str]) -> None:
+        """Sites changed: the pipeline's site index read again (if the set's version moved)."""
+        if self.daemon is not None and self.daemon.pipeline is not None:
+            await self.daemon.refresh_sites()
+
     async def _stop_daemon(self) -> None:
         if self.daemon is not None:
             daemon, self.daemon = self.daemon, None

@@ -68,6 +68,20 @@ def _report_import(result: object) -> None:
             typer.echo(f"{uid},{token}")
 
 
+def _announce(url: str | None, kind: str) -> None:
+    """Tell the nodes of a cluster (``PARTYMAP_NATS_URL`` set) at once; without it, or when
+    NATS cannot be reached, they find the change on their next refresh."""
+    settings = settings_for(url)
+    if settings.nats_url is None:
+        return
+    import asyncio
+
+    from api.changes import Kind
+    from partymap.cluster.changes import tell
+
+    asyncio.run(tell(settings, Kind(kind)))
+
+
 def _import_csv(kind: str, file: Path, url: str | None, *, issue_tokens: bool = False) -> None:
     from api.auth import system_principal
     from store.imports import import_upload
@@ -82,6 +96,7 @@ def _import_csv(kind: str, file: Path, url: str | None, *, issue_tokens: bool = 
             issue_tokens=issue_tokens,
         )
         session.commit()
+    _announce(url, kind)
     _report_import(result)
 
 
@@ -140,6 +155,7 @@ def import_sites(
             crs=crs,
         )
         session.commit()
+    _announce(url, "sites")
     _report_import(result)
 
 
