@@ -8,8 +8,9 @@
   (:mod:`store.partitions`), runs the pipeline over them in order
   (:mod:`partymap.cluster.consume`) and commits each partition's stream sequence with the rows it
   covers, so nothing delivered twice is stored twice;
-- :mod:`partymap.cluster.live` — the live feed and the replay guard over NATS subjects, so an API
-  node's SSE clients see every worker's events and the guard sees every device;
+- the live feed and the replay guard go over NATS subjects (:mod:`partymap.cluster.worker`
+  publishes, :mod:`partymap.cluster.run` relays to an API node's SSE clients), so every API node
+  sees every worker's events and the guard sees every device;
 - :mod:`partymap.cluster.changes` — changes of sites, devices, members and organisations
   announced to every node, which reads what they affect at once;
 - :mod:`partymap.cluster.meetings` — the meeting task, on one worker at a time under a lease;
