@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geo.presence.columns import ARR, LEA, PRE, SITE_BITS, SITE_MASK, PairColumns
+from geo.presence.columns import ARR, LEA, PRE, SITE_BITS, SITE_MASK, PairColumns, pair_key
 from geo.presence.events import EventLog, PresenceEvents, events_from_rows
 from geo.presence.kernel import (
     DONE,
@@ -111,7 +111,7 @@ class PresenceTracker:
         log.ended(table.take(leaving), end=table.leaving[leaving], checked_in=True)
         events = log.build(self.members.member_of_row, self.index.site_ids)
         self.pairs.release(slots[~kept])
-        self.pairs.cols.key[slots[kept]] = (row[kept] << SITE_BITS) | order[at[kept]]
+        self.pairs.cols.key[slots[kept]] = pair_key(row[kept], order[at[kept]])
         self.pairs.relink()  # site positions changed: each member's pairs back in site order
         self._set_index(index)
         return events
@@ -156,7 +156,7 @@ class PresenceTracker:
         positions = [self.index.position(int(site)) for site in np.asarray(site_ids).tolist()]
         rows = self._rows(member_ids)
         keyed = pairs.take(np.arange(len(pairs)))
-        keyed.key[:] = rows << SITE_BITS | np.array(positions, dtype=np.int64)
+        keyed.key[:] = pair_key(rows, np.array(positions, dtype=np.int64))
         seen = [last_seen.get(m, -np.inf) for m in member_ids.tolist()]
         self.pairs.last_seen[rows] = seen
         entries = self.pairs.insert(keyed.key.copy())  # may grow the pool: a new ``cols``

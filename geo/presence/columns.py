@@ -36,6 +36,22 @@ SITE_MASK = (1 << SITE_BITS) - 1
 N_SYS = len(SYSTEMS)
 
 
+def pair_key(member: IntArray, site: IntArray) -> IntArray:
+    """The one key of a (member, site) pair: ``member << SITE_BITS | site``. The tracker keys
+    its pairs by member row and site position, the presence mirror by stored member and site
+    ids: the same layout over two numberings.
+
+    >>> pair_ids(pair_key(np.array([7]), np.array([5])))
+    (array([7]), array([5]))
+    """
+    return (member << SITE_BITS) | site
+
+
+def pair_ids(key: IntArray) -> tuple[IntArray, IntArray]:
+    """(member, site) of pair keys (:func:`pair_key`)."""
+    return key >> SITE_BITS, key & SITE_MASK
+
+
 PAIR = np.dtype(
     [
         ("key", np.int64),

@@ -22,14 +22,13 @@ import numpy.typing as npt
 
 from geo.model import VisitEnded
 from geo.presence.batch import PresenceTracker
-from geo.presence.columns import ARR, LEA, PRE, PairColumns
+from geo.presence.columns import ARR, LEA, PRE, PairColumns, pair_ids, pair_key
 from geo.presence.state import utc
 from geo.sites.membership import SiteIndex
 from gnss.fixtable import SYSTEMS
 from store.presence import PresenceRow, TrackedPresence
 
 IntArray = npt.NDArray[np.int64]
-ID_BITS = 32  # pairs are keyed here member_id << ID_BITS | site_id
 
 STATE_NAMES = {ARR: "arriving", PRE: "present", LEA: "leaving"}
 _STATE_CODES = {name: code for code, name in STATE_NAMES.items()}
@@ -49,7 +48,8 @@ class PresenceChanges:
 
 
 class PresenceMirror:
-    """The pairs as last handed over for saving, keyed by ``member_id << 32 | site_id``."""
+    """The pairs as last handed over for saving, keyed by stored ids (:func:`pair_key` of the
+    member's and the site's)."""
 
     def __init__(self) -> None:
         self._keys = np.zeros(0, np.int64)
@@ -60,7 +60,7 @@ class PresenceMirror:
 
     def changes(self, tracker: PresenceTracker) -> PresenceChanges:
         members, sites, pairs = tracker.export_pairs()
-        keys = members << ID_BITS | sites
+        keys = pair_key(members, sites)
         order = np.argsort(keys)
         keys, pairs = keys[order], pairs.take(order)
         at = np.minimum(np.searchsorted(self._keys, keys), max(len(self._keys) - 1, 0))
@@ -108,14 +108,18 @@ def restore(
     tracker.restore_pairs(members, site_ids, pairs, last_seen)
     # The mirror starts from what the table holds: these pairs, and the gone ones to delete.
     gone = [t for t in saved if t.row.site_id not in known_sites]
-    keys = np.array([t.row.member_id << ID_BITS | t.row.site_id for t in kept + gone], np.int64)
+    keys = pair_key(
+        np.array([t.row.member_id for t in kept + gone], np.int64),
+        np.array([t.row.site_id for t in kept + gone], np.int64),
+    )
     mirror = PresenceMirror()
     mirror.holding(keys, PairColumns.concat([pairs, PairColumns.empty(len(gone))]))
     return tracker, mirror, [_ended(t, last_seen) for t in gone]
 
 
 def _ids(key: int) -> tuple[int, int]:
-    return key >> ID_BITS, key & ((1 << ID_BITS) - 1)
+    member, site = pair_ids(np.array([key], np.int64))
+    return int(member[0]), int(site[0])
 
 
 def _time(value: float) -> datetime | None:
