@@ -47,11 +47,15 @@ log = logging.getLogger(__name__)
 
 # The source labels edges publish (stored with the positions, as a single process would).
 # A partition is read by one standing pull request at a time: up to PULL_BATCH messages,
-# delivered as they are stored, asked again when they have come or the request expired. A
-# request unanswered past its expiry means the consumer's server is gone: read again.
+# delivered as they are stored, asked again when they have come or the request expired. While
+# it has nothing to deliver the server says so every PULL_HEARTBEAT_S; nothing at all for
+# PULL_SILENCE_S means the request was lost (its consumer's server went away, or the stream's
+# leader changed under a loaded cluster and dropped it without an answer): read again then,
+# rather than wait for an expiry that will never be answered.
 PULL_BATCH = 256
 PULL_EXPIRES_S = 5.0
-PULL_GRACE_S = 5.0
+PULL_HEARTBEAT_S = 0.5
+PULL_SILENCE_S = 2.0
 LABELS = ("tcp", "mqtt", "http", "serial", "gpsd", "replay", "jt808", "stream")
 
 
@@ -73,7 +77,13 @@ class PullRequests:
         self.subject = subject
         self.inbox = inbox
         self.left = 0
-        self._request = orjson.dumps({"batch": PULL_BATCH, "expires": int(PULL_EXPIRES_S * 1e9)})
+        self._request = orjson.dumps(
+            {
+                "batch": PULL_BATCH,
+                "expires": int(PULL_EXPIRES_S * 1e9),
+                "idle_heartbeat": int(PULL_HEARTBEAT_S * 1e9),
+            }
+        )
 
     async def ask(self) -> None:
         self.left = PULL_BATCH
@@ -218,7 +228,7 @@ class StreamReader:
                 pull = PullRequests(self.nc, next_subject, inbox)
                 await pull.ask()
                 while True:
-                    msg = await sub.next_msg(timeout=PULL_EXPIRES_S + PULL_GRACE_S)
+                    msg = await sub.next_msg(timeout=PULL_SILENCE_S)
                     if msg.headers and msg.headers.get("Status"):
                         await pull.answered(msg.headers["Status"], partition)
                         if msg.headers["Status"] in ("404", "408"):
