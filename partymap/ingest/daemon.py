@@ -39,16 +39,13 @@ from sqlalchemy import Engine
 from geo.quality.replay_guard import ReplayGuard
 from gnss.epoch.batch import BatchDecoder
 from gnss.epoch.process import DecoderProcess
-from gnss.sources import SourceStats, TcpSource, Verdict
-from gnss.sources.base import ChannelSource
 from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
 from partymap.ingest.devices import Devices
-from partymap.ingest.directory import Directory
 from partymap.ingest.handover import Handover, settle
 from partymap.ingest.http import HttpIngest
 from partymap.ingest.intake import Clock, Intake, StoreBatch
-from partymap.ingest.jt808 import Jt808Server, daemon_server
+from partymap.ingest.jt808 import daemon_server
 from partymap.ingest.metrics import IngestCollector, IngestStats, Jt808Collector
 from partymap.ingest.pipeline import Pipeline
 from partymap.ingest.runner import PipelineRunner
@@ -110,13 +107,13 @@ class Daemon:
         self.sources = SourceSet(settings, self.collector, self.devices, self.tasks.watch)
         self.http: HttpIngest | None = None
         # Where sources of decoded fixes (JT/T 808, phones) hand them over.
-        self.handover = Handover(self.collector.hand, self._read, lambda: self.directory)
-        self.alarms = Alarms(self.sessions, self.live, lambda: self.directory)
+        self.handover = Handover(self.collector.hand, self._read, lambda: self.devices.directory)
+        self.alarms = Alarms(self.sessions, self.live, lambda: self.devices.directory)
         self.pipeline: Pipeline | None = None
         self.runner: PipelineRunner | None = None
         if registry is not None:
-            registry.register(IngestCollector(self.stats, self.source_stats))
-            registry.register(Jt808Collector(lambda: self.jt808))
+            registry.register(IngestCollector(self.stats, self.sources.stats))
+            registry.register(Jt808Collector(lambda: self.sources.jt808))
         self._processor: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -128,25 +125,14 @@ class Daemon:
         await self.stop()
 
     @property
-    def directory(self) -> Directory:
-        """The device directory in use on the event loop."""
-        return self.devices.directory
-
-    @property
-    def tcp(self) -> TcpSource | None:
-        return self.sources.tcp
-
-    @property
-    def jt808(self) -> Jt808Server | None:
-        return self.sources.jt808
-
-    @property
     def failed(self) -> asyncio.Event:
         """Set when a task of the daemon failed (see :attr:`failure`)."""
         return self.tasks.failed
 
     @property
     def failure(self) -> BaseException | None:
+        """What failed the daemon: the first failed task's exception, or what its runner
+        sets (the HTTP server could not start); every node of a cluster has one."""
         return self.tasks.failure
 
     @failure.setter
@@ -182,15 +168,12 @@ class Daemon:
             "buffered_fixes": stats.buffered_fixes,
         }
 
-    def source_stats(self) -> list[SourceStats]:
-        return self.sources.stats()
-
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         keys = [spec.key for spec in self.plan.replay]
         loaded = await self._read(lambda session: load_state(session, replay_keys=keys))
-        self._use_directory(loaded.directory)
+        self.devices.use(loaded.directory)
         pipeline = self._build_pipeline(loaded.sites)
         self.writer.start()
         try:
@@ -218,7 +201,7 @@ class Daemon:
             process = self.settings.ingest_decoder_process
             decoder = DecoderProcess() if process else BatchDecoder()
         pipeline = Pipeline.build(
-            self.directory,
+            self.devices.directory,
             sites,
             stats=self.stats,
             decoder=decoder,
@@ -236,14 +219,8 @@ class Daemon:
         self.runner = PipelineRunner(pipeline, self.writer, self.stats)
         self._processor = self.tasks.start(self._process(), "ingest")
         settings = self.settings
-        self.tasks.every(
-            settings.ingest_directory_refresh_seconds, self.refresh_directory, "ingest"
-        )
+        self.tasks.every(settings.ingest_directory_refresh_seconds, self.devices.refresh, "ingest")
         self.tasks.every(settings.ingest_sites_refresh_seconds, self.refresh_sites, "ingest")
-
-    async def sources_done(self) -> None:
-        """Return when every source has ended (only logs ever do)."""
-        await self.sources.done()
 
     async def stop(self) -> None:
         """Close the sources, process and store what they delivered, stop."""
@@ -279,32 +256,7 @@ class Daemon:
         if self.sources.http is not None:
             self.http = HttpIngest(self, self.sources.http)
 
-    async def _add(self, source: ChannelSource, label: str) -> None:
-        await self.sources.add(source, label)
-
-    # -- devices ------------------------------------------------------------------------------
-
-    async def authenticate(self, device_id: str, token: str) -> Verdict:
-        """A TCP registration: answered from the directory, else by the store."""
-        return await self.devices.authenticate(device_id, token)
-
-    async def revoke(self, device_id: str) -> None:
-        """The device's token was rotated or the device deactivated: the directory is read
-        again now (a deactivated device's lines are dropped from the next batch on) and its
-        open sessions end on every transport (TCP and JT/T 808 close their connections; MQTT asks
-        again)."""
-        await self.refresh_directory()
-        self.sources.disconnect(device_id)
-
-    async def know(self, device_id: str) -> bool:
-        """Whether the device is known and active, refreshing the directory on a miss."""
-        return await self.devices.know(device_id)
-
-    async def refresh_directory(self) -> None:
-        await self.devices.refresh()
-
-    def _use_directory(self, directory: Directory) -> None:
-        self.devices.use(directory)
+    # -- the site set ------------------------------------------------------------------------
 
     async def refresh_sites(self) -> None:
         """Load a new site index when the site set's version moved (built off the loop)."""
