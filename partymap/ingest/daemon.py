@@ -1,6 +1,6 @@
 """The ingestion daemon: sources on the event loop, the pipeline on its own thread (decoding in
-a child process, :mod:`gnss.epoch.process`, unless ``INGEST_DECODER_PROCESS`` is off), the store
-on another.
+a child process, :mod:`gnss.epoch.process` under :mod:`partymap.ingest.supervisor`, unless
+``INGEST_DECODER_PROCESS`` is off), the store on another.
 
 ::
 
@@ -38,7 +38,6 @@ from sqlalchemy import Engine
 
 from geo.quality.replay_guard import ReplayGuard
 from gnss.epoch.batch import BatchDecoder
-from gnss.epoch.process import DecoderProcess
 from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
 from partymap.ingest.devices import Devices
@@ -53,6 +52,7 @@ from partymap.ingest.sources import SourcePlan
 from partymap.ingest.sourceset import SourceSet
 from partymap.ingest.stages.presence import Sites
 from partymap.ingest.startup import StoreReader, changed_site_index, load_state
+from partymap.ingest.supervisor import DecoderSupervisor
 from partymap.ingest.tasks import Tasks
 from partymap.ingest.writer import StoreWriter
 from partymap.settings import Settings
@@ -111,6 +111,7 @@ class Daemon:
         self.alarms = Alarms(self.sessions, self.live, lambda: self.devices.directory)
         self.pipeline: Pipeline | None = None
         self.runner: PipelineRunner | None = None
+        self.decoder: DecoderSupervisor | None = None  # the decoder process, when there is one
         if registry is not None:
             registry.register(IngestCollector(self.stats, self.sources.stats))
             registry.register(Jt808Collector(lambda: self.sources.jt808))
@@ -182,7 +183,8 @@ class Daemon:
             self.sources.abandon_pumps()  # nobody will take what they hold
             await self.sources.close()
             self.writer.close(0)
-            pipeline.close()
+            if self.decoder is not None:
+                self.decoder.close()
             raise
         self._start_pipeline(pipeline)
 
@@ -192,19 +194,21 @@ class Daemon:
         *,
         guard: ReplayGuard | None = None,
         watched: Callable[[], bool] | None = None,
-        decoder: BatchDecoder | DecoderProcess | None = None,
+        decoder: BatchDecoder | None = None,
     ) -> Pipeline:
         """The stages from the directory in use and ``sites``; they follow later directories.
         ``watched``: whether anyone watches the live positions (default: the live feed's
-        subscribers); ``decoder``: by default a decoder process, as the settings say."""
-        if decoder is None:
-            process = self.settings.ingest_decoder_process
-            decoder = DecoderProcess() if process else BatchDecoder()
+        subscribers); ``decoder``: one in this process, instead of what the settings say (a
+        decoder process, by default)."""
+        if decoder is None and self.settings.ingest_decoder_process:
+            self.decoder = DecoderSupervisor()
+        elif decoder is None:
+            decoder = BatchDecoder()
         pipeline = Pipeline.build(
             self.devices.directory,
             sites,
             stats=self.stats,
-            decoder=decoder,
+            decoder=self.decoder if self.decoder is not None else decoder,
             clock=self.clock,
             expire_every_s=self.settings.ingest_expire_seconds,
             guard=guard,
@@ -240,8 +244,8 @@ class Daemon:
         await asyncio.to_thread(self.writer.close, self.close_timeout_s)
         if self.runner is not None:
             self.runner.close()
-        elif self.pipeline is not None:
-            self.pipeline.close()
+        if self.decoder is not None:
+            self.decoder.close()
 
     # -- sources ------------------------------------------------------------------------------
 

@@ -83,6 +83,5 @@ class PipelineRunner:
         return done
 
     def close(self) -> None:
-        """Drop the thread (a batch stuck in a bug is left behind) and the decoder process."""
+        """Drop the thread (a batch stuck in a bug is left behind)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self.pipeline.close()
