@@ -11,9 +11,11 @@ child once, whoever asks.
 A dead decoder is not restarted. It held every device's open epoch and numbered the devices the
 decoding stage has already attributed, and the resume points of replayed logs are settled from
 its open epochs: a fresh child would number devices anew and let a replayed log resume past
-lines never stored. So its death fails the batches until the daemon fails, ``/healthz`` says
-``failed``, and ``partymap serve`` exits 1 for its service manager to start it again, replayed
-logs resuming from their committed offsets.
+lines never stored. So its death stops the pipeline like any fault that is not in one device's
+data (:class:`~partymap.ingest.runner.PipelineRunner` does not take the batch apart for it):
+the daemon fails, ``/healthz`` says ``failed``, and ``partymap serve`` exits 1 for its service
+manager to start it again, replayed logs resuming from their committed offsets. An idle pipeline
+still asks the decoder once every idle period, so a death is noticed then at the latest.
 """
 
 from __future__ import annotations
