@@ -9,9 +9,10 @@ a child process, :mod:`gnss.epoch.process` under :mod:`partymap.ingest.superviso
 
 :class:`Daemon` composes parts with one job each: :class:`~partymap.ingest.devices.Devices`
 (the directory and authentication), :class:`~partymap.ingest.sourceset.SourceSet` (the
-sources and their pumps into the :class:`~partymap.ingest.batching.Collector`),
-:class:`~partymap.ingest.runner.PipelineRunner` (the pipeline thread over the
-:class:`~partymap.ingest.pipeline.Pipeline`'s stages), the
+sources and their pumps into the :class:`~partymap.ingest.batching.Collector`, and the
+sessions a revoked device loses), :class:`~partymap.ingest.runner.PipelineRunner` (the pipeline
+thread over the :class:`~partymap.ingest.pipeline.Pipeline`'s stages),
+:class:`~partymap.ingest.supervisor.DecoderSupervisor` (the decoder process), the
 :class:`~partymap.ingest.writer.StoreWriter`, and :class:`~partymap.ingest.tasks.Tasks` (the
 refresh loops, and a failure of any task failing the daemon). Refreshes hand a new directory
 or site set to the stage that owns it, which picks it up between batches.
@@ -132,8 +133,8 @@ class Daemon:
 
     @property
     def failure(self) -> BaseException | None:
-        """What failed the daemon: the first failed task's exception, or what its runner
-        sets (the HTTP server could not start); every node of a cluster has one."""
+        """What failed the daemon: the first failed task's exception, or what the code
+        running it sets (the HTTP server could not start); ``partymap serve`` then exits 1."""
         return self.tasks.failure
 
     @failure.setter
@@ -202,13 +203,11 @@ class Daemon:
         decoder process, by default)."""
         if decoder is None and self.settings.ingest_decoder_process:
             self.decoder = DecoderSupervisor()
-        elif decoder is None:
-            decoder = BatchDecoder()
         pipeline = Pipeline.build(
             self.devices.directory,
             sites,
             stats=self.stats,
-            decoder=self.decoder if self.decoder is not None else decoder,
+            decoder=self.decoder or decoder or BatchDecoder(),
             clock=self.clock,
             expire_every_s=self.settings.ingest_expire_seconds,
             guard=guard,
@@ -281,7 +280,8 @@ class Daemon:
         await self.runner.run(self.collector, idle_s, self._ingest)
 
     def _ingest(self, intake: Intake) -> None:
-        """One intake on the pipeline thread."""
+        """One intake on the pipeline thread (:class:`~partymap.cluster.consume.PartitionDaemon`
+        has its own)."""
         assert self.runner is not None
         self.runner.ingest(intake)
 
