@@ -31,17 +31,17 @@ T = TypeVar("T")
 
 
 class DecoderSupervisor:
-    """One decoder process, started now (``start``: how; a test may pass its own), asked as a
-    ``BatchDecoder`` is; calls come from the pipeline thread, :meth:`close` from any."""
+    """One decoder process, started now, asked as a ``BatchDecoder`` is; calls come from the
+    pipeline thread, :meth:`close` from any one other."""
 
-    def __init__(self, start: Callable[[], DecoderProcess] = DecoderProcess) -> None:
-        self.process = start()
+    def __init__(self) -> None:
+        self.process = DecoderProcess()
         self.death: DecoderProcessError | None = None  # why the child is gone, once it is
         self._closed = False
 
     @property
     def device_ids(self) -> list[str]:
-        """Every device seen, by code (kept here: no round trip)."""
+        """Every device seen, by code (known in this process: no round trip)."""
         return self.process.device_ids
 
     def code(self, device_id: str) -> int | None:
