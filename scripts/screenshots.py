@@ -56,7 +56,7 @@ def main() -> None:
             await replay_history(prepared, live)
             plan = replay_plan(prepared.logs[LIVE], None)
             async with Daemon(settings, prepared.engine, plan, live=live, clock="stream") as d:
-                await asyncio.gather(d.sources_done(), play_helmets(prepared, LIVE, d, paced=False))
+                await asyncio.gather(d.sources.done(), play_helmets(prepared, LIVE, d, paced=False))
 
         asyncio.run(replay())
         server = uvicorn.Server(

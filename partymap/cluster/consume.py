@@ -315,7 +315,7 @@ class PartitionDaemon(Daemon):
 
     async def start(self) -> None:
         directory, sites = await self._read(self._load)
-        self._use_directory(directory)
+        self.devices.use(directory)
         # Decoded on the pipeline thread, not in a decoder process: every device here is
         # resumable, and its resume position needs the decoder's open epoch after each batch —
         # one round trip to a decoder process per device and batch.
@@ -324,7 +324,7 @@ class PartitionDaemon(Daemon):
         )
         self.writer.start()
         for label, relay in self.relays.items():
-            await self._add(relay, label)
+            await self.sources.add(relay, label)
         self.reader.start()
         self._start_pipeline(pipeline)
 

@@ -303,7 +303,7 @@ class EdgeHttp:
     async def send(self, device_id: str, data: bytes) -> None:
         if not self.accepting:
             raise IngestUnavailableError("the edge is stopping")
-        await self._edge.know(device_id)
+        await self._edge.devices.know(device_id)
         lines, _ = drop_heartbeats(data if data.endswith(b"\n") else data + b"\n")
         room = self._edge.publisher.line_room(device_id)
         if len(lines) > room and longest_line(lines) > room:
@@ -325,7 +325,7 @@ class EdgeHttp:
         return None  # decoded by the processing nodes, not here
 
     async def revoke(self, device_id: str) -> None:
-        await self._edge.revoke(device_id)
+        await self._edge.sources.revoke(device_id)
 
 
 class EdgeDaemon(Daemon):
@@ -337,7 +337,7 @@ class EdgeDaemon(Daemon):
         self._mqtt: list[MqttSource] = []
 
     async def start(self) -> None:
-        self._use_directory(await self._read(load_directory))
+        self.devices.use(await self._read(load_directory))
         # HTTP ingest publishes on its own (EdgeHttp), not through the collector; MQTT is
         # opened here, acknowledging each message to the broker once JetStream has it.
         mqtt, self.plan = self.plan.mqtt, replace(self.plan, http=False, mqtt=None)
@@ -349,13 +349,13 @@ class EdgeDaemon(Daemon):
             await self._open_mqtt(*mqtt)
         self._processor = self.tasks.start(self._process(), "publish")
         self.tasks.every(
-            self.settings.ingest_directory_refresh_seconds, self.refresh_directory, "edge"
+            self.settings.ingest_directory_refresh_seconds, self.devices.refresh, "edge"
         )
 
     async def _open_mqtt(self, host: str, port: int) -> None:
         source = self.sources.mqtt(host, port, ack_when_delivered=True)
         self._mqtt.append(source)
-        await self._add(source, "mqtt")
+        await self.sources.add(source, "mqtt")
 
     async def stop(self) -> None:
         await super().stop()
@@ -369,7 +369,7 @@ class EdgeDaemon(Daemon):
             self.sources.disconnect(uid)
 
     def member_of(self, uid: str) -> int | None:
-        entry = self.directory.by_uid.get(uid)
+        entry = self.devices.directory.by_uid.get(uid)
         return entry.member_id if entry is not None else None
 
     async def _process(self) -> None:
@@ -381,7 +381,7 @@ class EdgeDaemon(Daemon):
                 return
 
     async def _publish(self, intake: Intake) -> None:
-        active = self.directory.active
+        active = self.devices.directory.active
         chunks = [
             (a.source, c.device_id, c.received_at, c.data)
             for a in intake.arrivals

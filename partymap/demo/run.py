@@ -109,15 +109,15 @@ async def replay_history(prepared: Prepared, live: LiveFeed) -> Daemon:
     """The history replayed and stored: the NMEA logs and the helmets' reports (all
     acknowledged); the daemon, stopped, for its counters and failure."""
     async with history_daemon(prepared, live) as daemon:
-        await _all(daemon.sources_done(), play_helmets(prepared, HISTORY, daemon, paced=False))
+        await _all(daemon.sources.done(), play_helmets(prepared, HISTORY, daemon, paced=False))
     return daemon
 
 
 async def play_helmets(prepared: Prepared, part: str, daemon: Daemon, *, paced: bool) -> None:
     """The helmets' reports of ``part`` over TCP to ``daemon``'s JT/T 808 server, until all
     are acknowledged (stored)."""
-    assert daemon.jt808 is not None
-    port = daemon.jt808.port
+    assert daemon.sources.jt808 is not None
+    port = daemon.sources.jt808.port
     await asyncio.gather(
         *(
             Helmet(phone, prepared.seeded.codes[phone], host="127.0.0.1", port=port).play(
@@ -129,7 +129,7 @@ async def play_helmets(prepared: Prepared, part: str, daemon: Daemon, *, paced: 
 
 
 def history_daemon(prepared: Prepared, live: LiveFeed) -> Daemon:
-    """The daemon that replays the history logs as fast as it can (``sources_done`` when all
+    """The daemon that replays the history logs as fast as it can (``sources.done()`` when all
     are stored); silent members' visits end by the logs' clock, not the wall's."""
     plan = replay_plan(prepared.logs[HISTORY], None)
     return Daemon(prepared.settings, prepared.engine, plan, live=live, clock="stream")
@@ -172,7 +172,7 @@ async def run(prepared: Prepared, *, say: Callable[[str], None]) -> None:
             plan = replay_plan(prepared.logs[LIVE], 1.0)
             async with Daemon(settings, engine, plan, live=live, registry=registry) as daemon:
                 helmets = play_helmets(prepared, LIVE, daemon, paced=True)
-                done = _all(daemon.sources_done(), helmets)
+                done = _all(daemon.sources.done(), helmets)
                 await _until(serving, done, daemon.failed.wait())
                 if not serving.done():
                     say("The recorded morning is over; the map stays up. Ctrl-C stops the demo.")

@@ -6,7 +6,8 @@
 - :mod:`partymap.ingest.daemon` — :class:`~partymap.ingest.daemon.Daemon`, composed of the
   device directory (:mod:`~partymap.ingest.devices`), the sources
   (:mod:`~partymap.ingest.sourceset`) feeding the collector (:mod:`~partymap.ingest.batching`),
-  the pipeline thread (:mod:`~partymap.ingest.runner`), a bounded write buffer and the writer
+  the pipeline thread (:mod:`~partymap.ingest.runner`) and its decoder process
+  (:mod:`~partymap.ingest.supervisor`), a bounded write buffer and the writer
   thread (:mod:`~partymap.ingest.writer`), and the refreshes of the device directory and the
   site set (:mod:`~partymap.ingest.tasks`);
 - :mod:`partymap.ingest.sources` — which sources to read, from settings and options;

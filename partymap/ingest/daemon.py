@@ -1,6 +1,6 @@
 """The ingestion daemon: sources on the event loop, the pipeline on its own thread (decoding in
-a child process, :mod:`gnss.epoch.process`, unless ``INGEST_DECODER_PROCESS`` is off), the store
-on another.
+a child process, :mod:`gnss.epoch.process` under :mod:`partymap.ingest.supervisor`, unless
+``INGEST_DECODER_PROCESS`` is off), the store on another.
 
 ::
 
@@ -9,9 +9,10 @@ on another.
 
 :class:`Daemon` composes parts with one job each: :class:`~partymap.ingest.devices.Devices`
 (the directory and authentication), :class:`~partymap.ingest.sourceset.SourceSet` (the
-sources and their pumps into the :class:`~partymap.ingest.batching.Collector`),
-:class:`~partymap.ingest.runner.PipelineRunner` (the pipeline thread over the
-:class:`~partymap.ingest.pipeline.Pipeline`'s stages), the
+sources and their pumps into the :class:`~partymap.ingest.batching.Collector`, and the
+sessions a revoked device loses), :class:`~partymap.ingest.runner.PipelineRunner` (the pipeline
+thread over the :class:`~partymap.ingest.pipeline.Pipeline`'s stages),
+:class:`~partymap.ingest.supervisor.DecoderSupervisor` (the decoder process), the
 :class:`~partymap.ingest.writer.StoreWriter`, and :class:`~partymap.ingest.tasks.Tasks` (the
 refresh loops, and a failure of any task failing the daemon). Refreshes hand a new directory
 or site set to the stage that owns it, which picks it up between batches.
@@ -38,17 +39,13 @@ from sqlalchemy import Engine
 
 from geo.quality.replay_guard import ReplayGuard
 from gnss.epoch.batch import BatchDecoder
-from gnss.epoch.process import DecoderProcess
-from gnss.sources import SourceStats, TcpSource, Verdict
-from gnss.sources.base import ChannelSource
 from partymap.ingest.alarms import Alarms
 from partymap.ingest.batching import Collector
 from partymap.ingest.devices import Devices
-from partymap.ingest.directory import Directory
 from partymap.ingest.handover import Handover, settle
 from partymap.ingest.http import HttpIngest
 from partymap.ingest.intake import Clock, Intake, StoreBatch
-from partymap.ingest.jt808 import Jt808Server, daemon_server
+from partymap.ingest.jt808 import daemon_server
 from partymap.ingest.metrics import IngestCollector, IngestStats, Jt808Collector
 from partymap.ingest.pipeline import Pipeline
 from partymap.ingest.runner import PipelineRunner
@@ -56,6 +53,7 @@ from partymap.ingest.sources import SourcePlan
 from partymap.ingest.sourceset import SourceSet
 from partymap.ingest.stages.presence import Sites
 from partymap.ingest.startup import StoreReader, changed_site_index, load_state
+from partymap.ingest.supervisor import DecoderSupervisor
 from partymap.ingest.tasks import Tasks
 from partymap.ingest.writer import StoreWriter
 from partymap.settings import Settings
@@ -110,13 +108,14 @@ class Daemon:
         self.sources = SourceSet(settings, self.collector, self.devices, self.tasks.watch)
         self.http: HttpIngest | None = None
         # Where sources of decoded fixes (JT/T 808, phones) hand them over.
-        self.handover = Handover(self.collector.hand, self._read, lambda: self.directory)
-        self.alarms = Alarms(self.sessions, self.live, lambda: self.directory)
+        self.handover = Handover(self.collector.hand, self._read, lambda: self.devices.directory)
+        self.alarms = Alarms(self.sessions, self.live, lambda: self.devices.directory)
         self.pipeline: Pipeline | None = None
         self.runner: PipelineRunner | None = None
+        self.decoder: DecoderSupervisor | None = None  # the decoder process, when there is one
         if registry is not None:
-            registry.register(IngestCollector(self.stats, self.source_stats))
-            registry.register(Jt808Collector(lambda: self.jt808))
+            registry.register(IngestCollector(self.stats, self.sources.stats))
+            registry.register(Jt808Collector(lambda: self.sources.jt808))
         self._processor: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -128,25 +127,14 @@ class Daemon:
         await self.stop()
 
     @property
-    def directory(self) -> Directory:
-        """The device directory in use on the event loop."""
-        return self.devices.directory
-
-    @property
-    def tcp(self) -> TcpSource | None:
-        return self.sources.tcp
-
-    @property
-    def jt808(self) -> Jt808Server | None:
-        return self.sources.jt808
-
-    @property
     def failed(self) -> asyncio.Event:
         """Set when a task of the daemon failed (see :attr:`failure`)."""
         return self.tasks.failed
 
     @property
     def failure(self) -> BaseException | None:
+        """What failed the daemon: the first failed task's exception, or what the code
+        running it sets (the HTTP server could not start); ``partymap serve`` then exits 1."""
         return self.tasks.failure
 
     @failure.setter
@@ -182,15 +170,12 @@ class Daemon:
             "buffered_fixes": stats.buffered_fixes,
         }
 
-    def source_stats(self) -> list[SourceStats]:
-        return self.sources.stats()
-
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         keys = [spec.key for spec in self.plan.replay]
         loaded = await self._read(lambda session: load_state(session, replay_keys=keys))
-        self._use_directory(loaded.directory)
+        self.devices.use(loaded.directory)
         pipeline = self._build_pipeline(loaded.sites)
         self.writer.start()
         try:
@@ -199,7 +184,8 @@ class Daemon:
             self.sources.abandon_pumps()  # nobody will take what they hold
             await self.sources.close()
             self.writer.close(0)
-            pipeline.close()
+            if self.decoder is not None:
+                self.decoder.close()
             raise
         self._start_pipeline(pipeline)
 
@@ -209,19 +195,19 @@ class Daemon:
         *,
         guard: ReplayGuard | None = None,
         watched: Callable[[], bool] | None = None,
-        decoder: BatchDecoder | DecoderProcess | None = None,
+        decoder: BatchDecoder | None = None,
     ) -> Pipeline:
         """The stages from the directory in use and ``sites``; they follow later directories.
         ``watched``: whether anyone watches the live positions (default: the live feed's
-        subscribers); ``decoder``: by default a decoder process, as the settings say."""
-        if decoder is None:
-            process = self.settings.ingest_decoder_process
-            decoder = DecoderProcess() if process else BatchDecoder()
+        subscribers); ``decoder``: one in this process, instead of what the settings say (a
+        decoder process, by default)."""
+        if decoder is None and self.settings.ingest_decoder_process:
+            self.decoder = DecoderSupervisor()
         pipeline = Pipeline.build(
-            self.directory,
+            self.devices.directory,
             sites,
             stats=self.stats,
-            decoder=decoder,
+            decoder=self.decoder or decoder or BatchDecoder(),
             clock=self.clock,
             expire_every_s=self.settings.ingest_expire_seconds,
             guard=guard,
@@ -236,14 +222,8 @@ class Daemon:
         self.runner = PipelineRunner(pipeline, self.writer, self.stats)
         self._processor = self.tasks.start(self._process(), "ingest")
         settings = self.settings
-        self.tasks.every(
-            settings.ingest_directory_refresh_seconds, self.refresh_directory, "ingest"
-        )
+        self.tasks.every(settings.ingest_directory_refresh_seconds, self.devices.refresh, "ingest")
         self.tasks.every(settings.ingest_sites_refresh_seconds, self.refresh_sites, "ingest")
-
-    async def sources_done(self) -> None:
-        """Return when every source has ended (only logs ever do)."""
-        await self.sources.done()
 
     async def stop(self) -> None:
         """Close the sources, process and store what they delivered, stop."""
@@ -263,8 +243,8 @@ class Daemon:
         await asyncio.to_thread(self.writer.close, self.close_timeout_s)
         if self.runner is not None:
             self.runner.close()
-        elif self.pipeline is not None:
-            self.pipeline.close()
+        if self.decoder is not None:
+            self.decoder.close()
 
     # -- sources ------------------------------------------------------------------------------
 
@@ -279,32 +259,7 @@ class Daemon:
         if self.sources.http is not None:
             self.http = HttpIngest(self, self.sources.http)
 
-    async def _add(self, source: ChannelSource, label: str) -> None:
-        await self.sources.add(source, label)
-
-    # -- devices ------------------------------------------------------------------------------
-
-    async def authenticate(self, device_id: str, token: str) -> Verdict:
-        """A TCP registration: answered from the directory, else by the store."""
-        return await self.devices.authenticate(device_id, token)
-
-    async def revoke(self, device_id: str) -> None:
-        """The device's token was rotated or the device deactivated: the directory is read
-        again now (a deactivated device's lines are dropped from the next batch on) and its
-        open sessions end on every transport (TCP and JT/T 808 close their connections; MQTT asks
-        again)."""
-        await self.refresh_directory()
-        self.sources.disconnect(device_id)
-
-    async def know(self, device_id: str) -> bool:
-        """Whether the device is known and active, refreshing the directory on a miss."""
-        return await self.devices.know(device_id)
-
-    async def refresh_directory(self) -> None:
-        await self.devices.refresh()
-
-    def _use_directory(self, directory: Directory) -> None:
-        self.devices.use(directory)
+    # -- the site set ------------------------------------------------------------------------
 
     async def refresh_sites(self) -> None:
         """Load a new site index when the site set's version moved (built off the loop)."""
@@ -325,7 +280,8 @@ class Daemon:
         await self.runner.run(self.collector, idle_s, self._ingest)
 
     def _ingest(self, intake: Intake) -> None:
-        """One intake on the pipeline thread."""
+        """One intake on the pipeline thread (:class:`~partymap.cluster.consume.PartitionDaemon`
+        has its own)."""
         assert self.runner is not None
         self.runner.ingest(intake)
 

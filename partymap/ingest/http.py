@@ -59,7 +59,7 @@ class HttpIngest:
             raise IngestUnavailableError("the ingestion pipeline is not running")
         # The API checked the token in the store: a device registered since the last refresh
         # must not have its lines dropped as unknown.
-        await self._daemon.know(device_id)
+        await self._daemon.devices.know(device_id)
         if device_id in self._daemon.stats.quarantined_devices:
             raise IngestUnavailableError("this device's lines are set aside (quarantined)")
         chunk = self.source.body(device_id, data)
@@ -91,4 +91,4 @@ class HttpIngest:
         return dict(sorted(self._daemon.stats.device_lines.get(device_id, {}).items()))
 
     async def revoke(self, device_id: str) -> None:
-        await self._daemon.revoke(device_id)
+        await self._daemon.sources.revoke(device_id)

@@ -683,8 +683,8 @@ def daemon_server(daemon: Daemon, host: str, port: int) -> Jt808Server:
 
     async def lookup(phone: str, fresh: bool) -> DeviceEntry | None:
         if fresh:
-            await daemon.refresh_directory()
-        return daemon.directory.by_uid.get(phone)
+            await daemon.devices.refresh()
+        return daemon.devices.directory.by_uid.get(phone)
 
     async def grant(device_id: int) -> str | None:
         def issue() -> str | None:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from geo.quality.replay_guard import ReplayGuard
 from gnss.epoch.batch import BatchDecoder
-from gnss.epoch.process import DecoderProcess
 from partymap.ingest.directory import Directory
 from partymap.ingest.intake import (
     Arrival,
@@ -42,6 +41,7 @@ from partymap.ingest.stages.handed import HandedOver
 from partymap.ingest.stages.presence import Presence, Sites, membership
 from partymap.ingest.stages.quality import QualityCheck
 from partymap.ingest.stages.storing import Storing
+from partymap.ingest.supervisor import DecoderSupervisor
 
 __all__ = [
     "Arrival",
@@ -95,7 +95,7 @@ class Pipeline:
         sites: Sites,
         *,
         stats: IngestStats | None = None,
-        decoder: BatchDecoder | DecoderProcess | None = None,
+        decoder: BatchDecoder | DecoderSupervisor | None = None,
         clock: Clock = "wall",
         expire_every_s: float = 5.0,
         guard: ReplayGuard | None = None,
@@ -112,7 +112,3 @@ class Pipeline:
             presence=Presence(sites, stats, clock=clock, expire_every_s=expire_every_s),
             storing=Storing(stats, watched),
         )
-
-    def close(self) -> None:
-        """Release what outlives the process's threads (a decoder process)."""
-        self.decoding.close()

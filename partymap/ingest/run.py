@@ -146,7 +146,7 @@ async def replay(settings: Settings, engine: Engine, spec: ReplaySpec) -> Replay
     # must not kill it with what it read.
     with stop_on_signals(stop):
         async with Daemon(settings, engine, plan, clock="stream") as daemon:
-            done = asyncio.ensure_future(daemon.sources_done())
+            done = asyncio.ensure_future(daemon.sources.done())
             await first(
                 done,
                 asyncio.ensure_future(stop.wait()),

@@ -1,5 +1,6 @@
 """The pipeline thread: intakes from the collector through :func:`ingest`, batches to the
-writer, and a failing batch taken apart device by device."""
+writer, and a failing batch taken apart device by device (unless the decoder process died:
+that fault is no device's)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from gnss.epoch.process import DecoderProcessError
 from partymap.ingest.batching import Collector
 from partymap.ingest.handover import set_aside, settle
 from partymap.ingest.intake import Intake, StoreBatch, by_device, lines_in
@@ -48,6 +50,10 @@ class PipelineRunner:
         try:
             batches = [ingest(self.pipeline, intake)]
             self._worked = self._worked or any(a.chunks for a in intake.arrivals)
+        except DecoderProcessError:
+            # Every device's batch would fail the same way and be quarantined for it; the
+            # daemon fails instead (see partymap.ingest.supervisor).
+            raise
         except Exception:
             log.exception("a batch failed: its devices are taken one by one")
             batches = self._apart(intake)
@@ -83,6 +89,5 @@ class PipelineRunner:
         return done
 
     def close(self) -> None:
-        """Drop the thread (a batch stuck in a bug is left behind) and the decoder process."""
+        """Drop the thread (a batch stuck in a bug is left behind)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self.pipeline.close()

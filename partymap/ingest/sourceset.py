@@ -125,6 +125,13 @@ class SourceSet:
     def stats(self) -> list[SourceStats]:
         return [source.stats for source in self.opened]
 
+    async def revoke(self, device_id: str) -> None:
+        """The device's token was rotated or the device deactivated: the directory is read
+        again now (a deactivated device's lines are dropped from the next batch on) and its
+        open sessions end on every transport."""
+        await self._devices.refresh()
+        self.disconnect(device_id)
+
     def disconnect(self, device_id: str) -> None:
         """End the device's open sessions on every transport (TCP and JT/T 808 close their
         connections; MQTT asks again)."""

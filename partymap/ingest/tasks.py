@@ -28,7 +28,9 @@ class Tasks:
     def every(self, period_s: float, action: Callable[[], Awaitable[None]], prefix: str) -> None:
         """Run ``action`` every ``period_s`` until :meth:`stop_loops`; a failed run (the store
         away) is logged and tried again at the next period."""
-        self._loops.append(self.start(_every(period_s, action), f"{prefix} {action.__name__}"))
+        # "ingest Devices.refresh": a bare "refresh" would not say what it refreshes.
+        name = f"{prefix} {action.__qualname__}"
+        self._loops.append(self.start(_every(period_s, action), name))
 
     async def stop_loops(self) -> None:
         for task in self._loops:
@@ -56,4 +58,4 @@ async def _every(period_s: float, action: Callable[[], Awaitable[None]]) -> None
         try:
             await action()
         except Exception as exc:  # the store away: keep what we have, try again later
-            log.warning("%s failed (%s: %s)", action.__name__, type(exc).__name__, exc)
+            log.warning("%s failed (%s: %s)", action.__qualname__, type(exc).__name__, exc)

@@ -46,9 +46,12 @@ def test_helmets_check_in_and_resend_what_a_dropped_connection_left_unacknowledg
 
     async def main() -> Helmet:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
+            assert daemon.sources.jt808 is not None
             helmet = Helmet(
-                carrier.phone, carrier.code.decode(), host="127.0.0.1", port=daemon.jt808.port
+                carrier.phone,
+                carrier.code.decode(),
+                host="127.0.0.1",
+                port=daemon.sources.jt808.port,
             )
 
             async def drop() -> None:  # the network lost while reports wait for their commit
@@ -60,7 +63,7 @@ def test_helmets_check_in_and_resend_what_a_dropped_connection_left_unacknowledg
             dropping = asyncio.create_task(drop())
             await helmet.play(reports, paced=False, timeout_s=30)
             await dropping
-            stats = daemon.jt808.stats
+            stats = daemon.sources.jt808.stats
             assert stats.events["authenticated"] == 2
             return helmet
 

@@ -46,13 +46,13 @@ def test_helmets_and_badges_walk_in_and_check_in(settings: Settings, engine: Eng
 
     async def main() -> tuple[int, int, dict[str, int]]:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
-            port = daemon.jt808.port
+            assert daemon.sources.jt808 is not None
+            port = daemon.sources.jt808.port
             sims = [terminal(helmet), terminal(badge)]
             await asyncio.gather(
                 *(drive(sim, "127.0.0.1", port, locations(track, sim.profile)) for sim in sims)
             )
-            stats = daemon.jt808.stats
+            stats = daemon.sources.jt808.stats
             assert stats.frames == stats.accepted + sum(stats.rejected.values())
             return len(sims[0].acked), len(sims[1].acked), dict(stats.events)
 
@@ -79,9 +79,9 @@ def test_registration_is_granted_once_until_an_admin_rotates_the_token(
     carrier = add_terminals(engine, world, 1)[0]
 
     async def register(daemon: Daemon) -> list[int]:
-        assert daemon.jt808 is not None
+        assert daemon.sources.jt808 is not None
         sim = terminal(carrier)  # a terminal that lost its code (or an impostor)
-        connection = await Connection.open(sim, "127.0.0.1", daemon.jt808.port)
+        connection = await Connection.open(sim, "127.0.0.1", daemon.sources.jt808.port)
         try:
             await wait_until(lambda: sim.online or sim.refusals, what="an answer")
         finally:
@@ -113,8 +113,8 @@ def test_unknown_terminals_and_wrong_codes_are_refused_and_nothing_is_stored(
 
     async def main() -> dict[str, int]:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
-            port = daemon.jt808.port
+            assert daemon.sources.jt808 is not None
+            port = daemon.sources.jt808.port
             stranger = terminal(known)
             stranger.phone = "00000000019900000000"
             impostor = terminal(known)
@@ -125,7 +125,7 @@ def test_unknown_terminals_and_wrong_codes_are_refused_and_nothing_is_stored(
                 for location in locations(track, sim.profile):
                     sim.report(location)  # kept offline: never sent
                 await connection.close()
-            return dict(daemon.jt808.stats.events)
+            return dict(daemon.sources.jt808.stats.events)
 
     events = run(main())
     assert events["unknown_terminal"] == 1 and events["bad_code"] == 1
@@ -139,10 +139,10 @@ def test_a_terminal_on_utc_is_read_in_utc(settings: Settings, engine: Engine) ->
 
     async def main() -> None:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
+            assert daemon.sources.jt808 is not None
             sim = terminal(carrier)
             reports = locations(track, sim.profile, utc=True)
-            await drive(sim, "127.0.0.1", daemon.jt808.port, reports)
+            await drive(sim, "127.0.0.1", daemon.sources.jt808.port, reports)
 
     run(main())
     assert [r.fix_time for r in stored_rows(engine, carrier.device_id)] == [p.time for p in track]
@@ -156,9 +156,9 @@ def test_acknowledged_only_once_stored(settings: Settings, engine: Engine) -> No
 
     async def main() -> None:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
+            assert daemon.sources.jt808 is not None
             sim = terminal(carrier)
-            connection = await Connection.open(sim, "127.0.0.1", daemon.jt808.port)
+            connection = await Connection.open(sim, "127.0.0.1", daemon.sources.jt808.port)
             await connection.wait_online()
             for location in locations(track, sim.profile):
                 await connection.report(location)
@@ -183,10 +183,10 @@ def test_the_stored_times_keep_gmt8(settings: Settings, engine: Engine) -> None:
 
     async def main() -> None:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
+            assert daemon.sources.jt808 is not None
             reports = locations(track, HELMET)
             assert reports[0].device_time == (T1 + timedelta(hours=8)).replace(tzinfo=None)
-            await drive(terminal(carrier), "127.0.0.1", daemon.jt808.port, reports)
+            await drive(terminal(carrier), "127.0.0.1", daemon.sources.jt808.port, reports)
 
     run(main())
     assert stored_rows(engine, carrier.device_id)[0].fix_time == T1
@@ -203,10 +203,10 @@ def test_an_sos_raises_one_alarm_on_the_live_feed_and_in_the_store(
     async def main() -> list[dict[str, object]]:
         with live.subscribe() as subscription:
             async with Daemon(settings, engine, JT808_ONLY, live=live) as daemon:
-                assert daemon.jt808 is not None
+                assert daemon.sources.jt808 is not None
                 sim = terminal(carrier)
                 reports = locations(track, sim.profile, sos_at=[5])
-                await drive(sim, "127.0.0.1", daemon.jt808.port, reports)
+                await drive(sim, "127.0.0.1", daemon.sources.jt808.port, reports)
                 await daemon.alarms.settled()
             events = []
             while (event := await subscription.get(timeout=0)) is not None:
@@ -230,8 +230,10 @@ def test_a_rotated_code_closes_the_terminals_open_connection(
 
     async def main() -> tuple[int, dict[str, int]]:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
-            connection = await Connection.open(terminal(badge), "127.0.0.1", daemon.jt808.port)
+            assert daemon.sources.jt808 is not None
+            connection = await Connection.open(
+                terminal(badge), "127.0.0.1", daemon.sources.jt808.port
+            )
             await connection.wait_online()
             for location in sent[:5]:
                 await connection.report(location)
@@ -239,14 +241,16 @@ def test_a_rotated_code_closes_the_terminals_open_connection(
             with Session(engine) as session:
                 devices.issue_device_token(session, device_id=badge.device_id)
                 session.commit()
-            await daemon.revoke(badge.phone)
+            await daemon.sources.revoke(badge.phone)
             await asyncio.wait_for(connection.closed_by_platform.wait(), 2)
             with contextlib.suppress(ConnectionError):
                 for location in sent[5:]:
                     await connection.report(location)
             await asyncio.sleep(0.5)
             await connection.close()
-            return len(stored_rows(engine, badge.device_id)), dict(daemon.jt808.stats.closed)
+            return len(stored_rows(engine, badge.device_id)), dict(
+                daemon.sources.jt808.stats.closed
+            )
 
     stored_count, closed = run(main())
     assert stored_count == 5  # nothing sent on the old session after the rotation
@@ -283,8 +287,8 @@ def test_a_burst_of_good_broken_and_other_frames_is_answered_frame_by_frame(
 
     async def main() -> tuple[dict[int, PlatformResponse], dict[str, int]]:
         async with Daemon(settings, engine, JT808_ONLY) as daemon:
-            assert daemon.jt808 is not None
-            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.jt808.port)
+            assert daemon.sources.jt808 is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.sources.jt808.port)
             writer.write(b"".join(sim.connect()))
             codec, answers = Reader(), {}
             while not sim.online:
@@ -296,7 +300,7 @@ def test_a_burst_of_good_broken_and_other_frames_is_answered_frame_by_frame(
                         assert isinstance(message, PlatformResponse)
                         answers[message.reply_serial] = message
             writer.close()
-            stats = daemon.jt808.stats
+            stats = daemon.sources.jt808.stats
             return answers, {"frames": stats.frames, "accepted": stats.accepted}
 
     answers, counts = run(main())

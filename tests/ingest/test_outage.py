@@ -94,9 +94,9 @@ def test_a_database_outage_of_30_seconds_loses_no_fix(tmp_path: Path) -> None:
         async def scenario() -> tuple[int, Daemon, list[bool]]:
             paused: list[bool] = []
             async with Daemon(settings, engine, plan) as daemon:
-                assert daemon.tcp is not None
-                async with DeviceFleet("127.0.0.1", daemon.tcp.port, credentials) as fleet:
-                    await wait_until(lambda: daemon.tcp.registered_devices == len(people))  # type: ignore[union-attr]
+                assert daemon.sources.tcp is not None
+                async with DeviceFleet("127.0.0.1", daemon.sources.tcp.port, credentials) as fleet:
+                    await wait_until(lambda: daemon.sources.tcp.registered_devices == len(people))  # type: ignore[union-attr]
                     sending = asyncio.create_task(fleet.send(seconds=OUTAGE_S + 12, rate_hz=1))
                     await asyncio.sleep(4)
                     await asyncio.to_thread(cluster.stop)

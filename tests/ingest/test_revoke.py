@@ -26,15 +26,15 @@ def test_a_rotated_token_closes_the_open_tcp_connection(settings: Settings, engi
 
     async def go() -> bytes:
         async with Daemon(settings, engine, plan) as daemon:
-            assert daemon.tcp is not None
-            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.tcp.port)
+            assert daemon.sources.tcp is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.sources.tcp.port)
             writer.write(f"REG,{person.uid},{person.token}\r\n".encode() + nmea(track[:10]))
             await writer.drain()
             await wait_until(lambda: len(stored(engine, person.device_id)) >= 9)
             with Session(engine) as session:
                 devices.issue_device_token(session, device_id=person.device_id)
                 session.commit()
-            await daemon.revoke(person.uid)
+            await daemon.sources.revoke(person.uid)
             closed = await asyncio.wait_for(reader.read(), 2)  # EOF: closed by the server
             try:
                 writer.write(nmea(track[10:]))
@@ -65,8 +65,8 @@ def test_a_deactivated_device_is_dropped_at_once_over_tcp_and_mqtt(
 
     async def go() -> None:
         async with Daemon(settings, engine, plan) as daemon:
-            assert daemon.tcp is not None
-            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.tcp.port)
+            assert daemon.sources.tcp is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.sources.tcp.port)
             writer.write(f"REG,{tcp_person.uid},{tcp_person.token}\r\n".encode())
             writer.write(nmea(track[:10]))
             await writer.drain()
@@ -85,7 +85,7 @@ def test_a_deactivated_device_is_dropped_at_once_over_tcp_and_mqtt(
                         devices.set_device_active(session, device_id=person.device_id, active=False)
                     session.commit()
                 for person in (tcp_person, mqtt_person):
-                    await daemon.revoke(person.uid)
+                    await daemon.sources.revoke(person.uid)
                 assert await asyncio.wait_for(reader.read(), 2) == b""
                 await client.publish(topic, nmea(track[10:]), qos=1)
                 await asyncio.sleep(1.0)

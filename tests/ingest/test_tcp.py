@@ -29,8 +29,8 @@ TCP = SourcePlan(tcp_port=0, tcp_host="127.0.0.1", http=False)
 async def device(
     daemon: Daemon, first: bytes = b""
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    assert daemon.tcp is not None
-    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.tcp.port)
+    assert daemon.sources.tcp is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.sources.tcp.port)
     if first:
         writer.write(first)
         await writer.drain()
@@ -99,8 +99,8 @@ def test_wrong_tokens_unknown_devices_and_half_registrations_are_refused(
         return daemon
 
     daemon = run(scenario())
-    assert daemon.tcp is not None
-    rejections = daemon.tcp.stats.rejections
+    assert daemon.sources.tcp is not None
+    rejections = daemon.sources.tcp.stats.rejections
     assert rejections[SourceRejection.BAD_TOKEN] == 1
     assert rejections[SourceRejection.UNKNOWN_DEVICE] == 1
     assert rejections[SourceRejection.REGISTRATION_TIMEOUT] == 1
@@ -144,21 +144,25 @@ def test_a_storm_of_connects_and_disconnects_leaves_nothing_behind(
 
     async def scenario() -> tuple[int, Daemon]:
         async with Daemon(settings, engine, TCP) as daemon:
-            assert daemon.tcp is not None
+            assert daemon.sources.tcp is not None
             await storm(daemon, 0)  # warm up: everything a connection allocates once
-            await wait_until(lambda: daemon.tcp is not None and daemon.tcp.stats.active == 0)
+            await wait_until(
+                lambda: daemon.sources.tcp is not None and daemon.sources.tcp.stats.active == 0
+            )
             baseline = open_sockets()
             for round_ in range(1, 6):
                 await storm(daemon, round_)
-            await wait_until(lambda: daemon.tcp is not None and daemon.tcp.stats.active == 0)
+            await wait_until(
+                lambda: daemon.sources.tcp is not None and daemon.sources.tcp.stats.active == 0
+            )
             await wait_until(lambda: open_sockets() <= baseline, what="sockets back")
-            return daemon.tcp.registered_devices, daemon
+            return daemon.sources.tcp.registered_devices, daemon
 
     try:
         registered, daemon = run(scenario(), timeout=120)
     finally:
         engine.dispose()
     assert registered == 0
-    assert daemon.tcp is not None and daemon.tcp.stats.connections == 1200
+    assert daemon.sources.tcp is not None and daemon.sources.tcp.stats.connections == 1200
     assert len(daemon.pipeline.decoding.decoder.device_ids) <= len(people)  # type: ignore[union-attr]
     assert daemon.stats.buffered_fixes == 0

@@ -30,14 +30,14 @@ def recorded_log() -> bytes:
 async def replayed(settings: Settings, engine: Engine, log: Path, uid: str, speed: float | None):  # type: ignore[no-untyped-def]
     plan = SourcePlan(replay=(ReplaySpec(log, uid, speed),), http=False)
     async with Daemon(settings, engine, plan) as daemon:
-        await daemon.sources_done()
+        await daemon.sources.done()
 
 
 async def throttled(settings: Settings, engine: Engine, data: bytes, person: Person) -> None:
     plan = SourcePlan(tcp_port=0, tcp_host="127.0.0.1", http=False)
     async with Daemon(settings, engine, plan) as daemon:
-        assert daemon.tcp is not None
-        _, writer = await asyncio.open_connection("127.0.0.1", daemon.tcp.port)
+        assert daemon.sources.tcp is not None
+        _, writer = await asyncio.open_connection("127.0.0.1", daemon.sources.tcp.port)
         writer.write(f"REG,{person.uid},{person.token}\r\n".encode())
         piece = THROTTLE_BYTES_S // 20
         for at in range(0, len(data), piece):

@@ -189,7 +189,7 @@ def replay(server: DemoServer, log: Path, uid: str) -> None:
     async def run() -> None:
         plan = SourcePlan(replay=(ReplaySpec(log, uid),), http=False)
         async with Daemon(prepared.settings, prepared.engine, plan, live=server.live) as daemon:
-            await daemon.sources_done()
+            await daemon.sources.done()
         assert daemon.failure is None, daemon.failure
 
     off_the_loop(run())

@@ -11,21 +11,21 @@ import numpy as np
 
 from gnss.epoch.batch import BatchDecoder
 from gnss.epoch.devices import counts_of
-from gnss.epoch.process import DecoderProcess
 from gnss.fixtable import FixTable
 from partymap.ingest.directory import DeviceCodes, Directory
 from partymap.ingest.intake import Arrival, Fixes, Intake, lines_in
 from partymap.ingest.metrics import IngestStats
 from partymap.ingest.offsets import ResumePoints
+from partymap.ingest.supervisor import DecoderSupervisor
 
 
 class Decoding:
-    """The batch decoder (in process, or a :class:`~gnss.epoch.process.DecoderProcess` it
-    hands the lines to) with each device's open epoch, the resume points of the streams that
-    resume from a byte offset (replayed logs), and each device's source as its latest chunk
-    came (stored with its fixes)."""
+    """The batch decoder (in process, or the decoder process through its
+    :class:`~partymap.ingest.supervisor.DecoderSupervisor`) with each device's open epoch, the
+    resume points of the streams that resume from a byte offset (replayed logs), and each
+    device's source as its latest chunk came (stored with its fixes)."""
 
-    def __init__(self, decoder: BatchDecoder | DecoderProcess, stats: IngestStats) -> None:
+    def __init__(self, decoder: BatchDecoder | DecoderSupervisor, stats: IngestStats) -> None:
         self.decoder = decoder
         self.resume = ResumePoints()
         self._source_of: dict[str, str] = {}
@@ -95,8 +95,3 @@ class Decoding:
                 key, offset = self.resume.settle(device_id, self.decoder.open_lines(device_id))
                 offsets[key] = offset
         return offsets
-
-    def close(self) -> None:
-        """Stop the decoder process, if the lines go to one."""
-        if isinstance(self.decoder, DecoderProcess):
-            self.decoder.close()
