@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from devkit.jt808 import Connection, drive, locations
 from gnss.jt808.codec import Reader
-from gnss.jt808.framing import wrap
+from gnss.jt808.framing import FLAG, check_code, escape, wrap
 from gnss.jt808.header import Header
 from gnss.jt808.header import encode as encode_header
 from gnss.jt808.location import LOCATION
@@ -269,16 +269,20 @@ def test_a_burst_of_good_broken_and_other_frames_is_answered_frame_by_frame(
     reports = locations(visit_track()[:3], HELMET)
     sim = terminal(carrier)
 
-    def frame(msg_id: int, body: bytes) -> bytes:
+    def frame(msg_id: int, body: bytes, *, check_wrong: bool = False) -> bytes:
         header = Header(msg_id, carrier.phone, sim.serial, protocol_version=1)
         sim.serial += 1
-        return wrap(encode_header(header, body))
+        message = encode_header(header, body)
+        if not check_wrong:
+            return wrap(message)
+        wrong = check_code(message) ^ 0xFF  # never the right one, whatever the report's bytes
+        return bytes([FLAG]) + escape(message + bytes([wrong])) + bytes([FLAG])
 
     good = [LOCATION.write(loc) for loc in reports]
     not_bcd = good[1][:22] + b"\x1a" + good[1][23:]
     burst = [
         frame(MessageId.LOCATION, good[0]),
-        frame(MessageId.LOCATION, good[1])[:-2] + b"\x00\x7e",  # check code wrong
+        frame(MessageId.LOCATION, good[1], check_wrong=True),
         frame(MessageId.HEARTBEAT, b""),
         frame(MessageId.LOCATION, not_bcd),
         frame(MessageId.LOCATION, good[2]),
