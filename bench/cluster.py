@@ -173,7 +173,8 @@ def _profile(
 ) -> list[subprocess.Popen[bytes]]:
     """py-spy samples of each partymap process while the devices send (collapsed stacks)."""
     where.mkdir(parents=True, exist_ok=True)
-    spy = shutil.which("py-spy")
+    beside = Path(sys.executable).with_name("py-spy")  # in the venv, on PATH or not
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise SystemExit("--profile needs py-spy (pip install py-spy)")
     procs = []
