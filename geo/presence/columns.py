@@ -13,6 +13,8 @@ True
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
@@ -36,7 +38,10 @@ SITE_MASK = (1 << SITE_BITS) - 1
 N_SYS = len(SYSTEMS)
 
 
-def pair_key(member: IntArray, site: IntArray) -> IntArray:
+Keys = TypeVar("Keys", int, IntArray)  # one pair or many
+
+
+def pair_key(member: Keys, site: Keys) -> Keys:
     """The one key of a (member, site) pair: ``member << SITE_BITS | site``. The tracker keys
     its pairs by member row and site position, the presence mirror by stored member and site
     ids: the same layout over two numberings.
@@ -47,7 +52,7 @@ def pair_key(member: IntArray, site: IntArray) -> IntArray:
     return (member << SITE_BITS) | site
 
 
-def pair_ids(key: IntArray) -> tuple[IntArray, IntArray]:
+def pair_ids(key: Keys) -> tuple[Keys, Keys]:
     """(member, site) of pair keys (:func:`pair_key`)."""
     return key >> SITE_BITS, key & SITE_MASK
 

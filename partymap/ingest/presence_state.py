@@ -74,7 +74,7 @@ class PresenceMirror:
         gone[at[known]] = False
         changes = PresenceChanges(
             rows=[_tracked(keys[i], pairs, i) for i in np.flatnonzero(~same).tolist()],
-            cleared=[_ids(k) for k in self._keys[gone].tolist()],
+            cleared=[pair_ids(k) for k in self._keys[gone].tolist()],
         )
         changes.moved = [
             _tracked(keys[i], pairs, i).row for i in np.flatnonzero(moved & ~same).tolist()
@@ -117,11 +117,6 @@ def restore(
     return tracker, mirror, [_ended(t, last_seen) for t in gone]
 
 
-def _ids(key: int) -> tuple[int, int]:
-    member, site = pair_ids(np.array([key], np.int64))
-    return int(member[0]), int(site[0])
-
-
 def _time(value: float) -> datetime | None:
     return None if math.isnan(value) else utc(value)
 
@@ -131,7 +126,7 @@ def _number(value: float) -> float | None:
 
 
 def _tracked(key: int, pairs: PairColumns, i: int) -> TrackedPresence:
-    member, site = _ids(int(key))
+    member, site = pair_ids(int(key))
     state = int(pairs.state[i])
     since = utc(float(pairs.since[i]))
     row = PresenceRow(
