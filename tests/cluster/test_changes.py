@@ -33,9 +33,8 @@ from devkit.simulate import simulate
 from partymap.cluster.changes import changes_subject, tell
 from partymap.settings import Settings
 from store.db import make_engine
-from store.models import Position, Role, VisitRow
-from store.users import create_user
-from tests.cluster.test_drills import wait_for
+from store.models import Position, VisitRow
+from tests.cluster.test_drills import add_admin, admin_token, wait_for
 from tests.ingest.helpers import OUTSIDE, build_world
 
 NEVER_S = "600"  # refresh intervals: far beyond every deadline below
@@ -87,11 +86,7 @@ def test_changes_through_one_api_node_reach_the_others_before_any_refresh(
     engine = make_engine(url)
     world = build_world(engine, 2)
     carrier, other = world.people
-    with Session(engine) as session:
-        create_user(
-            session, username="admin", password="drill-pass-123456", role=Role.COMMITTEE_ADMIN
-        )
-        session.commit()
+    add_admin(engine)
     env = {
         "PARTYMAP_DATABASE_URL": url,
         "PARTYMAP_NATS_URL": nats_cluster.url,
@@ -119,8 +114,7 @@ def test_changes_through_one_api_node_reach_the_others_before_any_refresh(
 
         def client(node: Node) -> httpx.Client:
             base = f"http://127.0.0.1:{node.port}"
-            login = {"username": "admin", "password": "drill-pass-123456"}
-            token = httpx.post(f"{base}/api/v1/auth/token", data=login).json()["access_token"]
+            token = admin_token(base)
             clients.append(
                 httpx.Client(
                     base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10

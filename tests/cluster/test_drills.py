@@ -16,7 +16,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -91,14 +91,16 @@ async def send_part(port: int, people: list[tuple[Person, bytes]], duration_s: f
 
 
 class SseReader:
-    """Collects the check-ins an API node's live stream sends, in a thread."""
+    """Collects the events of one kind that an API node's live stream sends, in a thread:
+    ``pick`` makes each one's comparable tuple (kept in :attr:`seen`)."""
 
-    def __init__(self, base: str, token: str) -> None:
-        self.checkins: list[tuple[int, int, str]] = []
-        self._url, self._token = f"{base}/api/v1/stream", token
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def __init__(
+        self, base: str, token: str, kind: str, pick: Callable[[dict[str, Any]], tuple[Any, ...]]
+    ) -> None:
+        self.seen: list[tuple[Any, ...]] = []
+        self._url, self._token, self._kind, self._pick = f"{base}/api/v1/stream", token, kind, pick
         self._open = threading.Event()
-        self._thread.start()
+        threading.Thread(target=self._run, daemon=True).start()
         assert self._open.wait(20), "the live stream did not open"
 
     def _run(self) -> None:
@@ -110,11 +112,30 @@ class SseReader:
                 for line in answer.iter_lines():
                     if line.startswith("event:"):
                         kind = line.split(":", 1)[1].strip()
-                    elif line.startswith("data:") and kind == "checkin":
-                        e = json.loads(line.split(":", 1)[1])
-                        self.checkins.append((e["member_id"], e["site_id"], e["time"]))
+                    elif line.startswith("data:") and kind == self._kind:
+                        self.seen.append(self._pick(json.loads(line.split(":", 1)[1])))
         except httpx.HTTPError:
-            return  # the node stopped at the end of the drill
+            return  # the node stopped at the end of the test
+
+
+def _checkin(event: dict[str, Any]) -> tuple[Any, ...]:
+    return event["member_id"], event["site_id"], event["time"]
+
+
+ADMIN_LOGIN = {"username": "admin", "password": "drill-pass-123456"}
+
+
+def add_admin(engine: Engine) -> None:
+    """A committee admin (:data:`ADMIN_LOGIN`) to ask the API nodes as."""
+    with Session(engine) as session:
+        create_user(session, **ADMIN_LOGIN, role=Role.COMMITTEE_ADMIN)
+        session.commit()
+
+
+def admin_token(base: str) -> str:
+    """The admin's bearer token from the API node at ``base``."""
+    answer = httpx.post(f"{base}/api/v1/auth/token", data=ADMIN_LOGIN)
+    return str(answer.json()["access_token"])
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str) -> float:
@@ -159,11 +180,7 @@ def test_drills_lose_nothing_and_store_nothing_twice(
     assert [(p.member_id, p.uid) for p in same.people] == [
         (p.member_id, p.uid) for p in world.people
     ]
-    with Session(engine) as session:
-        create_user(
-            session, username="admin", password="drill-pass-123456", role=Role.COMMITTEE_ADMIN
-        )
-        session.commit()
+    add_admin(engine)
     logs = {p.uid: nmea(walk_of(k), seed=k) for k, p in enumerate(world.people)}
     parts = {uid: split(data, 3) for uid, data in logs.items()}
 
@@ -195,15 +212,9 @@ def test_drills_lose_nothing_and_store_nothing_twice(
             20,
             "the workers to share the partitions",
         )
-        tokens = [
-            httpx.post(
-                f"http://127.0.0.1:{a.port}/api/v1/auth/token",
-                data={"username": "admin", "password": "drill-pass-123456"},
-            ).json()["access_token"]
-            for a in (a1, a2)
-        ]
+        tokens = [admin_token(f"http://127.0.0.1:{a.port}") for a in (a1, a2)]
         readers = [
-            SseReader(f"http://127.0.0.1:{a.port}", t)
+            SseReader(f"http://127.0.0.1:{a.port}", t, "checkin", _checkin)
             for a, t in zip((a1, a2), tokens, strict=True)
         ]
 
@@ -262,8 +273,8 @@ def test_drills_lose_nothing_and_store_nothing_twice(
         assert visits(engine) == visits(reference)
         checkins = {(m, t) for m, _, _, t in visits(engine) if t is not None}
         assert len(checkins) == PEOPLE
-        wait_for(lambda: all(len(r.checkins) >= PEOPLE for r in readers), 10, "live check-ins")
-        seen = [sorted(r.checkins) for r in readers]
+        wait_for(lambda: all(len(r.seen) >= PEOPLE for r in readers), 10, "live check-ins")
+        seen = [sorted(r.seen) for r in readers]
         assert seen[0] == seen[1]
         assert len(seen[0]) == PEOPLE
     finally:

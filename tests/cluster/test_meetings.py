@@ -5,14 +5,11 @@ worker takes it over and records the next meeting."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.orm import Session
 
@@ -21,40 +18,13 @@ from devkit.nats import NatsCluster
 from geo.model import MeetingKind
 from store.db import make_engine
 from store.meetings import create_meeting
-from store.models import MeetingRow, Role
-from store.users import create_user
-from tests.cluster.test_drills import wait_for
+from store.models import MeetingRow
+from tests.cluster.test_drills import SseReader, add_admin, admin_token, wait_for
 from tests.ingest.helpers import build_world
 
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 
 TAKEOVER_S = 10.0
-
-
-class MeetingEvents:
-    """The ``meeting`` events an API node's live stream sends, in a thread."""
-
-    def __init__(self, base: str, token: str) -> None:
-        self.seen: list[tuple[int, str]] = []
-        self._url, self._token = f"{base}/api/v1/stream", token
-        self._open = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-        assert self._open.wait(20), "the live stream did not open"
-
-    def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            with httpx.stream("GET", self._url, headers=headers, timeout=None) as answer:
-                self._open.set()
-                kind = ""
-                for line in answer.iter_lines():
-                    if line.startswith("event:"):
-                        kind = line.split(":", 1)[1].strip()
-                    elif line.startswith("data:") and kind == "meeting":
-                        e = json.loads(line.split(":", 1)[1])
-                        self.seen.append((e["meeting_id"], e["state"]))
-        except httpx.HTTPError:
-            return  # the node stopped at the end of the test
 
 
 def test_one_worker_runs_the_meeting_task_and_another_takes_it_over(
@@ -63,11 +33,7 @@ def test_one_worker_runs_the_meeting_task_and_another_takes_it_over(
     url = cluster_databases.create()
     engine = make_engine(url)
     world = build_world(engine, 2)
-    with Session(engine) as session:
-        create_user(
-            session, username="admin", password="drill-pass-123456", role=Role.COMMITTEE_ADMIN
-        )
-        session.commit()
+    add_admin(engine)
 
     def meeting_soon() -> int:
         start = datetime.now(UTC) + timedelta(seconds=2)
@@ -117,10 +83,9 @@ def test_one_worker_runs_the_meeting_task_and_another_takes_it_over(
             node.wait_up()
         wait_for(lambda: len(holders()) == 1, 20, "one worker to hold the meetings' lease")
         holder = holders()[0]
-        login = {"username": "admin", "password": "drill-pass-123456"}
         base = f"http://127.0.0.1:{a1.port}"
-        token = httpx.post(f"{base}/api/v1/auth/token", data=login).json()["access_token"]
-        events = MeetingEvents(base, token)
+        token = admin_token(base)
+        events = SseReader(base, token, "meeting", lambda e: (e["meeting_id"], e["state"]))
 
         first = meeting_soon()
         states = {(first, s) for s in ("in_progress", "ended", "recorded")}

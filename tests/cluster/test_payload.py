@@ -18,9 +18,10 @@ from devkit.cluster import Node
 from devkit.nats import NatsCluster
 from partymap.cluster.edge import EdgeStats, Publisher
 from partymap.cluster.payload import fit, longest_line
-from partymap.cluster.stream import decode_chunks, ensure_stream, raw_subject
+from partymap.cluster.stream import decode_chunks, ensure_stream
 from partymap.settings import Settings
 from store.db import make_engine
+from tests.cluster.test_publish import stream_messages
 from tests.ingest.helpers import build_world, nmea, stored, visit_track
 
 MAX_PAYLOAD = 8192
@@ -49,15 +50,8 @@ def test_pieces_are_whole_lines_in_order_and_only_overlong_lines_are_dropped(roo
 
 async def read_stream(js: Any, settings: Settings) -> list[tuple[int, list[Any]]]:
     """Every message of every partition: (its size, its chunks)."""
-    got = []
-    for p in range(settings.cluster_partitions):
-        sub = await js.pull_subscribe(raw_subject(settings, p), stream=settings.cluster_stream)
-        try:
-            msgs = await sub.fetch(1000, timeout=1.0)
-        except TimeoutError:
-            msgs = []
-        got += [(len(m.data), decode_chunks(m.data)) for m in msgs]
-    return got
+    messages = await stream_messages(js, settings)
+    return [(len(m), decode_chunks(m)) for ms in messages.values() for m in ms]
 
 
 def test_long_chunks_are_cut_and_a_server_taking_less_is_never_tried_forever(

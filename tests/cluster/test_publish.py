@@ -4,6 +4,7 @@ size, each partition's chunks in order, a delivery done only once JetStream has 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import nats
 
@@ -39,16 +40,9 @@ def test_gathered_bounded_in_order_and_acknowledged(nats_cluster: NatsCluster) -
         await publisher.publish(sent[300:], lambda uid: None)
         assert first.done.done()
         await publisher.close()
-        got: dict[int, list[tuple[str, str, float, bytes]]] = {}
-        for p in range(settings.cluster_partitions):
-            sub = await js.pull_subscribe(raw_subject(settings, p), stream=settings.cluster_stream)
-            try:
-                msgs = await sub.fetch(1000, timeout=1.0)
-            except TimeoutError:
-                msgs = []
-            for msg in msgs:
-                assert len(msg.data) <= settings.cluster_publish_bytes
-                got.setdefault(p, []).extend(decode_chunks(msg.data))
+        messages = await stream_messages(js, settings)
+        assert all(len(m) <= settings.cluster_publish_bytes for ms in messages.values() for m in ms)
+        got = {p: [c for m in ms for c in decode_chunks(m)] for p, ms in messages.items()}
         for p, chunks in got.items():
             expected = [c for c in sent if partition_of(f"d:{c[1]}", 4) == p]
             assert chunks == expected
@@ -57,3 +51,16 @@ def test_gathered_bounded_in_order_and_acknowledged(nats_cluster: NatsCluster) -
         await nc.close()
 
     asyncio.run(body())
+
+
+async def stream_messages(js: Any, settings: Settings) -> dict[int, list[bytes]]:
+    """Every message of the raw stream, by partition."""
+    got = {}
+    for p in range(settings.cluster_partitions):
+        sub = await js.pull_subscribe(raw_subject(settings, p), stream=settings.cluster_stream)
+        try:
+            msgs = await sub.fetch(1000, timeout=1.0)
+        except TimeoutError:
+            msgs = []
+        got[p] = [m.data for m in msgs]
+    return got

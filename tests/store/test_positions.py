@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -307,6 +308,42 @@ def test_fixes_convert_one_by_one_and_in_bulk_alike() -> None:
     assert columns["received_at"][0].tzinfo is UTC
 
 
+def random_fix(rng: random.Random, *, as_decoded: bool = False) -> Fix:
+    """A fix anywhere in the century to the microsecond, each value missing about a third of the
+    time. ``as_decoded``: as the decoder makes them (a mode that agrees with the position,
+    per-constellation counts listed only when seen, a receipt that may be unknown)."""
+
+    def maybe(value: Any) -> Any:
+        return None if rng.random() < 0.3 else value
+
+    when = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(
+        microseconds=rng.randrange(100 * 365 * 86400 * 10**6)
+    )
+    located = rng.random() < 0.8
+    sats = {c: rng.randrange(int(as_decoded), 13) for c in Constellation if rng.random() < 0.5}
+    if as_decoded:
+        mode = rng.choice([FixMode.TWO_D, FixMode.THREE_D]) if located else FixMode.NO_FIX
+    else:
+        mode = rng.choice(list(FixMode))
+    received = when + timedelta(microseconds=rng.randrange(10**7))
+    return Fix(
+        time=when,
+        lat=rng.uniform(-90, 90) if located else None,
+        lon=rng.uniform(-180, 180) if located else None,
+        alt_m=maybe(rng.uniform(-50, 5000)),
+        mode=mode,
+        quality=rng.choice(list(FixQuality)),
+        hdop=maybe(rng.uniform(0.5, 20)),
+        pdop=maybe(rng.uniform(0.5, 20)),
+        sats_used=maybe(sum(sats.values())),
+        sats_used_by_system=sats,
+        speed_mps=maybe(rng.uniform(0, 40)),
+        course_deg=maybe(rng.uniform(0, 360)),
+        accuracy_m=maybe(rng.uniform(0.1, 100)),
+        received_at=maybe(received) if as_decoded else received,
+    )
+
+
 def test_a_batch_mixing_every_kind_of_row_round_trips(db: Session) -> None:
     # Each row is its own mix of missing values, sources and reasons, and its times fall
     # anywhere in the century to the microsecond: the write path groups rows by shape.
@@ -316,32 +353,9 @@ def test_a_batch_mixing_every_kind_of_row_round_trips(db: Session) -> None:
     reasons = ("no_fix", "too_few_sats", "hdop_too_high", "stale", "duplicate", "replayed")
     sources = ("tcp", "mqtt", "replay:工地-7.nmea", "http")
 
-    def maybe(value: object) -> object:
-        return None if rng.random() < 0.3 else value
-
     written = []
     for i in range(400):
-        when = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(
-            microseconds=rng.randrange(100 * 365 * 86400 * 10**6)
-        )
-        located = rng.random() < 0.8
-        sats = {c: rng.randrange(13) for c in Constellation if rng.random() < 0.5}
-        fix_ = Fix(
-            time=when,
-            lat=rng.uniform(-90, 90) if located else None,
-            lon=rng.uniform(-180, 180) if located else None,
-            alt_m=maybe(rng.uniform(-50, 5000)),  # type: ignore[arg-type]
-            mode=rng.choice(list(FixMode)),
-            quality=rng.choice(list(FixQuality)),
-            hdop=maybe(rng.uniform(0.5, 20)),  # type: ignore[arg-type]
-            pdop=maybe(rng.uniform(0.5, 20)),  # type: ignore[arg-type]
-            sats_used=maybe(sum(sats.values())),  # type: ignore[arg-type]
-            sats_used_by_system=sats,
-            speed_mps=maybe(rng.uniform(0, 40)),  # type: ignore[arg-type]
-            course_deg=maybe(rng.uniform(0, 360)),  # type: ignore[arg-type]
-            accuracy_m=maybe(rng.uniform(0.1, 100)),  # type: ignore[arg-type]
-            received_at=when + timedelta(microseconds=rng.randrange(10**7)),
-        )
+        fix_ = random_fix(rng)
         rejected = tuple(rng.sample(reasons, rng.randrange(3)))
         written.append(
             NewPosition(
@@ -375,35 +389,9 @@ def test_a_fix_table_is_stored_as_its_fixes_are_one_by_one(db: Session) -> None:
     now_s = (T0 + timedelta(hours=1, microseconds=250)).timestamp()
     n = 300
 
-    def maybe(value: object) -> object:
-        return None if rng.random() < 0.3 else value
-
     fixes, members, masks, sources = [], [], [], []
     for _ in range(n):
-        when = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(
-            microseconds=rng.randrange(100 * 365 * 86400 * 10**6)
-        )
-        located = rng.random() < 0.8
-        # The table keeps a count of 0 as "not listed", as the decoder lists only what it saw.
-        sats = {c: rng.randrange(1, 13) for c in Constellation if rng.random() < 0.5}
-        fixes.append(
-            Fix(
-                time=when,
-                lat=rng.uniform(-90, 90) if located else None,
-                lon=rng.uniform(-180, 180) if located else None,
-                alt_m=maybe(rng.uniform(-50, 5000)),  # type: ignore[arg-type]
-                mode=rng.choice([FixMode.TWO_D, FixMode.THREE_D]) if located else FixMode.NO_FIX,
-                quality=rng.choice(list(FixQuality)),
-                hdop=maybe(rng.uniform(0.5, 20)),  # type: ignore[arg-type]
-                pdop=maybe(rng.uniform(0.5, 20)),  # type: ignore[arg-type]
-                sats_used=maybe(sum(sats.values())),  # type: ignore[arg-type]
-                sats_used_by_system=sats,
-                speed_mps=maybe(rng.uniform(0, 40)),  # type: ignore[arg-type]
-                course_deg=maybe(rng.uniform(0, 360)),  # type: ignore[arg-type]
-                accuracy_m=maybe(rng.uniform(0.1, 100)),  # type: ignore[arg-type]
-                received_at=maybe(when + timedelta(microseconds=rng.randrange(10**7))),  # type: ignore[arg-type]
-            )
-        )
+        fixes.append(random_fix(rng, as_decoded=True))
         members.append(member_id if rng.random() < 0.7 else -1)
         masks.append(rng.choice([0, 0, 1, 6, 1 << 6]))
         sources.append(rng.choice(("tcp", "mqtt", "replay:工地-7.nmea", "jt808")))
